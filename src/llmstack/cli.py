@@ -1,0 +1,199 @@
+"""The command line: parse, call the worker, print. No logic of its own."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from typing import Any, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from llmstack import __version__
+from llmstack._click import Abort, ClickException, ParameterSource, click
+from llmstack.errors import LlmstackError
+
+
+class _OneLineErrors(TyperGroup):
+    """Every error ends as one line on stderr and a non-zero exit, never a traceback."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except LlmstackError as exc:
+            click.echo(f"llmstack: error: {exc}", err=True)
+            code = exc.exit_code
+        except Abort:
+            click.echo("llmstack: aborted", err=True)
+            code = 130
+        except ClickException as exc:
+            where = f" (see `llmstack {exc.ctx.info_name} --help`)" if getattr(exc, "ctx", None) and exc.ctx.parent else " (see `llmstack --help`)"
+            message = " ".join(exc.format_message().split())
+            click.echo(f"llmstack: error: {message}{where}", err=True)
+            code = exc.exit_code
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = typer.Typer(
+    cls=_OneLineErrors,
+    name="llmstack",
+    help=(
+        "Serve a local model behind a LiteLLM gateway with Docker Compose: one reviewable, "
+        "committable directory that answers the OpenAI (/v1/chat/completions) and Anthropic "
+        "(/v1/messages) APIs."
+    ),
+    epilog="Start with: llmstack render --model /data/models/Qwen2.5-7B-Instruct  (then see compose/<name>/).",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+
+# Options that shape the output, not the stack: left out of the "regenerate with" header.
+_NOT_IN_HEADER = {"check", "stdout"}
+
+
+def _regen_command(ctx: click.Context) -> str:
+    """The command line that regenerates this directory, rebuilt from the options given."""
+    words = ["llmstack", "render"]
+    for param in ctx.command.params:
+        if param.name in _NOT_IN_HEADER or param.name is None:
+            continue
+        if ctx.get_parameter_source(param.name) != ParameterSource.COMMANDLINE:
+            continue
+        value = ctx.params[param.name]
+        if param.param_type_name == "argument":
+            words.append(str(value))
+            continue
+        if param.is_flag:
+            if param.secondary_opts:
+                words.append(param.opts[0] if value else param.secondary_opts[0])
+            elif value:
+                words.append(param.opts[0])
+            continue
+        for item in value if param.multiple else [value]:
+            text = str(item)
+            words.append(f"{param.opts[0]}={text}" if text.startswith("-") else param.opts[0])
+            if not text.startswith("-"):
+                words.append(text)
+    return shlex.join(words)
+
+
+def _version(value: bool) -> None:
+    if value:
+        click.echo(f"llmstack {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    pass
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  llmstack render --model /data/models/Qwen2.5-7B-Instruct --gpus 0,1\n\n"
+        "  llmstack render --model ./models/tiny.gguf --cpu --name tiny\n\n"
+        "  llmstack render qwen-coder-and-chat        (a stack from config/models.yaml)\n\n"
+        "  llmstack render --model Qwen/Qwen2.5-7B-Instruct --check   (CI drift gate)"
+    ),
+)
+def render(
+    ctx: typer.Context,
+    stack: Optional[str] = typer.Argument(None, metavar="STACK",
+                                          help="A named stack from config/models.yaml (instead of --model)."),
+    model: Optional[str] = typer.Option(
+        None, "--model", "-m", metavar="PATH_OR_HF_ID", rich_help_panel="Model",
+        help="A local directory or .gguf file (must exist; mounted read-only) or a Hugging Face id org/name "
+             "(served through the HF cache). Paths start with /, ./, ../ or ~."),
+    backend: Optional[str] = typer.Option(
+        None, "--backend", "-b", metavar="auto|vllm|sglang|llama|trtllm",
+        help="Inference server. auto: a .gguf file (or a directory holding exactly one) -> llama, a "
+             "TensorRT-LLM engine directory -> trtllm, anything else -> vllm."),
+    name: Optional[str] = typer.Option(None, "--name", metavar="NAME", help="Stack / compose project name [default: slug of the model's name]."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="DIR", help="Output directory [default: compose/<name>]."),
+    config: Optional[str] = typer.Option(None, "--config", metavar="FILE",
+                                         help="Defaults and stacks [default: ./config/models.yaml, else the built-in one]."),
+    litellm: Optional[bool] = typer.Option(None, "--litellm/--no-litellm", help="Put the LiteLLM gateway in front [default: on]."),
+    litellm_port: Optional[int] = typer.Option(None, "--litellm-port", metavar="N", help="Gateway port on the host [default: 4000]."),
+    litellm_alias: Optional[str] = typer.Option(None, "--litellm-alias", metavar="NAME",
+                                                help="Model name clients ask for [default: local-model]."),
+    litellm_version: Optional[str] = typer.Option(None, "--litellm-version", metavar="TAG", help="LiteLLM image tag [default: pinned]."),
+    litellm_image: Optional[str] = typer.Option(None, "--litellm-image", metavar="IMAGE:TAG",
+                                                help="Full LiteLLM image reference, used as is (e.g. a registry mirror)."),
+    litellm_workers: Optional[int] = typer.Option(None, "--litellm-workers", metavar="N", help="LiteLLM worker processes (--num_workers)."),
+    backend_version: Optional[str] = typer.Option(None, "--backend-version", metavar="TAG",
+                                                  help="Backend version (vLLM/SGLang tag, llama.cpp build bNNNN, TRT-LLM release)."),
+    backend_image: Optional[str] = typer.Option(None, "--backend-image", metavar="IMAGE:TAG",
+                                                help="Full backend image reference, used as is."),
+    port: Optional[int] = typer.Option(None, "--port", metavar="N", help="Port the backend listens on [default: per backend]."),
+    publish_backend: Optional[bool] = typer.Option(None, "--publish-backend/--no-publish-backend",
+                                                   help="Also publish the backend port on --bind [default: off]."),
+    gpus: Optional[str] = typer.Option(None, "--gpus", metavar="all|N|0,2|none", help="GPUs to reserve: all, a count N, device ids 0,2 (one id: device=1), or none [default: all]."),
+    cpu: bool = typer.Option(False, "--cpu", help="No GPU (same as --gpus none; llama.cpp CPU image)."),
+    tensor_parallel: Optional[int] = typer.Option(None, "--tensor-parallel", metavar="N",
+                                                  help="Tensor-parallel size [default: number of GPUs when countable]."),
+    max_model_len: Optional[int] = typer.Option(None, "--max-model-len", metavar="N", help="Context length in tokens."),
+    tool_parser: Optional[str] = typer.Option(None, "--tool-parser", metavar="NAME",
+                                              help="Tool-call parser [default: from the model family when known]."),
+    mmproj: Optional[str] = typer.Option(None, "--mmproj", metavar="FILE", help="Vision projector .gguf (llama.cpp only)."),
+    network: Optional[str] = typer.Option(None, "--network", metavar="bridge|host",
+                                          help="bridge: LiteLLM reaches the backend by service name; host: via localhost [default: bridge]."),
+    bind: Optional[str] = typer.Option(None, "--bind", metavar="ADDR", help="Host address for published ports [default: 127.0.0.1]."),
+    extra_arg: Optional[list[str]] = typer.Option(None, "--extra-arg", metavar="ARG",
+                                                  help="Extra backend argument, appended verbatim (repeatable; use --extra-arg=--flag)."),
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 listing files that differ from a fresh render."),
+    stdout: bool = typer.Option(False, "--stdout", help="Print the compose file instead of writing the directory."),
+) -> None:
+    """Render a compose directory (backend + LiteLLM gateway) for a model or a named stack."""
+    from llmstack.main import render_stack
+    from llmstack.resolve import RenderOptions
+
+    opts = RenderOptions(
+        stack=stack, model=model, backend=backend, name=name, output=output, config=config,
+        litellm=litellm, litellm_port=litellm_port, litellm_alias=litellm_alias,
+        litellm_version=litellm_version, litellm_image=litellm_image, litellm_workers=litellm_workers,
+        backend_version=backend_version, backend_image=backend_image, port=port,
+        publish_backend=publish_backend, gpus=gpus, cpu=cpu, tensor_parallel=tensor_parallel,
+        max_model_len=max_model_len, tool_parser=tool_parser, mmproj=mmproj, network=network,
+        bind=bind, extra_args=list(extra_arg or []), regen_command=_regen_command(ctx),
+    )
+    if check and stdout:
+        raise LlmstackError("--check and --stdout exclude each other; pass one")
+    outcome = render_stack(opts, check=check, to_stdout=stdout)
+    if outcome.stdout is not None:
+        click.echo(outcome.stdout, nl=False)
+        return
+    where = outcome.output_dir
+    if outcome.differing is not None:
+        if outcome.differing:
+            click.echo(f"{where}: out of date with its inputs: {', '.join(outcome.differing)}", err=True)
+            click.echo(f"re-render with: {opts.regen_command}", err=True)
+            raise typer.Exit(1)
+        click.echo(f"{where}: up to date")
+        return
+    result = outcome.result
+    assert result is not None
+    if result.written:
+        click.echo(f"Rendered {where}/ ({', '.join(result.written)})")
+    else:
+        click.echo(f"{where}/ already up to date")
+    if result.env_created:
+        click.echo(f"Created {where}/.env (mode 0600) with a new LITELLM_MASTER_KEY ({result.master_key_hint}); "
+                   "it is git-ignored: keep it secret.")
+    click.echo(f"Next: cd {where} && docker compose up -d")
+
+
+def main(argv: Optional[list[str]] = None) -> Any:
+    return app(args=argv, prog_name="llmstack")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,24 @@
+"""Where the templates and the default config live: beside the package in an installed wheel,
+at the top of the repository in a source checkout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent
+_REPO = _PACKAGE.parent.parent
+
+
+def _first(*candidates: Path) -> Path:
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    return candidates[-1]
+
+
+def templates_dir() -> Path:
+    return _first(_PACKAGE / "_data" / "templates", _REPO / "templates")
+
+
+def packaged_config() -> Path:
+    return _first(_PACKAGE / "_data" / "models.yaml", _REPO / "config" / "models.yaml")
