@@ -292,6 +292,8 @@ def _resolve_model(opts: RenderOptions, config: Config, entry: StackModel, index
     args = backend.args_model.model_validate({**defaults.args, **entry.args}).model_dump(exclude_none=True)
 
     # GPUs and tensor parallelism.
+    if cli.cpu and cli.gpus is not None and cli.gpus.strip().lower() != "none":
+        raise LlmstackError(f"--cpu and --gpus {cli.gpus} contradict each other; pass one of them")
     gpu_text = "none" if cli.cpu else _first(cli.gpus, entry.gpus, "all")
     try:
         gpus = GpuSpec.parse(gpu_text)

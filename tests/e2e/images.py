@@ -1,0 +1,157 @@
+"""Build the images the end-to-end tests need, without a registry (see shared TESTING.md).
+
+- a Debian base image (debootstrap + docker import) with python3 and curl;
+- LiteLLM at exactly the version config/models.yaml pins, installed from PyPI in a chroot;
+- the stand-in backend (tests/e2e/fake_backend.py) on top of the base image.
+
+Every image is cached by tag: a build is skipped when `docker image inspect TAG` succeeds.
+Run `python -m tests.e2e.images` to build them ahead of a test run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+CACHE = Path(os.environ.get("LLMSTACK_E2E_CACHE", Path.home() / ".cache" / "llmstack-e2e"))
+BASE_TAG = "llmstack-e2e/base:bookworm-1"
+MIRROR = "http://deb.debian.org/debian"
+CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
+
+
+def log(message: str) -> None:
+    print(f"[e2e images] {message}", file=sys.stderr, flush=True)
+
+
+def run(*cmd: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=True, **kwargs)
+
+
+def image_exists(tag: str) -> bool:
+    return subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode == 0
+
+
+def pinned_litellm_version() -> str:
+    """The LiteLLM pin from config/models.yaml (`main-v1.104.5` -> `1.104.5`)."""
+    data = yaml.safe_load((REPO / "config" / "models.yaml").read_text())
+    tag = data["defaults"]["backends"]["litellm"]["version"]
+    version = tag.removeprefix("main-").removeprefix("v").removesuffix("-stable")
+    return version
+
+
+def _rootfs(dest: Path) -> None:
+    """A minimal Debian root with python3, venv and curl; debootstrapped once, then cached."""
+    tarball = CACHE / "rootfs-bookworm-1.tar"
+    if not tarball.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="rootfs.", dir=CACHE))
+        try:
+            log("debootstrap bookworm (about a minute, once)")
+            run("debootstrap", "--variant=minbase",
+                "--include=python3,python3-venv,ca-certificates,curl",
+                "bookworm", str(work), MIRROR, stdout=subprocess.DEVNULL)
+            shutil.rmtree(work / "var" / "cache" / "apt" / "archives", ignore_errors=True)
+            partial = tarball.with_suffix(".partial")
+            run("tar", "-C", str(work), "-cf", str(partial), ".")
+            partial.rename(tarball)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    dest.mkdir(parents=True, exist_ok=True)
+    run("tar", "-C", str(dest), "-xf", str(tarball))
+
+
+def _import(rootfs: Path, tag: str, *changes: str) -> None:
+    args = ["docker", "import"]
+    for change in changes:
+        args += ["-c", change]
+    tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+    try:
+        subprocess.run(args + ["-", tag], stdin=tar.stdout, check=True, stdout=subprocess.DEVNULL)
+    finally:
+        tar.stdout.close()
+        tar.wait()
+
+
+def base_image() -> str:
+    if image_exists(BASE_TAG):
+        return BASE_TAG
+    with tempfile.TemporaryDirectory(prefix="base.", dir=_workdir()) as tmp:
+        root = Path(tmp) / "root"
+        _rootfs(root)
+        log(f"importing {BASE_TAG}")
+        _import(root, BASE_TAG, "ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin")
+    return BASE_TAG
+
+
+def _workdir() -> Path:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    return CACHE
+
+
+def litellm_image(version: str | None = None) -> str:
+    """LiteLLM from PyPI `litellm[proxy]==VERSION`: entrypoint `litellm`, python3, no curl."""
+    version = version or pinned_litellm_version()
+    tag = f"llmstack-e2e/litellm:{version}"
+    if image_exists(tag):
+        return tag
+    with tempfile.TemporaryDirectory(prefix="litellm.", dir=_workdir()) as tmp:
+        root = Path(tmp) / "root"
+        _rootfs(root)
+        shutil.copy("/etc/resolv.conf", root / "etc" / "resolv.conf")
+        shutil.copy("/etc/ssl/certs/ca-certificates.crt", root / "etc" / "ssl" / "certs" / "ca-certificates.crt")
+        pip_env = dict(CLEAN_ENV)
+        for key in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST"):
+            if key in os.environ:
+                pip_env[key] = os.environ[key]
+        log(f"installing litellm[proxy]=={version} into a chroot (about a minute)")
+        run("chroot", str(root), "sh", "-c",
+            "python3 -m venv /opt/litellm && "
+            f"/opt/litellm/bin/pip install --no-cache-dir --disable-pip-version-check -q 'litellm[proxy]=={version}'",
+            env=pip_env)
+        (root / "etc" / "resolv.conf").unlink()
+        log(f"importing {tag}")
+        _import(root, tag,
+                'ENTRYPOINT ["/opt/litellm/bin/litellm"]',
+                "ENV PATH=/opt/litellm/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "WORKDIR /app")
+    return tag
+
+
+def fake_backend_image() -> str:
+    """The stand-in backend; the tag carries a hash of its source so edits rebuild it."""
+    source = HERE / "fake_backend.py"
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+    tag = f"llmstack-e2e/fake-backend:{digest}"
+    if image_exists(tag):
+        return tag
+    base = base_image()
+    with tempfile.TemporaryDirectory(prefix="fake.", dir=_workdir()) as tmp:
+        context = Path(tmp)
+        shutil.copy(source, context / "fake_backend.py")
+        (context / "Dockerfile").write_text(
+            f"FROM {base}\n"
+            "COPY fake_backend.py /app/fake_backend.py\n"
+            'ENTRYPOINT ["python3", "-u", "/app/fake_backend.py"]\n'
+        )
+        log(f"building {tag}")
+        run("docker", "build", "-q", "-t", tag, str(context), stdout=subprocess.DEVNULL,
+            env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    return tag
+
+
+def main() -> None:
+    print(litellm_image())
+    print(fake_backend_image())
+
+
+if __name__ == "__main__":
+    main()
