@@ -188,7 +188,113 @@ def render(
     if result.env_created:
         click.echo(f"Created {where}/.env (mode 0600) with a new LITELLM_MASTER_KEY ({result.master_key_hint}); "
                    "it is git-ignored: keep it secret.")
-    click.echo(f"Next: cd {where} && docker compose up -d")
+    click.echo(f"Next: llmstack up {where}   (or: cd {where} && docker compose up -d)")
+
+
+_TARGET_HELP = "A rendered directory, or a stack name rendered under compose/<name> [default: .]."
+
+
+@app.command()
+def up(
+    target: Optional[str] = typer.Argument(None, metavar="[DIR_OR_STACK]", help=_TARGET_HELP),
+    timeout: float = typer.Option(1800.0, "--timeout", metavar="SECONDS",
+                                  help="How long to wait for the gateway (model load can take minutes)."),
+    no_wait: bool = typer.Option(False, "--no-wait", help="Start the containers and return at once."),
+) -> None:
+    """Start the stack (docker compose up -d) and wait until the gateway really answers."""
+    from llmstack import runtime, stackdir
+
+    stack = stackdir.load(target)
+    waited = runtime.up(stack, timeout=timeout, wait=not no_wait, echo=click.echo, echo_err=runtime.echo_stderr)
+    if no_wait:
+        click.echo(f"Started {stack.project}; follow it with `llmstack status {stack.directory}`")
+        return
+    click.echo(f"Ready in {waited:.1f}s.")
+    if stack.gateway_url:
+        click.echo(runtime.snippets(stack))
+
+
+@app.command()
+def down(
+    target: Optional[str] = typer.Argument(None, metavar="[DIR_OR_STACK]", help=_TARGET_HELP),
+    volumes: bool = typer.Option(False, "--volumes", help="Also delete named volumes (the Hugging Face model cache)."),
+) -> None:
+    """Stop and remove the stack's containers and network (named volumes are kept)."""
+    from llmstack import runtime, stackdir
+
+    stack = stackdir.load(target)
+    runtime.down(stack, volumes=volumes)
+    kept = "" if volumes else " (named volumes kept; add --volumes to delete them)"
+    click.echo(f"Stopped {stack.project}{kept}")
+
+
+@app.command()
+def status(
+    target: Optional[str] = typer.Argument(None, metavar="[DIR_OR_STACK]", help=_TARGET_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """One row per service: state, health, published endpoint."""
+    import json
+
+    from llmstack import runtime, stackdir
+
+    rows = runtime.status_rows(stackdir.load(target))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(_table(["SERVICE", "STATE", "HEALTH", "ENDPOINT"],
+                      [[r["service"], r["state"], r["health"], r["endpoint"]] for r in rows]))
+
+
+@app.command()
+def logs(
+    target: Optional[str] = typer.Argument(None, metavar="[DIR_OR_STACK]", help=_TARGET_HELP),
+    service: Optional[str] = typer.Argument(None, metavar="[SERVICE]", help="Only this service (e.g. backend, litellm)."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep streaming new lines."),
+    tail: Optional[int] = typer.Option(None, "--tail", metavar="N", help="Only the last N lines per service."),
+) -> None:
+    """Show the stack's container logs."""
+    from llmstack import runtime, stackdir
+
+    code = runtime.logs(stackdir.load(target), service, follow, tail)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def smoke(
+    target: Optional[str] = typer.Argument(None, metavar="[DIR_OR_STACK]", help=_TARGET_HELP),
+    base_url: Optional[str] = typer.Option(None, "--base-url", metavar="URL",
+                                           help="Gateway URL [default: from the rendered directory]."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Exercise the running gateway through the OpenAI and Anthropic APIs (exit 1 on any failure)."""
+    from llmstack import smoke as smoke_checks
+    from llmstack import stackdir
+
+    stack = stackdir.load(target)
+    url = base_url or stack.gateway_url
+    if not url:
+        raise LlmstackError(f"{stack.directory} has no LiteLLM gateway (rendered with --no-litellm); pass --base-url")
+    aliases = [(a.name, a.tools, a.vision) for a in stack.aliases]
+    results = smoke_checks.run_checks(url, stack.master_key(), aliases)
+    if as_json:
+        click.echo(smoke_checks.as_json(results))
+    else:
+        click.echo(_table(["CHECK", "RESULT", "LATENCY", "DETAIL"],
+                          [[r.check, "ok" if r.ok else "FAIL", f"{r.latency_ms:.0f} ms", r.detail[:80]]
+                           for r in results]))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        click.echo(f"llmstack: {len(failed)} of {len(results)} checks failed", err=True)
+        raise typer.Exit(1)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()
+             for row in [header, *rows]]
+    return "\n".join(lines)
 
 
 def main(argv: Optional[list[str]] = None) -> Any:

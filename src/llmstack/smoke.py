@@ -1,0 +1,198 @@
+"""`llmstack smoke`: exercise a running gateway through both APIs and report each check."""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+import time
+import zlib
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+import httpx
+
+ANTHROPIC_VERSION = "2023-06-01"
+WEATHER_TOOL = {
+    "name": "get_weather",
+    "description": "Current weather for a city.",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string", "enum": ["Paris", "Tokyo"]}},
+        "required": ["city"],
+    },
+}
+
+
+@dataclass
+class Check:
+    check: str
+    ok: bool
+    latency_ms: float
+    detail: str
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def tiny_png() -> bytes:
+    """A valid 2x2 red PNG, built here so no file or network is needed."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    raw = b"".join(b"\x00" + b"\xff\x00\x00" * 2 for _ in range(2))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def _sse_events(response: httpx.Response) -> list[tuple[str | None, Any]]:
+    events: list[tuple[str | None, Any]] = []
+    event: str | None = None
+    for line in response.iter_lines():
+        if line.startswith("event:"):
+            event = line.split(":", 1)[1].strip()
+        elif line.startswith("data:"):
+            data = line.split(":", 1)[1].strip()
+            events.append((event, data if data == "[DONE]" else json.loads(data)))
+            event = None
+    return events
+
+
+class Smoke:
+    def __init__(self, base_url: str, key: str, timeout: float = 120.0):
+        self.client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+        self.openai_headers = {"Authorization": f"Bearer {key}"}
+        self.anthropic_headers = {"x-api-key": key, "anthropic-version": ANTHROPIC_VERSION}
+
+    # ---- OpenAI --------------------------------------------------------------------------
+    def _openai(self, body: dict) -> dict:
+        response = self.client.post("/v1/chat/completions", json=body, headers=self.openai_headers)
+        if response.status_code != 200:
+            raise CheckFailed(f"HTTP {response.status_code}: {response.text[:200]}")
+        return response.json()
+
+    def openai_chat(self, alias: str, system: bool = False) -> str:
+        messages = [{"role": "user", "content": "Say hello."}]
+        if system:
+            messages.insert(0, {"role": "system", "content": "You are terse."})
+        data = self._openai({"model": alias, "messages": messages, "max_tokens": 32})
+        content = data["choices"][0]["message"].get("content")
+        if not isinstance(content, str) or not content:
+            raise CheckFailed(f"no text in the reply: {data['choices'][0]['message']}")
+        return f"{len(content)} chars"
+
+    def openai_stream(self, alias: str) -> str:
+        body = {"model": alias, "messages": [{"role": "user", "content": "Say hello."}],
+                "max_tokens": 32, "stream": True}
+        with self.client.stream("POST", "/v1/chat/completions", json=body, headers=self.openai_headers) as r:
+            if r.status_code != 200:
+                raise CheckFailed(f"HTTP {r.status_code}: {r.read()[:200]!r}")
+            events = _sse_events(r)
+        pieces = [e[1]["choices"][0]["delta"].get("content") for e in events
+                  if e[1] != "[DONE]" and e[1].get("choices")]
+        texts = [p for p in pieces if p]
+        if not texts or events[-1][1] != "[DONE]":
+            raise CheckFailed(f"{len(events)} events, {len(texts)} with text, last {events[-1][1] if events else None}")
+        return f"{len(texts)} text chunks"
+
+    def openai_tools(self, alias: str) -> str:
+        data = self._openai({"model": alias, "messages": [{"role": "user", "content": "Weather in Paris?"}],
+                             "tools": [{"type": "function", "function": WEATHER_TOOL}],
+                             "tool_choice": "required", "max_tokens": 64})
+        calls = data["choices"][0]["message"].get("tool_calls") or []
+        if not calls or calls[0]["function"]["name"] != "get_weather":
+            raise CheckFailed(f"no get_weather call: {data['choices'][0]['message']}")
+        json.loads(calls[0]["function"]["arguments"])
+        return f"get_weather({calls[0]['function']['arguments']})"
+
+    def openai_vision(self, alias: str) -> str:
+        url = "data:image/png;base64," + base64.b64encode(tiny_png()).decode()
+        data = self._openai({"model": alias, "max_tokens": 32, "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "What colour is this?"},
+            {"type": "image_url", "image_url": {"url": url}}]}]})
+        return f"{len(data['choices'][0]['message'].get('content') or '')} chars"
+
+    # ---- Anthropic -----------------------------------------------------------------------
+    def _anthropic(self, body: dict) -> dict:
+        response = self.client.post("/v1/messages", json=body, headers=self.anthropic_headers)
+        if response.status_code != 200:
+            raise CheckFailed(f"HTTP {response.status_code}: {response.text[:200]}")
+        return response.json()
+
+    def anthropic_messages(self, alias: str, system: bool = False) -> str:
+        body: dict = {"model": alias, "max_tokens": 32, "messages": [{"role": "user", "content": "Say hello."}]}
+        if system:
+            body["system"] = "You are terse."
+        data = self._anthropic(body)
+        texts = [b.get("text") for b in data.get("content", []) if b.get("type") == "text" and b.get("text")]
+        if data.get("type") != "message" or not texts:
+            raise CheckFailed(f"no text block: {str(data)[:200]}")
+        return f"{sum(len(t) for t in texts)} chars"
+
+    def anthropic_stream(self, alias: str) -> str:
+        body = {"model": alias, "max_tokens": 32, "stream": True,
+                "messages": [{"role": "user", "content": "Say hello."}]}
+        with self.client.stream("POST", "/v1/messages", json=body, headers=self.anthropic_headers) as r:
+            if r.status_code != 200:
+                raise CheckFailed(f"HTTP {r.status_code}: {r.read()[:200]!r}")
+            events = _sse_events(r)
+        kinds = [e[1].get("type") for e in events if isinstance(e[1], dict)]
+        deltas = [e[1] for e in events if isinstance(e[1], dict) and e[1].get("type") == "content_block_delta"]
+        if not kinds or kinds[0] != "message_start" or kinds[-1] != "message_stop" or not deltas:
+            raise CheckFailed(f"unexpected event sequence: {kinds[:8]}")
+        return f"{len(deltas)} deltas"
+
+    def anthropic_tools(self, alias: str) -> str:
+        tool = {"name": WEATHER_TOOL["name"], "description": WEATHER_TOOL["description"],
+                "input_schema": WEATHER_TOOL["parameters"]}
+        data = self._anthropic({"model": alias, "max_tokens": 64, "tools": [tool], "tool_choice": {"type": "any"},
+                                "messages": [{"role": "user", "content": "Weather in Paris?"}]})
+        uses = [b for b in data.get("content", []) if b.get("type") == "tool_use"]
+        if not uses or uses[0]["name"] != "get_weather" or not isinstance(uses[0].get("input"), dict):
+            raise CheckFailed(f"no get_weather tool_use: {str(data)[:200]}")
+        return f"get_weather({json.dumps(uses[0]['input'])})"
+
+    def anthropic_vision(self, alias: str) -> str:
+        data = self._anthropic({"model": alias, "max_tokens": 32, "messages": [{"role": "user", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                         "data": base64.b64encode(tiny_png()).decode()}},
+            {"type": "text", "text": "What colour is this?"}]}]})
+        return f"{len(data.get('content', []))} blocks"
+
+
+def run_checks(base_url: str, key: str, aliases: list[tuple[str, bool, bool]],
+               on_result: Callable[[Check], None] | None = None) -> list[Check]:
+    """aliases: (name, declares tools, declares vision)."""
+    smoke = Smoke(base_url, key)
+    results: list[Check] = []
+    for alias, tools, vision in aliases:
+        plan: list[tuple[str, Callable[[], str]]] = [
+            ("OpenAI chat", lambda: smoke.openai_chat(alias)),
+            ("OpenAI streaming", lambda: smoke.openai_stream(alias)),
+            ("Anthropic messages", lambda: smoke.anthropic_messages(alias)),
+            ("Anthropic streaming", lambda: smoke.anthropic_stream(alias)),
+            ("OpenAI system prompt", lambda: smoke.openai_chat(alias, system=True)),
+            ("Anthropic system prompt", lambda: smoke.anthropic_messages(alias, system=True)),
+        ]
+        if tools:
+            plan += [("OpenAI tool call", lambda: smoke.openai_tools(alias)),
+                     ("Anthropic tool use", lambda: smoke.anthropic_tools(alias))]
+        if vision:
+            plan += [("OpenAI image input", lambda: smoke.openai_vision(alias)),
+                     ("Anthropic image input", lambda: smoke.anthropic_vision(alias))]
+        for name, fn in plan:
+            start = time.perf_counter()
+            try:
+                detail, ok = fn(), True
+            except (CheckFailed, httpx.HTTPError, KeyError, IndexError, ValueError, TypeError) as exc:
+                detail, ok = f"{type(exc).__name__}: {exc}" if not isinstance(exc, CheckFailed) else str(exc), False
+            check = Check(f"{alias}: {name}" if len(aliases) > 1 else name, ok,
+                          round((time.perf_counter() - start) * 1000, 1), detail)
+            results.append(check)
+            if on_result:
+                on_result(check)
+    return results
+
+
+def as_json(results: list[Check]) -> str:
+    return json.dumps([asdict(r) for r in results], indent=2)

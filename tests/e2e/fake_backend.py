@@ -1,0 +1,235 @@
+"""A stand-in for vLLM's HTTP surface, for the end-to-end tests (stdlib only: it runs in a bare
+Debian image). It accepts vLLM's command-line flags and:
+
+- answers GET /health 503 for the first --fake-startup-seconds, then 200 (never, if negative);
+- lists the served model on GET /v1/models;
+- answers POST /v1/chat/completions, streamed or not: a text reply, or a tool call when
+  `tools` are sent (and tool_choice is not "none") and the last message is not a tool result;
+- accepts image parts;
+- records every request it receives: GET /_requests returns them, DELETE /_requests clears.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+RECORDED: list[dict] = []
+LOCK = threading.Lock()
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--served-model-name", default=None)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--fake-startup-seconds", type=float, default=2.0)
+    parser.add_argument("--fake-chunks", type=int, default=4)
+    args, unknown = parser.parse_known_args(argv)
+    args.unknown = unknown
+    return args
+
+
+ARGS = parse_args(sys.argv[1:])
+SERVED = ARGS.served_model_name or ARGS.model
+STARTED = time.monotonic()
+
+
+def healthy() -> bool:
+    if ARGS.fake_startup_seconds < 0:
+        return False
+    return time.monotonic() - STARTED >= ARGS.fake_startup_seconds
+
+
+def example_value(schema: dict):
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "integer":
+        return 1
+    if kind == "number":
+        return 1.5
+    if kind == "boolean":
+        return True
+    if kind == "array":
+        return []
+    if kind == "object":
+        return {}
+    return "x"
+
+
+def tool_call_for(tools: list[dict]) -> dict:
+    function = tools[0]["function"]
+    params = function.get("parameters") or {}
+    props = params.get("properties") or {}
+    arguments = {name: example_value(props[name]) for name in params.get("required", list(props))}
+    return {
+        "id": "call_" + uuid.uuid4().hex[:12],
+        "type": "function",
+        "function": {"name": function["name"], "arguments": json.dumps(arguments)},
+    }
+
+
+def reply_text(messages: list[dict]) -> str:
+    last = messages[-1] if messages else {}
+    if last.get("role") == "tool":
+        return f"The tool said: {last.get('content')}"
+    has_system = any(m.get("role") == "system" for m in messages)
+    images = sum(
+        1
+        for m in messages
+        if isinstance(m.get("content"), list)
+        for part in m["content"]
+        if part.get("type") == "image_url"
+    )
+    text = "Hello from the stand-in backend."
+    if has_system:
+        text += " I saw a system prompt."
+    if images:
+        text += f" I saw {images} image(s)."
+    return text
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):  # quiet, but visible in `docker logs`
+        sys.stderr.write("fake-backend: " + (fmt % args) + "\n")
+
+    def _send_json(self, status: int, payload) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _body(self) -> dict:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b"{}"
+        return json.loads(raw or b"{}")
+
+    def do_GET(self):
+        if self.path == "/health":
+            if healthy():
+                self._send_json(200, {})
+            else:
+                self._send_json(503, {"error": "Loading model"})
+        elif self.path == "/v1/models":
+            self._send_json(200, {"object": "list", "data": [
+                {"id": SERVED, "object": "model", "created": 0, "owned_by": "fake"}]})
+        elif self.path == "/_requests":
+            with LOCK:
+                self._send_json(200, list(RECORDED))
+        else:
+            self._send_json(404, {"error": f"no route {self.path}"})
+
+    def do_DELETE(self):
+        if self.path == "/_requests":
+            with LOCK:
+                RECORDED.clear()
+            self._send_json(200, {})
+        else:
+            self._send_json(404, {"error": "no route"})
+
+    def do_POST(self):
+        body = self._body()
+        with LOCK:
+            RECORDED.append({
+                "path": self.path,
+                "authorization": self.headers.get("Authorization"),
+                "body": body,
+            })
+        if self.path != "/v1/chat/completions":
+            self._send_json(404, {"error": f"no route {self.path}"})
+            return
+        if not healthy():
+            self._send_json(503, {"error": "Loading model"})
+            return
+        messages = body.get("messages") or []
+        tools = body.get("tools") or []
+        wants_tool = (
+            tools
+            and body.get("tool_choice") != "none"
+            and not (messages and messages[-1].get("role") == "tool")
+        )
+        call = tool_call_for(tools) if wants_tool else None
+        text = None if call else reply_text(messages)
+        if body.get("stream"):
+            self._stream(body, text, call)
+        else:
+            message = {"role": "assistant", "content": text}
+            if call:
+                message["tool_calls"] = [call]
+            self._send_json(200, {
+                "id": "chatcmpl-" + uuid.uuid4().hex[:12],
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", SERVED),
+                "choices": [{"index": 0, "message": message,
+                             "finish_reason": "tool_calls" if call else "stop"}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 7, "total_tokens": 17},
+            })
+
+    def _stream(self, body: dict, text: str | None, call: dict | None) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        ident = "chatcmpl-" + uuid.uuid4().hex[:12]
+
+        def chunk(delta: dict, finish: str | None = None, usage: dict | None = None) -> None:
+            payload = {
+                "id": ident, "object": "chat.completion.chunk", "created": int(time.time()),
+                "model": body.get("model", SERVED),
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+            if usage is not None:
+                payload["usage"] = usage
+            self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+            self.wfile.flush()
+
+        chunk({"role": "assistant", "content": ""})
+        if call:
+            args = call["function"]["arguments"]
+            half = len(args) // 2
+            chunk({"tool_calls": [{"index": 0, "id": call["id"], "type": "function",
+                                   "function": {"name": call["function"]["name"], "arguments": ""}}]})
+            for piece in (args[:half], args[half:]):
+                chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+            chunk({}, "tool_calls")
+        else:
+            words = text.split(" ")
+            size = max(1, len(words) // max(1, ARGS.fake_chunks))
+            for i in range(0, len(words), size):
+                piece = " ".join(words[i:i + size])
+                chunk({"content": piece if i == 0 else " " + piece})
+            chunk({}, "stop")
+        if (body.get("stream_options") or {}).get("include_usage"):
+            self.wfile.write(b"data: " + json.dumps({
+                "id": ident, "object": "chat.completion.chunk", "created": int(time.time()),
+                "model": body.get("model", SERVED), "choices": [],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 7, "total_tokens": 17},
+            }).encode() + b"\n\n")
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+        self.close_connection = True
+
+
+def main() -> None:
+    server = ThreadingHTTPServer((ARGS.host, ARGS.port), Handler)
+    server.daemon_threads = True
+    sys.stderr.write(f"fake-backend: serving {SERVED!r} on {ARGS.host}:{ARGS.port} "
+                     f"(healthy after {ARGS.fake_startup_seconds}s; ignored flags: {ARGS.unknown})\n")
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
