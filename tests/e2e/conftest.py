@@ -1,0 +1,139 @@
+"""Fixtures for the end-to-end suite: a real Docker engine, real Compose, locally built images.
+
+Without a reachable engine these tests are skipped, except under LLMSTACK_REQUIRE_DOCKER=1
+(what CI sets), where a missing engine or Compose fails the run instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e import images
+
+PROJECT_PREFIX = "llmstack-e2e-"
+
+
+def _require() -> bool:
+    return os.environ.get("LLMSTACK_REQUIRE_DOCKER") == "1"
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> str:
+    from llmstack.compose import check_engine, find_compose
+    from llmstack.errors import LlmstackError
+
+    try:
+        version = check_engine()
+        find_compose()
+    except LlmstackError as exc:
+        message = f"end-to-end tests need a Docker engine and Compose v2: {exc}"
+        if _require():
+            pytest.fail(message + " (LLMSTACK_REQUIRE_DOCKER=1)")
+        pytest.skip(message)
+    return version
+
+
+@pytest.fixture(scope="session")
+def e2e_images(docker_engine) -> dict[str, str]:
+    return {"litellm": images.litellm_image(), "backend": images.fake_backend_image()}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def compose_down(directory: Path, volumes: bool = True) -> None:
+    from llmstack.compose import Project, find_compose
+
+    args = ["down", "--remove-orphans", "--timeout", "5"] + (["--volumes"] if volumes else [])
+    Project(find_compose(), directory).run(*args, check=False)
+
+
+def project_containers(project: str) -> list[str]:
+    out = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"],
+                         capture_output=True, text=True, check=True).stdout
+    return out.split()
+
+
+def project_volumes(project: str) -> list[str]:
+    out = subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={project}"],
+                         capture_output=True, text=True, check=True).stdout
+    return out.split()
+
+
+def inspect(container: str) -> dict:
+    out = subprocess.run(["docker", "inspect", container], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)[0]
+
+
+@dataclass
+class RunningStack:
+    name: str
+    directory: Path
+    gateway: str
+    backend: str  # the stand-in backend's published URL (for its request log)
+    key: str
+
+    def recorded(self) -> list[dict]:
+        return httpx.get(f"{self.backend}/_requests", timeout=5).json()
+
+    def clear(self) -> None:
+        httpx.delete(f"{self.backend}/_requests", timeout=5)
+
+
+class StackFactory:
+    """Renders stacks into a temporary directory and takes down every project it started."""
+
+    def __init__(self, root: Path, images: dict[str, str], cli):
+        self.root = root
+        self.images = images
+        self.cli = cli
+        self.started: list[Path] = []
+
+    def render(self, *extra: str, model: str | None = None, startup: float = 2.0) -> RunningStack:
+        name = PROJECT_PREFIX + uuid.uuid4().hex[:8]
+        model_dir = self.root / "models" / "Qwen2.5-0.5B-Instruct"
+        model_dir.mkdir(parents=True, exist_ok=True)
+        (model_dir / "config.json").write_text("{}")
+        gateway_port, backend_port = free_port(), free_port()
+        out = self.root / name
+        result = self.cli(
+            "render", "--model", model or str(model_dir), "--backend", "vllm", "--cpu", "--name", name,
+            "--output", str(out), "--backend-image", self.images["backend"],
+            "--litellm-image", self.images["litellm"], "--litellm-port", str(gateway_port),
+            "--port", str(backend_port), "--publish-backend",
+            f"--extra-arg=--fake-startup-seconds={startup}", *extra,
+        )
+        assert result.exit_code == 0, result.stderr
+        self.started.append(out)
+        key = (out / ".env").read_text().split("LITELLM_MASTER_KEY=", 1)[1].strip()
+        return RunningStack(name, out, f"http://127.0.0.1:{gateway_port}", f"http://127.0.0.1:{backend_port}", key)
+
+    def cleanup(self) -> None:
+        for directory in self.started:
+            compose_down(directory)
+
+
+@pytest.fixture(scope="module")
+def stacks(tmp_path_factory, e2e_images):
+    from tests.conftest import Cli
+
+    factory = StackFactory(tmp_path_factory.mktemp("stacks"), e2e_images, Cli())
+    yield factory
+    factory.cleanup()
+
+
+def wrong_key() -> str:
+    return "sk-wrong-" + secrets.token_hex(8)
