@@ -64,12 +64,15 @@ class Smoke:
         self.openai_headers = {"Authorization": f"Bearer {key}"}
         self.anthropic_headers = {"x-api-key": key, "anthropic-version": ANTHROPIC_VERSION}
 
-    # ---- OpenAI --------------------------------------------------------------------------
-    def _openai(self, body: dict) -> dict:
-        response = self.client.post("/v1/chat/completions", json=body, headers=self.openai_headers)
+    def _post(self, path: str, body: dict, headers: dict) -> dict:
+        response = self.client.post(path, json=body, headers=headers)
         if response.status_code != 200:
             raise CheckFailed(f"HTTP {response.status_code}: {response.text[:200]}")
         return response.json()
+
+    # ---- OpenAI --------------------------------------------------------------------------
+    def _openai(self, body: dict) -> dict:
+        return self._post("/v1/chat/completions", body, self.openai_headers)
 
     def openai_chat(self, alias: str, system: bool = False) -> str:
         messages = [{"role": "user", "content": "Say hello."}]
@@ -114,10 +117,7 @@ class Smoke:
 
     # ---- Anthropic -----------------------------------------------------------------------
     def _anthropic(self, body: dict) -> dict:
-        response = self.client.post("/v1/messages", json=body, headers=self.anthropic_headers)
-        if response.status_code != 200:
-            raise CheckFailed(f"HTTP {response.status_code}: {response.text[:200]}")
-        return response.json()
+        return self._post("/v1/messages", body, self.anthropic_headers)
 
     def anthropic_messages(self, alias: str, system: bool = False) -> str:
         body: dict = {"model": alias, "max_tokens": 32, "messages": [{"role": "user", "content": "Say hello."}]}

@@ -148,9 +148,66 @@ def fake_backend_image() -> str:
     return tag
 
 
+LLAMA_CPP_PYTHON = os.environ.get("LLMSTACK_E2E_LLAMA_CPP_PYTHON", "0.3.36")
+
+
+def _llama_server_binary(version: str) -> Path:
+    """llama-server built from the llama.cpp source vendored in PyPI's llama-cpp-python sdist.
+
+    Static (no shared libraries to copy), no OpenMP (no libgomp in the image), no CURL/SSL
+    (the tests never download a model). About five minutes on two cores, then cached.
+    """
+    binary = CACHE / f"llama-server-{version}" / "llama-server"
+    if binary.exists():
+        return binary
+    with tempfile.TemporaryDirectory(prefix="llama-src.", dir=_workdir()) as tmp:
+        work = Path(tmp)
+        log(f"downloading the llama-cpp-python {version} sdist")
+        run(sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q",
+            "-d", str(work), f"llama-cpp-python=={version}")
+        sdist = next(work.glob("llama_cpp_python-*.tar.gz"))
+        run("tar", "-C", str(work), "-xzf", str(sdist))
+        source = next(work.glob("llama_cpp_python-*/vendor/llama.cpp"))
+        build = work / "build"
+        log("building llama-server (about five minutes on two cores, once)")
+        run("cmake", "-S", str(source), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
+            "-DLLAMA_CURL=OFF", "-DLLAMA_OPENSSL=OFF", "-DLLAMA_BUILD_TESTS=OFF",
+            "-DLLAMA_BUILD_EXAMPLES=OFF", "-DGGML_NATIVE=OFF", "-DGGML_OPENMP=OFF",
+            "-DBUILD_SHARED_LIBS=OFF", stdout=subprocess.DEVNULL)
+        run("cmake", "--build", str(build), "--target", "llama-server", f"-j{os.cpu_count() or 2}",
+            stdout=subprocess.DEVNULL)
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        partial = binary.with_suffix(".partial")
+        shutil.copy(build / "bin" / "llama-server", partial)
+        partial.rename(binary)
+    return binary
+
+
+def llama_server_image(version: str = LLAMA_CPP_PYTHON) -> str:
+    """Like the official llama.cpp server image: entrypoint /app/llama-server, curl inside."""
+    tag = f"llmstack-e2e/llama-server:{version}"
+    if image_exists(tag):
+        return tag
+    binary = _llama_server_binary(version)
+    base = base_image()
+    with tempfile.TemporaryDirectory(prefix="llama-img.", dir=_workdir()) as tmp:
+        context = Path(tmp)
+        shutil.copy(binary, context / "llama-server")
+        (context / "Dockerfile").write_text(
+            f"FROM {base}\n"
+            "COPY llama-server /app/llama-server\n"
+            'ENTRYPOINT ["/app/llama-server"]\n'
+        )
+        log(f"building {tag}")
+        run("docker", "build", "-q", "-t", tag, str(context), stdout=subprocess.DEVNULL,
+            env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    return tag
+
+
 def main() -> None:
     print(litellm_image())
     print(fake_backend_image())
+    print(llama_server_image())
 
 
 if __name__ == "__main__":
