@@ -42,7 +42,7 @@ def main() -> int:
 
     os.chdir(REPO)
     for name in EXAMPLES:
-        code = app(args=render_args(name), prog_name="llmstack", standalone_mode=False)
+        code = app(args=render_args(name) + ["--force"], prog_name="llmstack", standalone_mode=False)
         if code:
             return code
     return 0

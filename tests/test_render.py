@@ -294,3 +294,40 @@ def test_help_teaches(cli):
     for flag in ("--model", "--backend", "--gpus", "--check", "--stdout", "--litellm-alias", "--mmproj",
                  "--network", "--bind", "--extra-arg", "--tensor-parallel", "Examples"):
         assert flag in result.stdout
+
+
+def test_rerender_refuses_to_overwrite_hand_edits(cli, workdir):
+    args = ("--model", "./models/tiny.gguf", "--cpu", "--name", "tiny")
+    render_ok(cli, *args)
+    out = workdir / "compose" / "tiny"
+    compose = out / "docker-compose.yml"
+    edited = compose.read_text().replace("interval: 5s", "interval: 7s", 1)
+    compose.write_text(edited)
+    before = snapshot(workdir)
+    result = cli("render", *args, "--litellm-port", "4100")  # a change that would rewrite the file
+    assert result.exit_code == 1
+    assert "docker-compose.yml was edited by hand" in result.stderr and "--force" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert snapshot(workdir) == before  # nothing written, not even the unedited files
+    same = cli("render", *args)  # an edited file is also refused when the render would differ from it
+    assert same.exit_code == 1
+    forced = cli("render", *args, "--litellm-port", "4100", "--force")
+    assert forced.exit_code == 0, forced.stderr
+    assert "interval: 7s" not in compose.read_text() and "127.0.0.1:4100:4100" in compose.read_text()
+    assert "--force" not in compose.read_text()  # not part of the regenerate command
+
+
+def test_rerender_of_untouched_files_just_updates_them(cli, workdir):
+    args = ("--model", "./models/tiny.gguf", "--cpu", "--name", "tiny")
+    render_ok(cli, *args)
+    result = render_ok(cli, *args, "--litellm-port", "4100")
+    assert "docker-compose.yml" in result.stdout
+
+
+def test_foreign_file_in_output_directory_is_not_overwritten(cli, workdir):
+    out = workdir / "compose" / "tiny"
+    out.mkdir(parents=True)
+    (out / "docker-compose.yml").write_text("services: {}\n")  # written by someone else
+    result = cli("render", "--model", "./models/tiny.gguf", "--cpu", "--name", "tiny")
+    assert result.exit_code == 1 and "edited by hand" in result.stderr
+    assert (out / "docker-compose.yml").read_text() == "services: {}\n"

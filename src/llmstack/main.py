@@ -20,7 +20,8 @@ class RenderOutcome:
     stdout: str | None = None
 
 
-def render_stack(opts: RenderOptions, check: bool = False, to_stdout: bool = False) -> RenderOutcome:
+def render_stack(opts: RenderOptions, check: bool = False, to_stdout: bool = False,
+                 force: bool = False) -> RenderOutcome:
     config = configfile.load(Path(opts.config) if opts.config else None)
     spec, output_dir = resolve(opts, config)
     files = render(spec)
@@ -30,5 +31,5 @@ def render_stack(opts: RenderOptions, check: bool = False, to_stdout: bool = Fal
     elif check:
         outcome.differing = diff(output_dir, files)
     else:
-        outcome.result = write(output_dir, files, with_env=spec.litellm is not None)
+        outcome.result = write(output_dir, files, with_env=spec.litellm is not None, force=force)
     return outcome

@@ -14,7 +14,7 @@ from typing import Any
 import jinja2
 import yaml
 
-from llmstack import backends
+from llmstack import backends, stamp
 from llmstack.backends.base import python_healthcheck
 from llmstack.model import ModelSpec, StackSpec
 from llmstack.paths import templates_dir
@@ -132,6 +132,7 @@ def build_context(stack: StackSpec) -> dict[str, Any]:
         "hf_cache_variable": HF_CACHE_VARIABLE,
         "regen_command": stack.regen_command.replace("\n", " "),
         "gateway_url": f"http://{_probe_host(stack.bind)}:{stack.litellm.port}" if stack.litellm else None,
+        "hash_placeholder": stamp.PLACEHOLDER,
     }
 
 
@@ -146,6 +147,7 @@ def render(stack: StackSpec) -> dict[str, str]:
     }
     if stack.litellm is not None:
         files[LITELLM_FILE] = env.get_template("litellm-config.yaml.j2").render(context)
+    files = {name: stamp.stamp(text) for name, text in files.items()}
     validate(stack, files)
     return dict(sorted(files.items()))
 

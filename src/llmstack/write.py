@@ -16,6 +16,7 @@ from pathlib import Path
 
 from llmstack.errors import LlmstackError
 from llmstack.render import ENV_FILE
+from llmstack.stamp import pristine
 
 
 @dataclass
@@ -67,12 +68,41 @@ def _write_file(path: Path, content: str, mode: int = 0o644) -> None:
         os.fsync(handle.fileno())
 
 
-def write(output_dir: Path, files: dict[str, str], with_env: bool) -> WriteResult:
-    """Write the rendered files; create `.env` with a fresh master key when it is missing."""
+def hand_edited(output_dir: Path, names: list[str]) -> list[str]:
+    """Files about to be replaced that are not exactly as llmstack last rendered them."""
+    edited = []
+    for name in names:
+        try:
+            text = (output_dir / name).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue
+        except (OSError, UnicodeDecodeError):
+            edited.append(name)
+            continue
+        if pristine(text) is not True:
+            edited.append(name)
+    return edited
+
+
+def write(output_dir: Path, files: dict[str, str], with_env: bool, force: bool = False) -> WriteResult:
+    """Write the rendered files; create `.env` with a fresh master key when it is missing.
+
+    A file edited by hand since it was rendered (its content hash no longer matches) is never
+    overwritten silently: without `force` the whole write stops and names it.
+    """
+    changed = set(diff(output_dir, files)) if output_dir.is_dir() else set(files)
+    if output_dir.is_dir() and not force:
+        edited = hand_edited(output_dir, sorted(changed))
+        if edited:
+            raise LlmstackError(
+                f"{output_dir}/{edited[0]} was edited by hand since it was rendered"
+                + (f" (also: {', '.join(edited[1:])})" if len(edited) > 1 else "")
+                + "; move the change into the inputs (flags or config/models.yaml) or re-run with --force to overwrite",
+                exit_code=1,
+            )
     env_needed = with_env and not (output_dir / ENV_FILE).exists()
     master_key = new_master_key() if env_needed else None
     extra = {ENV_FILE: env_file_text(master_key)} if master_key else {}
-    changed = set(diff(output_dir, files)) if output_dir.is_dir() else set(files)
     result = WriteResult(
         written=sorted(changed),
         unchanged=sorted(set(files) - changed),
