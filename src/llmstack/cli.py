@@ -11,7 +11,7 @@ from typer.core import TyperGroup
 
 from llmstack import __version__
 from llmstack._click import Abort, ClickException, ParameterSource, click
-from llmstack.errors import LlmstackError
+from llmstack.errors import LlmstackError, RenderError
 
 
 class _OneLineErrors(TyperGroup):
@@ -23,6 +23,9 @@ class _OneLineErrors(TyperGroup):
         except LlmstackError as exc:
             click.echo(f"llmstack: error: {exc}", err=True)
             code = exc.exit_code
+        except RenderError as exc:  # a rendered file failed its own validation: nothing was written
+            click.echo(f"llmstack: internal error (nothing written; please report): {exc}".replace("\n", " "), err=True)
+            code = 3
         except Abort:
             click.echo("llmstack: aborted", err=True)
             code = 130

@@ -9,3 +9,7 @@ class LlmstackError(Exception):
     def __init__(self, message: str, exit_code: int = 2):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class RenderError(Exception):
+    """A rendered file failed its own validation: a bug in llmstack, never user input."""

@@ -77,7 +77,9 @@ class Mount(Frozen):
 
     host_path: str
     container_path: str
-    variable: str  # compose variable that overrides host_path on another host
+    # Compose variable that overrides host_path on another host; None when the path holds a
+    # `}` (which would end `${VAR:-default}` early), so the path is written literally.
+    variable: str | None
     is_file: bool
     role: str = "model"  # what it is, for comments: "model" or "vision projector"
 

@@ -16,6 +16,7 @@ import yaml
 
 from llmstack import backends, stamp
 from llmstack.backends.base import python_healthcheck
+from llmstack.errors import RenderError
 from llmstack.model import ModelSpec, StackSpec
 from llmstack.paths import templates_dir
 
@@ -26,10 +27,6 @@ GITIGNORE = ".gitignore"
 ENV_FILE = ".env"
 HF_CACHE_VOLUME = "hf-cache"
 HF_CACHE_VARIABLE = "LLMSTACK_HF_CACHE"
-
-
-class RenderError(Exception):
-    """A rendered file failed its own validation: a bug in llmstack, never user input."""
 
 
 def compose_quote(value: Any) -> str:

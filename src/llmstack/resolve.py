@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +114,11 @@ def _host_path(path: Path, given: str, output_dir: Path) -> str:
     return rel if rel.startswith("..") else f"./{rel}"
 
 
+def _variable(name: str, host_path: str) -> str | None:
+    """A `}` would end `${VAR:-default}` early: such a path is written literally instead."""
+    return None if "}" in host_path else name
+
+
 @dataclass
 class _Source:
     display_name: str
@@ -123,7 +128,31 @@ class _Source:
     gguf: Path | None = None  # the .gguf file to serve (llama)
 
 
+def _unprintable(ch: str) -> bool:
+    """Characters YAML cannot carry (and that make no sense in a path or a flag)."""
+    code = ord(ch)
+    return code < 32 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF)
+
+
+def _no_control_chars(text: str, flag: str) -> None:
+    if any(_unprintable(ch) for ch in text):
+        raise LlmstackError(
+            f"{flag} {text!r}: control characters (newline, tab, ...) are not supported; remove them or rename the file"
+        )
+
+
+def _check_printable(opts: RenderOptions) -> None:
+    for item in fields(opts):
+        value = getattr(opts, item.name)
+        flag = "STACK" if item.name == "stack" else "--" + item.name.replace("_", "-")
+        flag = flag.replace("--extra-args", "--extra-arg")
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and item.name != "regen_command":
+                _no_control_chars(text, flag)
+
+
 def _classify(model: str, flag: str) -> _Source:
+    _no_control_chars(model, flag)
     if looks_like_path(model):
         path = Path(model).expanduser()
         if not path.exists():
@@ -201,6 +230,7 @@ def _merged_models(opts: RenderOptions, stack: Stack | None) -> list[StackModel]
 
 def resolve(opts: RenderOptions, config: Config) -> tuple[StackSpec, Path]:
     """Validate everything and return the stack with its output directory."""
+    _check_printable(opts)
     stack: Stack | None = None
     if opts.stack is not None:
         if opts.stack not in config.stacks:
@@ -365,13 +395,15 @@ def _resolve_model(opts: RenderOptions, config: Config, entry: StackModel, index
                 f"--mmproj {mmproj_text}: only llama.cpp takes a projector file; "
                 f"{backend.title} loads vision weights from the model itself (drop --mmproj)"
             )
+        _no_control_chars(mmproj_text, "--mmproj")
         mmproj_path = Path(mmproj_text).expanduser()
         if not mmproj_path.is_file():
             raise LlmstackError(f"--mmproj {mmproj_text}: no such file on this host; check the path")
         mmproj_path = mmproj_path.resolve()
-        mmproj_mount = Mount(host_path=_host_path(mmproj_path, mmproj_text, output_dir),
+        mmproj_host = _host_path(mmproj_path, mmproj_text, output_dir)
+        mmproj_mount = Mount(host_path=mmproj_host,
                              container_path=f"/mmproj/{mmproj_path.name}",
-                             variable=f"{var_prefix}MMPROJ_FILE", is_file=True,
+                             variable=_variable(f"{var_prefix}MMPROJ_FILE", mmproj_host), is_file=True,
                              role="vision projector")
     if backend_name == "llama":
         vision = mmproj_mount is not None
@@ -383,10 +415,11 @@ def _resolve_model(opts: RenderOptions, config: Config, entry: StackModel, index
     if source.path is not None:
         target = source.gguf if backend_name == "llama" and source.gguf else source.path
         is_file = target.is_file()
+        host = _host_path(target, model_text, output_dir)
         mount = Mount(
-            host_path=_host_path(target, model_text, output_dir),
+            host_path=host,
             container_path=f"/models/{target.name}",
-            variable=f"{var_prefix}MODEL_{'FILE' if is_file else 'DIR'}",
+            variable=_variable(f"{var_prefix}MODEL_{'FILE' if is_file else 'DIR'}", host),
             is_file=is_file,
         )
 

@@ -1,11 +1,24 @@
 """Write a tiny random-weight llama GGUF model that llama.cpp's server can load and serve.
 
-No model is downloaded: the file (~0.5 MB) is generated at test time with PyPI's `gguf`. The
-weights are random, so the text is meaningless, but everything around it is real: the server
-loads it (answering /health 503 then 200), tokenizes with a SentencePiece-style vocabulary that
-has all 256 byte tokens (so any text, and any grammar, can be produced), and renders a
-Hermes-style chat template with `<tool_call>` blocks, which makes llama.cpp recognise tool
-calling and constrain `tool_choice: required` output with a grammar.
+No model is downloaded: the file (~0.5 MB) is generated at test time with PyPI's `gguf`.
+Everything around the weights is real: the server loads it (answering /health 503 then 200),
+tokenizes with a SentencePiece-style vocabulary that has all 256 byte tokens (so any text, and
+any grammar, can be produced), and renders a Hermes-style chat template with `<tool_call>`
+blocks, which makes llama.cpp recognise tool calling and build a grammar for
+`tool_choice: required`.
+
+The weights are a hand-made "bigram" model rather than pure noise. llama.cpp's tool grammar
+lets free text precede `<tool_call>`, which a random model would ramble through until
+max_tokens. Attention and feed-forward weights are zero, so the residual stream is the last
+token's embedding, a one-hot "class"; the output matrix then picks the next token per class:
+after ordinary tokens `<tool_call>`, after `<tool_call>` a newline, after `}` `</tool_call>`, and
+after `</tool_call>` end-of-turn. Where the grammar forbids the favourite, small noise decides
+among the allowed tokens (so the enum value is Paris or Tokyo). Plain chat therefore streams
+`<tool_call>` / newline pieces until max_tokens: meaningless, but real tokens through the real
+server.
+
+Its trained context is 1M tokens, so a server started with a large `-c` spends a second or
+two allocating the KV cache: time in which /health really answers 503.
 
     python -m tests.e2e.make_tiny_gguf OUT.gguf
 """
@@ -59,8 +72,8 @@ NORMAL, UNKNOWN, CONTROL, BYTE = 1, 2, 3, 6
 
 
 def vocabulary() -> tuple[list[str], list[float], list[int]]:
-    tokens = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]
-    types = [UNKNOWN, CONTROL, CONTROL, CONTROL, CONTROL]
+    tokens = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>", "<tool_call>", "</tool_call>"]
+    types = [UNKNOWN, CONTROL, CONTROL, CONTROL, CONTROL, NORMAL, NORMAL]
     tokens += [f"<0x{i:02X}>" for i in range(256)]
     types += [BYTE] * 256
     for word in WORDS:
@@ -72,16 +85,13 @@ def vocabulary() -> tuple[list[str], list[float], list[int]]:
     return tokens, scores, types
 
 
-def write(path: Path, seed: int = 0) -> Path:
+def write(path: Path, seed: int = 0, n_layer: int = 2) -> Path:
     import gguf
 
-    n_embd, n_ff, n_layer, n_head, n_ctx = 64, 128, 2, 4, 8192
+    n_embd, n_ff, n_layer, n_head, n_ctx = 64, 128, n_layer, 4, 1 << 20
     tokens, scores, types = vocabulary()
     n_vocab = len(tokens)
     rng = np.random.default_rng(seed)
-
-    def weight(*shape: int) -> np.ndarray:
-        return (rng.standard_normal(shape) * 0.02).astype(np.float32)
 
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_name("llmstack-tiny-test")
@@ -102,20 +112,40 @@ def write(path: Path, seed: int = 0) -> Path:
     writer.add_eos_token_id(tokens.index("<|im_end|>"))
     writer.add_unk_token_id(0)
     writer.add_add_bos_token(False)
+    # No SentencePiece space prefix: the generation prompt after <|im_start|> must tokenize to
+    # exactly its own text, or the tool-call grammar rejects it ("Failed to initialize samplers").
+    writer.add_add_space_prefix(False)
     writer.add_chat_template(CHAT_TEMPLATE)
 
+    # Classes: 0 ordinary, 1 `<tool_call>`, 2 `}`, 3 `</tool_call>`; the favourite next token of each.
+    open_id, close_id = tokens.index("<tool_call>"), tokens.index("</tool_call>")
+    brace_id, newline_id = tokens.index("<0x7D>"), tokens.index("<0x0A>")
+    eos_id = tokens.index("<|im_end|>")
+    classes = {open_id: 1, brace_id: 2, close_id: 3}
+    favourite = {0: open_id, 1: newline_id, 2: close_id, 3: eos_id}
+
     # numpy shapes are ggml's ne reversed: token_embd ne=[n_embd, n_vocab] -> (n_vocab, n_embd)
-    writer.add_tensor("token_embd.weight", weight(n_vocab, n_embd))
+    embeddings = np.zeros((n_vocab, n_embd), dtype=np.float32)
+    for token in range(n_vocab):
+        embeddings[token, classes.get(token, 0)] = 1.0
+    # RMS-normalised one-hot is sqrt(n_embd) in its class dimension: scale logits accordingly.
+    scale = float(np.sqrt(n_embd))
+    output = (rng.standard_normal((n_vocab, n_embd)) * 0.05).astype(np.float32)
+    for cls, token in favourite.items():
+        output[token, cls] = 12.0 / scale
+    output[[0, 1, 2, 3], :] = -12.0 / scale  # never <unk>, <s>, </s>, <|im_start|>
+
+    writer.add_tensor("token_embd.weight", embeddings)
     for i in range(n_layer):
         writer.add_tensor(f"blk.{i}.attn_norm.weight", np.ones(n_embd, dtype=np.float32))
         for name in ("attn_q", "attn_k", "attn_v", "attn_output"):
-            writer.add_tensor(f"blk.{i}.{name}.weight", weight(n_embd, n_embd))
+            writer.add_tensor(f"blk.{i}.{name}.weight", np.zeros((n_embd, n_embd), dtype=np.float32))
         writer.add_tensor(f"blk.{i}.ffn_norm.weight", np.ones(n_embd, dtype=np.float32))
-        writer.add_tensor(f"blk.{i}.ffn_gate.weight", weight(n_ff, n_embd))
-        writer.add_tensor(f"blk.{i}.ffn_up.weight", weight(n_ff, n_embd))
-        writer.add_tensor(f"blk.{i}.ffn_down.weight", weight(n_embd, n_ff))
+        writer.add_tensor(f"blk.{i}.ffn_gate.weight", np.zeros((n_ff, n_embd), dtype=np.float32))
+        writer.add_tensor(f"blk.{i}.ffn_up.weight", np.zeros((n_ff, n_embd), dtype=np.float32))
+        writer.add_tensor(f"blk.{i}.ffn_down.weight", np.zeros((n_embd, n_ff), dtype=np.float32))
     writer.add_tensor("output_norm.weight", np.ones(n_embd, dtype=np.float32))
-    writer.add_tensor("output.weight", weight(n_vocab, n_embd))
+    writer.add_tensor("output.weight", output)
 
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
