@@ -101,7 +101,7 @@ class Smoke:
     def openai_tools(self, alias: str) -> str:
         data = self._openai({"model": alias, "messages": [{"role": "user", "content": "Weather in Paris?"}],
                              "tools": [{"type": "function", "function": WEATHER_TOOL}],
-                             "tool_choice": "required", "max_tokens": 64})
+                             "tool_choice": "required", "max_tokens": 256})
         calls = data["choices"][0]["message"].get("tool_calls") or []
         if not calls or calls[0]["function"]["name"] != "get_weather":
             raise CheckFailed(f"no get_weather call: {data['choices'][0]['message']}")
@@ -145,7 +145,7 @@ class Smoke:
     def anthropic_tools(self, alias: str) -> str:
         tool = {"name": WEATHER_TOOL["name"], "description": WEATHER_TOOL["description"],
                 "input_schema": WEATHER_TOOL["parameters"]}
-        data = self._anthropic({"model": alias, "max_tokens": 64, "tools": [tool], "tool_choice": {"type": "any"},
+        data = self._anthropic({"model": alias, "max_tokens": 256, "tools": [tool], "tool_choice": {"type": "any"},
                                 "messages": [{"role": "user", "content": "Weather in Paris?"}]})
         uses = [b for b in data.get("content", []) if b.get("type") == "tool_use"]
         if not uses or uses[0]["name"] != "get_weather" or not isinstance(uses[0].get("input"), dict):

@@ -13,7 +13,8 @@ max_tokens. Attention and feed-forward weights are zero, so the residual stream 
 token's embedding, a one-hot "class"; the output matrix then picks the next token per class:
 after ordinary tokens `<tool_call>`, after `<tool_call>` a newline, after `}` `</tool_call>`, and
 after `</tool_call>` end-of-turn. Where the grammar forbids the favourite, small noise decides
-among the allowed tokens (so the enum value is Paris or Tokyo). Plain chat therefore streams
+among the allowed tokens (so the enum value is Paris or Tokyo), except that optional whitespace
+is never preferred. Plain chat therefore streams
 `<tool_call>` / newline pieces until max_tokens: meaningless, but real tokens through the real
 server.
 
@@ -131,6 +132,10 @@ def write(path: Path, seed: int = 0, n_layer: int = 2) -> Path:
     # RMS-normalised one-hot is sqrt(n_embd) in its class dimension: scale logits accordingly.
     scale = float(np.sqrt(n_embd))
     output = (rng.standard_normal((n_vocab, n_embd)) * 0.05).astype(np.float32)
+    # Optional JSON whitespace loses to the structural character the grammar also allows, so a
+    # forced tool call is short (no runs of tabs eating max_tokens).
+    whitespace = [tokens.index(f"<0x{b:02X}>") for b in (0x09, 0x0A, 0x0D, 0x20)]
+    output[np.ix_(whitespace, [0, 2, 3])] = -12.0 / scale
     for cls, token in favourite.items():
         output[token, cls] = 12.0 / scale
     output[[0, 1, 2, 3], :] = -12.0 / scale  # never <unk>, <s>, </s>, <|im_start|>

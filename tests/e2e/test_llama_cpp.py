@@ -36,17 +36,16 @@ class HealthWatcher(threading.Thread):
 
     def run(self):
         deadline = time.monotonic() + self.limit
-        with httpx.Client(timeout=2) as client:
-            while time.monotonic() < deadline:
-                try:
-                    code = client.get(self.url).status_code
-                except httpx.HTTPError:
-                    code = None
-                if code is not None and (not self.seen or self.seen[-1] != code):
-                    self.seen.append(code)
-                if code == 200:
-                    return
-                time.sleep(0.002)
+        while time.monotonic() < deadline:
+            try:  # a fresh connection each time: a pooled one can miss the short loading phase
+                code = httpx.get(self.url, timeout=5).status_code
+            except httpx.HTTPError:
+                code = None
+            if code is not None and (not self.seen or self.seen[-1] != code):
+                self.seen.append(code)
+            if code == 200:
+                return
+            time.sleep(0.002)
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +55,9 @@ def llama(tmp_path_factory, docker_engine):
     cli = Cli()
     litellm, server = images.litellm_image(), images.llama_server_image()
     root = tmp_path_factory.mktemp("llama")
-    # Four layers and a 1M-token context: allocating and clearing ~1 GB of KV cache keeps the real
-    # server in its loading state (/health 503) for a second or two, long enough to observe.
-    model = write_tiny_gguf(root / "tiny-hermes.gguf", n_layer=4)
+    # Eight layers and a 1M-token context: allocating and clearing ~2 GB of KV cache keeps the real
+    # server in its loading state (/health 503) for two to three seconds, long enough to observe.
+    model = write_tiny_gguf(root / "tiny-hermes.gguf", n_layer=8)
     name = PROJECT_PREFIX + "llama-" + str(int(time.time() * 1000) % 100000)
     gateway_port, backend_port = free_port(), free_port()
     out = root / name
