@@ -1,0 +1,1 @@
+"""llmstack benchmarks: `python -m benchmarks` (see README "Benchmarks")."""
