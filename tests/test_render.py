@@ -301,7 +301,8 @@ def test_rerender_refuses_to_overwrite_hand_edits(cli, workdir):
     render_ok(cli, *args)
     out = workdir / "compose" / "tiny"
     compose = out / "docker-compose.yml"
-    edited = compose.read_text().replace("interval: 5s", "interval: 7s", 1)
+    edited = compose.read_text().replace("restart: unless-stopped", "restart: always", 1)
+    assert edited != compose.read_text()
     compose.write_text(edited)
     before = snapshot(workdir)
     result = cli("render", *args, "--litellm-port", "4100")  # a change that would rewrite the file
@@ -313,7 +314,7 @@ def test_rerender_refuses_to_overwrite_hand_edits(cli, workdir):
     assert same.exit_code == 1
     forced = cli("render", *args, "--litellm-port", "4100", "--force")
     assert forced.exit_code == 0, forced.stderr
-    assert "interval: 7s" not in compose.read_text() and "127.0.0.1:4100:4100" in compose.read_text()
+    assert "restart: always" not in compose.read_text() and "127.0.0.1:4100:4100" in compose.read_text()
     assert "--force" not in compose.read_text()  # not part of the regenerate command
 
 

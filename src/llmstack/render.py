@@ -133,6 +133,7 @@ def _backend_view(stack: StackSpec, model: ModelSpec) -> dict[str, Any]:
         "gpu_ids": list(gpu.ids),
         # Model load (and a first hub download) can take many minutes on real GPUs.
         "start_period": "30m" if gpu.enabled else "10m",
+        "health_interval": backend.health_interval,
         "api_base": _api_base(stack, model),
         "features": backend.features,
     }

@@ -80,7 +80,7 @@ def _fail(project: Project, service: str, reason: str, echo_err: Echo) -> UpFail
 
 
 def up(stack: StackDir, timeout: float, wait: bool, echo: Echo, echo_err: Echo,
-       poll: float = 0.5) -> float:
+       poll: float = 0.1, ps_every: float = 1.0) -> float:
     """Start the stack; with wait, block until the gateway answers. Returns seconds waited."""
     key = stack.master_key() if stack.gateway_url else None
     project = open_project(stack)
@@ -95,27 +95,28 @@ def up(stack: StackDir, timeout: float, wait: bool, echo: Echo, echo_err: Echo,
             raise UpFailed(f"`docker compose up -d` failed: {_last_line(output)}")
         return time.monotonic() - started
     last_line = ""
+    current: dict[str, ServiceState] = {}
+    next_ps = 0.0
     try:
         while True:
             elapsed = time.monotonic() - started
-            current = states(project, stack.services)
+            if elapsed >= next_ps:  # `compose ps` costs a process; the HTTP probe below does not
+                current = states(project, stack.services)
+                next_ps = elapsed + ps_every
             for name in stack.services:
                 st = current[name]
                 if st.state in ("exited", "dead", "restarting") or st.health == "unhealthy":
                     what = f"exited with code {st.exit_code}" if st.state == "exited" else st.health or st.state
                     raise _fail(project, name, f"failed ({what})", echo_err)
             phases = [f"{name}: {_phase_backend(current[name])}" for name in stack.backends]
-            ready = all(current[name].health == "healthy" or
-                        (current[name].state == "running" and not current[name].health)
-                        for name in stack.backends)
+            ready = all(_service_ready(current[name]) for name in stack.backends)
             if stack.gateway_url and "litellm" in current:
-                gw = current["litellm"]
-                if gw.state in ("not created", "created"):
-                    phase = "waiting for backend" if not ready else "gateway starting"
-                    ready = False
-                else:
-                    ok, phase = _gateway_ready(stack.gateway_url, key or "", [a.name for a in stack.aliases])
-                    ready = ready and ok
+                # The gateway only starts once every backend is healthy, so its answer alone
+                # decides readiness; probing it directly avoids waiting for the next `ps`.
+                ok, phase = _gateway_ready(stack.gateway_url, key or "", [a.name for a in stack.aliases])
+                if not ok and current["litellm"].state in ("not created", "created"):
+                    phase = "gateway starting" if ready else "waiting for backend"
+                ready = ok
                 phases.append(f"litellm: {phase}")
             line = " · ".join(phases)
             if line != last_line:

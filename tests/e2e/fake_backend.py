@@ -6,7 +6,8 @@ Debian image). It accepts vLLM's command-line flags and:
 - answers POST /v1/chat/completions, streamed or not: a text reply, or a tool call when
   `tools` are sent (and tool_choice is not "none") and the last message is not a tool result;
 - accepts image parts;
-- records every request it receives: GET /_requests returns them, DELETE /_requests clears.
+- records every request it receives: GET /_requests returns them, DELETE /_requests clears;
+- tells when it turned healthy (GET /_healthy_at, wall clock), for the time-to-ready benchmark.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 ARGS = parse_args(sys.argv[1:])
 SERVED = ARGS.served_model_name or ARGS.model
 STARTED = time.monotonic()
+STARTED_WALL = time.time()
 
 
 def healthy() -> bool:
@@ -127,6 +129,9 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path == "/_requests":
             with LOCK:
                 self._send_json(200, list(RECORDED))
+        elif self.path == "/_healthy_at":  # wall-clock moment /health turned 200 (benchmarks)
+            at = STARTED_WALL + ARGS.fake_startup_seconds if ARGS.fake_startup_seconds >= 0 else None
+            self._send_json(200, {"healthy_at": at})
         else:
             self._send_json(404, {"error": f"no route {self.path}"})
 

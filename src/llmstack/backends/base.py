@@ -59,6 +59,9 @@ class Backend:
     # NCCL / pinned memory needs of multi-GPU serving.
     ipc_host: ClassVar[bool] = False
     ulimits: ClassVar[bool] = False
+    # Health probe period once started. Short, because engines older than 25 ignore
+    # start_interval and then only `interval` decides how soon readiness is noticed.
+    health_interval: ClassVar[str] = "2s"
     # Model names that suggest a vision-language model.
     vision_pattern: ClassVar[str] = (
         r"(?:[-_.]vl\b|[-_]vl[-_]|vision|llava|pixtral|internvl|glm-?4(?:\.\d)?v|minicpm-?v|gemma-?3|idefics|molmo|smolvlm|phi-?[34](?:\.\d)?-vision)"

@@ -17,6 +17,8 @@ class Sglang(Backend):
     features = Features(tools="yes", vision="yes")
     ipc_host = True
     ulimits = True
+    # SGLang's /health runs a one-token generation once serving: probe it less often.
+    health_interval = "10s"
     # SGLang's own parser names (they differ from vLLM's).
     tool_parsers = frozenset(
         {
