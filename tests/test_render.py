@@ -53,7 +53,9 @@ def test_vllm_directory_from_local_model(cli, workdir):
 
     gateway = compose["services"]["litellm"]
     assert gateway["image"] == "ghcr.io/berriai/litellm:main-v1.104.5"
-    assert gateway["command"] == ["--config", "/app/config.yaml", "--port", "4000", "--host", "0.0.0.0"]
+    assert gateway["command"] == ["--config", "/app/config.yaml", "--port", "4000", "--host", "0.0.0.0",
+                                  "--num_workers", "${LLMSTACK_LITELLM_WORKERS:-2}"]
+    assert gateway["environment"]["LITELLM_LOG"] == "WARNING"
     assert gateway["depends_on"] == {"backend": {"condition": "service_healthy"}}
     assert gateway["ports"] == ["127.0.0.1:4000:4000"]
     assert gateway["environment"]["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
@@ -244,7 +246,8 @@ def test_host_network_reaches_backend_on_localhost(cli, workdir):
     services = load(out)["services"]
     assert services["backend"]["network_mode"] == "host" and services["litellm"]["network_mode"] == "host"
     assert "ports" not in services["litellm"]
-    assert services["litellm"]["command"][-1] == "127.0.0.1"
+    command = services["litellm"]["command"]
+    assert command[command.index("--host") + 1] == "127.0.0.1"
     assert load(out, "litellm-config.yaml")["model_list"][0]["litellm_params"]["api_base"] == "http://127.0.0.1:8000/v1"
     assert compose_config_quiet(out).returncode == 0
 
@@ -332,3 +335,10 @@ def test_foreign_file_in_output_directory_is_not_overwritten(cli, workdir):
     result = cli("render", "--model", "./models/tiny.gguf", "--cpu", "--name", "tiny")
     assert result.exit_code == 1 and "edited by hand" in result.stderr
     assert (out / "docker-compose.yml").read_text() == "services: {}\n"
+
+
+def test_litellm_workers_flag_and_variable(cli, workdir):
+    out = yaml.safe_load(render_ok(cli, "--model", "./models/tiny.gguf", "--cpu", "--litellm-workers", "4",
+                                   "--stdout").stdout)
+    command = out["services"]["litellm"]["command"]
+    assert command[command.index("--num_workers") + 1] == "${LLMSTACK_LITELLM_WORKERS:-4}"

@@ -29,6 +29,7 @@ GITIGNORE = ".gitignore"
 ENV_FILE = ".env"
 HF_CACHE_VOLUME = "hf-cache"
 HF_CACHE_VARIABLE = "LLMSTACK_HF_CACHE"
+WORKERS_VARIABLE = "LLMSTACK_LITELLM_WORKERS"
 
 
 def compose_quote(value: Any) -> str:
@@ -145,8 +146,6 @@ def build_context(stack: StackSpec) -> dict[str, Any]:
     if stack.litellm is not None:
         listen = "0.0.0.0" if stack.network == "bridge" else stack.bind
         command = ["--config", "/app/config.yaml", "--port", str(stack.litellm.port), "--host", listen]
-        if stack.litellm.num_workers:
-            command += ["--num_workers", str(stack.litellm.num_workers)]
         litellm = {
             "spec": stack.litellm,
             "command": command,
@@ -160,6 +159,7 @@ def build_context(stack: StackSpec) -> dict[str, Any]:
         "litellm": litellm,
         "hf_cache_volume": HF_CACHE_VOLUME,
         "hf_cache_variable": HF_CACHE_VARIABLE,
+        "workers_variable": WORKERS_VARIABLE,
         "regen_command": stack.regen_command.replace("\n", " "),
         "gateway_url": f"http://{_probe_host(stack.bind)}:{stack.litellm.port}" if stack.litellm else None,
         "hash_placeholder": stamp.PLACEHOLDER,
