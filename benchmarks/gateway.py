@@ -107,7 +107,11 @@ class Stack:
             mutate(self.dir / "docker-compose.yml")
 
     def __enter__(self):
-        subprocess.run([self.llmstack, "up", str(self.dir), "--timeout", "300"], check=True, capture_output=True)
+        result = subprocess.run([self.llmstack, "up", str(self.dir), "--timeout", "300"], capture_output=True,
+                                text=True)
+        if result.returncode != 0:
+            self.__exit__()
+            raise RuntimeError(f"llmstack up failed for {self.label}: {result.stderr[-1500:]}")
         return self
 
     def __exit__(self, *exc):
@@ -125,7 +129,7 @@ def litellm_defaults(compose_file: Path) -> None:
         index = command.index("--num_workers")
         del command[index:index + 2]
     gateway["environment"].pop("LITELLM_LOG", None)
-    compose_file.write_text(yaml.safe_dump(data, sort_keys=False).replace("$", "$$"))
+    compose_file.write_text(yaml.safe_dump(data, sort_keys=False))  # Compose syntax survives as is
 
 
 SCENARIOS = [(1, False), (16, False), (64, False), (1, True), (16, True), (64, True)]

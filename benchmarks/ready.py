@@ -64,7 +64,9 @@ def one_run(startup: float = 8.0) -> dict[str, float]:
     watcher = FirstReady(f"http://127.0.0.1:{gateway}/health/readiness")
     watcher.start()
     try:
-        subprocess.run([llmstack, "up", str(out), "--timeout", "300"], check=True, capture_output=True)
+        result = subprocess.run([llmstack, "up", str(out), "--timeout", "300"], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"llmstack up failed: {result.stderr[-1500:]}")
         returned = time.time()
         watcher.join(timeout=10)
         healthy_at = httpx.get(f"http://127.0.0.1:{backend}/_healthy_at", timeout=5).json()["healthy_at"]

@@ -86,3 +86,33 @@ def test_any_input_renders_valid_compose_or_is_rejected_cleanly(dirname, as_gguf
             assert snapshot(root) == before
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(dirname=path_names, alias=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,20}", fullmatch=True),
+       relative=st.booleans())
+def test_accepted_paths_survive_compose_interpolation(dirname, alias, relative):
+    """Valid inputs only: every one renders, and Compose reads back exactly the path given."""
+    from llmstack.cli import app
+
+    root = Path(tempfile.mkdtemp(prefix="prop-ok-"))
+    cwd = os.getcwd()
+    try:
+        model = root / "models" / dirname
+        model.mkdir(parents=True)
+        os.chdir(root)
+        given = f"./models/{dirname}" if relative else str(model)
+        output = "out" if relative else str(root / "out")
+        result = CliRunner().invoke(app, ["render", "--model", given, "--output", output, "--name", "p",
+                                          "--litellm-alias", alias], catch_exceptions=False)
+        if any(ord(ch) < 32 or 0x7F <= ord(ch) <= 0x9F for ch in dirname):
+            assert result.exit_code == 2 and "control characters" in result.stderr
+            return
+        assert result.exit_code == 0, result.stderr
+        config = _compose_json(root / "out")
+        source = config["services"]["backend"]["volumes"][0]["source"].replace("$$", "$")
+        assert os.path.realpath(source) == os.path.realpath(model)
+        assert config["services"]["backend"]["volumes"][0]["read_only"] is True
+    finally:
+        os.chdir(cwd)
+        shutil.rmtree(root, ignore_errors=True)

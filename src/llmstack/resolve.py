@@ -195,13 +195,12 @@ def _choose_backend(requested: str, source: _Source, flag: str, given: str) -> s
                 return "trtllm"
         return "vllm"
     backend = backends.get(requested)
-    is_gguf = source.gguf is not None and (source.is_file or source.path is not None)
     if source.is_file and source.gguf is not None and not backend.accepts_gguf:
         raise LlmstackError(
             f"{flag} {given}: a .gguf model cannot be served by {backend.title}; "
             "use --backend llama (or auto)"
         )
-    if backend.accepts_gguf and not is_gguf:
+    if backend.accepts_gguf and source.gguf is None:
         what = "a Hugging Face id" if source.hub_id else "no single .gguf file"
         raise LlmstackError(
             f"{flag} {given}: {backend.title} serves a local .gguf file, but this is {what}; "

@@ -1,0 +1,21 @@
+"""The benchmarks still run (quick mode: tiny samples, nothing written, no timing asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.e2e
+
+
+def test_benchmarks_quick_mode_runs(e2e_images):
+    result = subprocess.run([sys.executable, "-m", "benchmarks", "--quick"], cwd=REPO, capture_output=True,
+                            text=True, timeout=1200)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    for heading in ("llmstack render (fresh directory)", "litellm own start", "backend direct",
+                    "LiteLLM defaults", "llmstack rendered"):
+        assert heading in result.stdout
