@@ -342,3 +342,18 @@ def test_litellm_workers_flag_and_variable(cli, workdir):
                                    "--stdout").stdout)
     command = out["services"]["litellm"]["command"]
     assert command[command.index("--num_workers") + 1] == "${LLMSTACK_LITELLM_WORKERS:-4}"
+
+
+def test_validate_runs_the_real_compose_cli(cli, workdir, monkeypatch):
+    from llmstack import main
+
+    bin_dir = Path(__import__("sys").executable).parent
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    result = render_ok(cli, "--model", "./models/tiny.gguf", "--cpu", "--name", "v", "--validate")
+    assert "--validate" not in (workdir / "compose" / "v" / "docker-compose.yml").read_text()
+    # A file Compose rejects is reported (exit 3: an llmstack bug) and nothing is written.
+    before = snapshot(workdir)
+    monkeypatch.setattr(main, "render", lambda spec: {"docker-compose.yml": "services: {a: {image: 1, ports: [x]}}\n"})
+    broken = cli("render", "--model", "./models/tiny.gguf", "--cpu", "--name", "w", "--validate")
+    assert broken.exit_code == 3 and "rejects the rendered docker-compose.yml" in broken.stderr
+    assert snapshot(workdir) == before

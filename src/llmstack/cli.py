@@ -56,7 +56,7 @@ app = typer.Typer(
 )
 
 # Options that shape the output, not the stack: left out of the "regenerate with" header.
-_NOT_IN_HEADER = {"check", "stdout", "force"}
+_NOT_IN_HEADER = {"check", "stdout", "force", "validate"}
 
 
 def _regen_command(ctx: click.Context) -> str:
@@ -155,6 +155,8 @@ def render(
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 listing files that differ from a fresh render."),
     stdout: bool = typer.Option(False, "--stdout", help="Print the compose file instead of writing the directory."),
     force: bool = typer.Option(False, "--force", help="Overwrite rendered files even if they were edited by hand."),
+    validate: bool = typer.Option(False, "--validate",
+                                  help="Also run the real `docker compose config --quiet` on the result before writing."),
 ) -> None:
     """Render a compose directory (backend + LiteLLM gateway) for a model or a named stack."""
     from llmstack.main import render_stack
@@ -171,7 +173,7 @@ def render(
     )
     if check and stdout:
         raise LlmstackError("--check and --stdout exclude each other; pass one")
-    outcome = render_stack(opts, check=check, to_stdout=stdout, force=force)
+    outcome = render_stack(opts, check=check, to_stdout=stdout, force=force, validate=validate)
     if outcome.stdout is not None:
         click.echo(outcome.stdout, nl=False)
         return

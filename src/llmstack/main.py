@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmstack import configfile
+from llmstack.errors import RenderError
 from llmstack.render import COMPOSE_FILE, render
 from llmstack.resolve import RenderOptions, resolve
 from llmstack.write import WriteResult, diff, write
@@ -20,11 +21,33 @@ class RenderOutcome:
     stdout: str | None = None
 
 
+def validate_with_compose(files: dict[str, str]) -> None:
+    """Run the real Compose CLI's `config --quiet` on the rendered files (in a scratch directory)."""
+    import os
+    import subprocess
+    import tempfile
+
+    from llmstack.compose import find_compose
+
+    cli = find_compose()
+    with tempfile.TemporaryDirectory(prefix="llmstack-validate-") as scratch:
+        for name, text in files.items():
+            Path(scratch, name).write_text(text, encoding="utf-8")
+        env = {**os.environ, "LITELLM_MASTER_KEY": "sk-validation-placeholder"}
+        result = subprocess.run([*cli.argv, "config", "--quiet"], cwd=scratch, env=env,
+                                capture_output=True, text=True)
+    if result.returncode != 0:
+        detail = " ".join((result.stderr or result.stdout).split())
+        raise RenderError(f"{cli.describe()} rejects the rendered {COMPOSE_FILE}: {detail}")
+
+
 def render_stack(opts: RenderOptions, check: bool = False, to_stdout: bool = False,
-                 force: bool = False) -> RenderOutcome:
+                 force: bool = False, validate: bool = False) -> RenderOutcome:
     config = configfile.load(Path(opts.config) if opts.config else None)
     spec, output_dir = resolve(opts, config)
     files = render(spec)
+    if validate:
+        validate_with_compose(files)
     outcome = RenderOutcome(output_dir=output_dir, files=files)
     if to_stdout:
         outcome.stdout = files[COMPOSE_FILE]
