@@ -133,14 +133,17 @@ def fake_backend_image() -> str:
     tag = f"llmstack-e2e/fake-backend:{digest}"
     if image_exists(tag):
         return tag
+    return _on_base(tag, source, '["python3", "-u", "/app/fake_backend.py"]')
+
+
+def _on_base(tag: str, program: Path, entrypoint: str) -> str:
+    """The base image plus one program in /app (a local build: FROM needs no registry)."""
     base = base_image()
-    with tempfile.TemporaryDirectory(prefix="fake.", dir=_workdir()) as tmp:
+    with tempfile.TemporaryDirectory(prefix="image.", dir=_workdir()) as tmp:
         context = Path(tmp)
-        shutil.copy(source, context / "fake_backend.py")
+        shutil.copy(program, context / program.name)
         (context / "Dockerfile").write_text(
-            f"FROM {base}\n"
-            "COPY fake_backend.py /app/fake_backend.py\n"
-            'ENTRYPOINT ["python3", "-u", "/app/fake_backend.py"]\n'
+            f"FROM {base}\nCOPY {program.name} /app/{program.name}\nENTRYPOINT {entrypoint}\n"
         )
         log(f"building {tag}")
         run("docker", "build", "-q", "-t", tag, str(context), stdout=subprocess.DEVNULL,
@@ -188,20 +191,7 @@ def llama_server_image(version: str = LLAMA_CPP_PYTHON) -> str:
     tag = f"llmstack-e2e/llama-server:{version}"
     if image_exists(tag):
         return tag
-    binary = _llama_server_binary(version)
-    base = base_image()
-    with tempfile.TemporaryDirectory(prefix="llama-img.", dir=_workdir()) as tmp:
-        context = Path(tmp)
-        shutil.copy(binary, context / "llama-server")
-        (context / "Dockerfile").write_text(
-            f"FROM {base}\n"
-            "COPY llama-server /app/llama-server\n"
-            'ENTRYPOINT ["/app/llama-server"]\n'
-        )
-        log(f"building {tag}")
-        run("docker", "build", "-q", "-t", tag, str(context), stdout=subprocess.DEVNULL,
-            env={**os.environ, "DOCKER_BUILDKIT": "0"})
-    return tag
+    return _on_base(tag, _llama_server_binary(version), '["/app/llama-server"]')
 
 
 def main() -> None:
