@@ -349,7 +349,7 @@ def test_validate_runs_the_real_compose_cli(cli, workdir, monkeypatch):
 
     bin_dir = Path(__import__("sys").executable).parent
     monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
-    result = render_ok(cli, "--model", "./models/tiny.gguf", "--cpu", "--name", "v", "--validate")
+    render_ok(cli, "--model", "./models/tiny.gguf", "--cpu", "--name", "v", "--validate")
     assert "--validate" not in (workdir / "compose" / "v" / "docker-compose.yml").read_text()
     # A file Compose rejects is reported (exit 3: an llmstack bug) and nothing is written.
     before = snapshot(workdir)

@@ -166,24 +166,24 @@ def run_checks(base_url: str, key: str, aliases: list[tuple[str, bool, bool]],
     smoke = Smoke(base_url, key)
     results: list[Check] = []
     for alias, tools, vision in aliases:
-        plan: list[tuple[str, Callable[[], str]]] = [
-            ("OpenAI chat", lambda: smoke.openai_chat(alias)),
-            ("OpenAI streaming", lambda: smoke.openai_stream(alias)),
-            ("Anthropic messages", lambda: smoke.anthropic_messages(alias)),
-            ("Anthropic streaming", lambda: smoke.anthropic_stream(alias)),
-            ("OpenAI system prompt", lambda: smoke.openai_chat(alias, system=True)),
-            ("Anthropic system prompt", lambda: smoke.anthropic_messages(alias, system=True)),
+        plan: list[tuple[str, Callable[..., str], dict]] = [
+            ("OpenAI chat", smoke.openai_chat, {}),
+            ("OpenAI streaming", smoke.openai_stream, {}),
+            ("Anthropic messages", smoke.anthropic_messages, {}),
+            ("Anthropic streaming", smoke.anthropic_stream, {}),
+            ("OpenAI system prompt", smoke.openai_chat, {"system": True}),
+            ("Anthropic system prompt", smoke.anthropic_messages, {"system": True}),
         ]
         if tools:
-            plan += [("OpenAI tool call", lambda: smoke.openai_tools(alias)),
-                     ("Anthropic tool use", lambda: smoke.anthropic_tools(alias))]
+            plan += [("OpenAI tool call", smoke.openai_tools, {}),
+                     ("Anthropic tool use", smoke.anthropic_tools, {})]
         if vision:
-            plan += [("OpenAI image input", lambda: smoke.openai_vision(alias)),
-                     ("Anthropic image input", lambda: smoke.anthropic_vision(alias))]
-        for name, fn in plan:
+            plan += [("OpenAI image input", smoke.openai_vision, {}),
+                     ("Anthropic image input", smoke.anthropic_vision, {})]
+        for name, check_fn, kwargs in plan:
             start = time.perf_counter()
             try:
-                detail, ok = fn(), True
+                detail, ok = check_fn(alias, **kwargs), True
             except (CheckFailed, httpx.HTTPError, KeyError, IndexError, ValueError, TypeError) as exc:
                 detail, ok = f"{type(exc).__name__}: {exc}" if not isinstance(exc, CheckFailed) else str(exc), False
             check = Check(f"{alias}: {name}" if len(aliases) > 1 else name, ok,
