@@ -108,7 +108,9 @@ class Handler(BaseHTTPRequestHandler):
         # client's delayed ACK add ~40 ms to every non-streamed response.
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def log_message(self, fmt, *args):  # quiet, but visible in `docker logs`
+    def log_message(self, fmt, *args):  # visible in `docker logs`; health probes are not logged
+        if self.path == "/health":
+            return
         sys.stderr.write("fake-backend: " + (fmt % args) + "\n")
 
     def _send_json(self, status: int, payload) -> None:
