@@ -67,8 +67,9 @@ def test_any_input_renders_valid_compose_or_is_rejected_cleanly(dirname, as_gguf
         else:
             model.mkdir()
         out = root / "out"
-        args = ["render", "--model", str(model), "--output", str(out), "--cpu"
-                if opts.get("--gpus") is None and opts.get("--tensor-parallel") is None else "--litellm"]
+        args = ["render", "--model", str(model), "--output", str(out)]
+        if "--gpus" not in opts and "--tensor-parallel" not in opts:
+            args.append("--cpu")  # no GPU flags drawn: also cover the CPU variant
         for flag, value in opts.items():
             args += [f"{flag}={value}"]
         before = snapshot(root)
