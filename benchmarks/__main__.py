@@ -27,8 +27,8 @@ def main(argv: list[str] | None = None) -> int:
 
     info = common.machine()
     sections = ["# llmstack benchmark results", "",
-                "Written by `python -m benchmarks`. Each figure is measured against its natural baseline "
-                "in the same run.", "", common.table(["", "value"], [[k, v] for k, v in info.items()]), ""]
+                ("Written by `python -m benchmarks`. Each figure is measured against its natural baseline "
+                 "in the same run."), "", common.table(["", "value"], [[k, v] for k, v in info.items()]), ""]
     if "cli" in parts:
         text, _ = cli.run(runs=3 if args.quick else 21)
         sections += ["## CLI wall time", "", text, ""]

@@ -9,6 +9,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,20 +29,36 @@ def percentile(samples: list[float], pct: float) -> float:
     return ordered[index]
 
 
-def time_command(argv: list[str], runs: int, cwd: Path | None = None, env: dict | None = None,
-                 before=None) -> list[float]:
-    """Wall time of a whole process, `runs` times (one warm-up run first, not counted)."""
-    samples = []
+def _timed(argv: list[str], cwd: Path | None, env: dict | None) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            check=False)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed: {result.stderr.decode()[-300:]}")
+    return elapsed
+
+
+@dataclass(frozen=True)
+class Command:
+    argv: list[str]
+    cwd: Path | None = None
+    env: dict | None = None
+    before: Callable[[], None] | None = None
+
+
+def time_commands(commands: dict[str, Command], runs: int) -> dict[str, list[float]]:
+    """Wall times of whole processes, taken in rounds (each round runs every command once, after
+    one warm-up round) so that a machine slowing down or speeding up mid-run weighs on every
+    command alike instead of on whichever happened to run then."""
+    samples: dict[str, list[float]] = {name: [] for name in commands}
     for i in range(runs + 1):
-        if before:
-            before()
-        start = time.perf_counter()
-        result = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        elapsed = time.perf_counter() - start
-        if result.returncode != 0:
-            raise RuntimeError(f"{' '.join(argv)} failed: {result.stderr.decode()[-300:]}")
-        if i:
-            samples.append(elapsed)
+        for name, command in commands.items():
+            if command.before:
+                command.before()
+            elapsed = _timed(command.argv, command.cwd, command.env)
+            if i:
+                samples[name].append(elapsed)
     return samples
 
 

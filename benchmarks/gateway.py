@@ -168,7 +168,22 @@ def run(quick: bool = False, variants: list[tuple] | None = None) -> tuple[str, 
             all_rows += _rows(label, via)
             summary[label] = via
     text = table(["target", "mode", "clients", "req/s", "p50 ms", "p95 ms", "chunks/s", "errors"], all_rows)
+    if {"LiteLLM defaults", "llmstack rendered"} <= summary.keys():
+        text += "\n\n" + compare(summary["LiteLLM defaults"], summary["llmstack rendered"])
     return text, summary
+
+
+def compare(defaults: dict[tuple[int, bool], Load], rendered: dict[tuple[int, bool], Load]) -> str:
+    """One line: in how many scenarios the rendered settings beat LiteLLM's defaults, and by how much."""
+    parts, wins = [], 0
+    for key in defaults:
+        before, after = defaults[key].rps, rendered[key].rps
+        wins += after > before
+        clients, stream = key
+        parts.append(f"{'streamed' if stream else 'plain'} x{clients} {after:.0f} vs {before:.0f} "
+                     f"({(after / before - 1) * 100:+.0f}%)")
+    return (f"Rendered settings vs LiteLLM's defaults, req/s: faster in **{wins} of {len(defaults)}** "
+            f"scenarios: " + "; ".join(parts) + ".")
 
 
 if __name__ == "__main__":
