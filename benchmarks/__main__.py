@@ -14,38 +14,59 @@ from pathlib import Path
 from benchmarks import cli, common, gateway, ready
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+TITLES = {"cli": "CLI wall time", "ready": "Time to ready", "gateway": "Gateway overhead"}
+
+
+def sections_of(text: str) -> dict[str, str]:
+    """The measured sections of an existing RESULTS.md, so that `--only` keeps the others."""
+    found = {}
+    for title in TITLES.values():
+        head = f"\n## {title}\n"
+        if head in text:
+            body = text.split(head, 1)[1].split("\n## ", 1)[0]
+            found[title] = body.strip()
+    return found
+
+
+def document(info: dict[str, str], measured: dict[str, str], notes: str) -> str:
+    lines = ["# llmstack benchmark results", "",
+             ("Written by `python -m benchmarks`. Each figure is measured against its natural baseline "
+              "in the same run."), "", common.table(["", "value"], [[k, v] for k, v in info.items()]), ""]
+    for title in TITLES.values():
+        if title in measured:
+            lines += [f"## {title}", "", measured[title], ""]
+    return "\n".join(lines + [notes])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sample sizes; results are not written")
-    parser.add_argument("--only", choices=["cli", "ready", "gateway"], action="append")
+    parser.add_argument("--only", choices=list(TITLES), action="append",
+                        help="run only this part (repeatable); RESULTS.md keeps the other parts' last figures")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     parts = args.only or ["cli", "ready", "gateway"]
 
     info = common.machine()
-    sections = ["# llmstack benchmark results", "",
-                ("Written by `python -m benchmarks`. Each figure is measured against its natural baseline "
-                 "in the same run."), "", common.table(["", "value"], [[k, v] for k, v in info.items()]), ""]
+    measured: dict[str, str] = {}
+    stamp = f"_Measured {info['date']}._"
     if "cli" in parts:
         text, _ = cli.run(runs=3 if args.quick else 21)
-        sections += ["## CLI wall time", "", text, ""]
+        measured[TITLES["cli"]] = f"{stamp}\n\n{text}"
         print(text, flush=True)
     if "ready" in parts:
         text, _ = ready.run(runs=1 if args.quick else 5, startup=3.0 if args.quick else 8.0)
-        sections += ["## Time to ready", "", text, ""]
+        measured[TITLES["ready"]] = f"{stamp}\n\n{text}"
         print(text, flush=True)
     if "gateway" in parts:
         text, _ = gateway.run(quick=args.quick)
-        sections += ["## Gateway overhead", "", text, ""]
+        measured[TITLES["gateway"]] = f"{stamp}\n\n{text}"
         print(text, flush=True)
     if not args.quick:
+        previous = sections_of(args.output.read_text()) if args.output.exists() else {}
         notes = Path(__file__).resolve().parent / "NOTES.md"
-        if notes.exists():
-            sections += [notes.read_text()]
-        args.output.write_text("\n".join(sections))
+        args.output.write_text(document(info, {**previous, **measured}, notes.read_text() if notes.exists() else ""))
         print(f"wrote {args.output}")
     return 0
 

@@ -6,7 +6,9 @@ libraries can cost before it does any work:
 
 - "Typer only": a Typer command with one integer option, doing nothing. Typer 0.29 imports
   pydantic and builds a TypeAdapter for every option it parses, so this is already most of it.
-- "libraries only": the same command building one pydantic model, with Jinja2 and PyYAML
+- "no Typer": pydantic, Jinja2 and PyYAML imported and one pydantic model built, no CLI parser
+  at all: what is left if Typer were taken off the hot path.
+- "libraries only": the Typer command building one pydantic model, with Jinja2 and PyYAML
   imported. It and `render` differ by a few tens of milliseconds, either way, from run to run
   on our 2-core machines: llmstack's own work is lost in that noise.
 
@@ -38,6 +40,15 @@ sys.argv = ["floor", "--port", "8001"]
 typer.run(command)
 """
 
+NO_TYPER = """\
+import jinja2, pydantic, yaml
+
+class Model(pydantic.BaseModel):
+    port: int
+
+Model(port=8001)
+"""
+
 LIBRARIES_ONLY = """\
 import sys
 import jinja2, pydantic, typer, yaml
@@ -54,6 +65,7 @@ typer.run(command)
 
 RENDER = "llmstack render (fresh directory)"
 TYPER = "Typer only (one option, no work)"
+NO_CLI = "no Typer (pydantic + Jinja2 + PyYAML, one model)"
 FLOOR = "libraries only (Typer + pydantic + Jinja2 + PyYAML)"
 COMPOSE = "docker compose config --quiet (same file)"
 
@@ -86,6 +98,7 @@ def run(runs: int = 15) -> tuple[str, dict[str, float]]:
         results = time_commands({
             "python -c pass": Command([python, "-c", "pass"]),
             TYPER: Command([python, "-c", TYPER_ONLY]),
+            NO_CLI: Command([python, "-c", NO_TYPER]),
             FLOOR: Command([python, "-c", LIBRARIES_ONLY]),
             "llmstack --help": Command([llmstack, "--help"]),
             RENDER: Command(render, cwd=REPO, before=fresh),
@@ -101,8 +114,10 @@ def run(runs: int = 15) -> tuple[str, dict[str, float]]:
     ratio = medians[RENDER] / compose
     floor = medians[FLOOR] / compose
     typer_only = medians[TYPER] / compose
+    no_cli = medians[NO_CLI] / compose
     text += (
         f"\n\nTarget: render within 2x of `docker compose config` on the same file: **{ratio:.2f}x** "
         f"({'met' if ratio <= 2 else 'NOT met'}). Typer alone, parsing one option, takes "
-        f"**{typer_only:.2f}x**; with pydantic, Jinja2 and PyYAML, **{floor:.2f}x**.")
+        f"**{typer_only:.2f}x**; pydantic, Jinja2 and PyYAML without Typer, **{no_cli:.2f}x**; all four, "
+        f"**{floor:.2f}x**.")
     return text, medians
