@@ -227,6 +227,21 @@ def test_precedence_cli_over_stack_over_defaults(cli, workdir):
     assert out["name"] == "s"
 
 
+def test_vision_comes_from_the_stack_or_the_name_and_says_which(cli, workdir):
+    config = workdir / "my.yaml"
+    base = yaml.safe_load((Path(__file__).parent.parent / "config" / "models.yaml").read_text())
+    base["stacks"] = {"s": {"models": [{"model": "Qwen/Qwen2.5-7B-Instruct", "vision": True}]}}
+    config.write_text(yaml.safe_dump(base))
+    render_ok(cli, "s", "--config", str(config))
+    text = (workdir / "compose" / "s" / "litellm-config.yaml").read_text()
+    assert "vision true (set by `vision:` in models.yaml)" in text
+    assert yaml.safe_load(text)["model_list"][0]["model_info"]["supports_vision"] is True
+
+    render_ok(cli, "--model", "Qwen/Qwen2.5-VL-7B-Instruct", "--name", "vl")
+    text = (workdir / "compose" / "vl" / "litellm-config.yaml").read_text()
+    assert "vision true (guessed from the model name" in text
+
+
 def test_image_overrides_are_used_verbatim(cli, workdir):
     out = yaml.safe_load(render_ok(
         cli, "--model", "./models/tiny.gguf", "--cpu", "--stdout",

@@ -101,6 +101,7 @@ class ModelSpec(Frozen):
     tool_parser: str | None = None
     tools: bool
     vision: bool
+    vision_source: str = ""  # why vision is on or off, for the rendered comment
     args: dict[str, Any] = {}
     extra_args: tuple[str, ...] = ()
     publish_port: bool = False

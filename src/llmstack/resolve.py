@@ -406,8 +406,13 @@ def _resolve_model(opts: RenderOptions, config: Config, entry: StackModel, index
                              role="vision projector")
     if backend_name == "llama":
         vision = mmproj_mount is not None
+        vision_source = "the --mmproj projector is mounted" if vision else "no --mmproj projector given"
+    elif entry.vision is not None:
+        vision = entry.vision
+        vision_source = "set by `vision:` in models.yaml"
     else:
-        vision = _first(entry.vision, backend.looks_like_vision(model_text))
+        vision = backend.looks_like_vision(model_text)
+        vision_source = "guessed from the model name; `vision:` in models.yaml overrides"
 
     # Model mount: the directory, or the file itself (llama.cpp serves one .gguf file).
     mount = None
@@ -446,6 +451,7 @@ def _resolve_model(opts: RenderOptions, config: Config, entry: StackModel, index
         tool_parser=parser,
         tools=tools,
         vision=bool(vision),
+        vision_source=vision_source,
         args=args,
         extra_args=tuple(cli.extra_args or entry.extra_args),
         publish_port=bool(_first(cli.publish_backend, entry.publish_port, False)),
