@@ -197,7 +197,8 @@ def render(
     click.echo(f"Next: llmstack up {where}   (or: cd {where} && docker compose up -d)")
 
 
-_TARGET_HELP = "A rendered directory, or a stack name rendered under compose/<name> [default: .]."
+_TARGET_HELP = ("A rendered directory, or a stack name rendered under compose/<name> "
+                "[default: this directory, else the only stack under compose/].")
 
 
 @app.command()

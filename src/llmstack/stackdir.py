@@ -61,18 +61,27 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def locate(target: str | None) -> Path:
-    """A directory holding docker-compose.yml, or a stack name rendered under compose/<name>."""
-    candidates = []
-    if target is None:
-        candidates = [Path(".")]
-    else:
-        candidates = [Path(target), Path("compose") / target]
-    for candidate in candidates:
-        if (candidate / COMPOSE_FILE).is_file():
-            return candidate.resolve()
-    shown = target or "."
+    """A directory holding docker-compose.yml, or a stack name rendered under compose/<name>.
+    Without a target: the current directory, else the only stack under compose/."""
+    if target is not None:
+        for candidate in (Path(target), Path("compose") / target):
+            if (candidate / COMPOSE_FILE).is_file():
+                return candidate.resolve()
+        raise LlmstackError(
+            f"{target}: no {COMPOSE_FILE} there (nor in compose/{target}); "
+            "pass a rendered directory or stack name, or run `llmstack render` first"
+        )
+    if Path(COMPOSE_FILE).is_file():
+        return Path(".").resolve()
+    rendered = sorted(path.parent.name for path in Path("compose").glob(f"*/{COMPOSE_FILE}"))
+    if len(rendered) == 1:
+        return (Path("compose") / rendered[0]).resolve()
+    if rendered:
+        raise LlmstackError(
+            f"several stacks under compose/ ({', '.join(rendered)}); name one, e.g. `{rendered[0]}`"
+        )
     raise LlmstackError(
-        f"{shown}: no {COMPOSE_FILE} there (nor in compose/{shown}); "
+        f"no {COMPOSE_FILE} here and no stack under compose/; "
         "pass a rendered directory or stack name, or run `llmstack render` first"
     )
 

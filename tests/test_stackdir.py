@@ -1,0 +1,54 @@
+"""Which rendered directory the runtime commands (up, down, status, logs, smoke) act on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from llmstack.errors import LlmstackError
+from llmstack.stackdir import locate
+
+
+def stack(root: Path, name: str) -> Path:
+    directory = root / "compose" / name
+    directory.mkdir(parents=True)
+    (directory / "docker-compose.yml").write_text("services: {}\n")
+    return directory
+
+
+def test_named_stack_or_directory(workdir):
+    a = stack(workdir, "a")
+    assert locate("a") == a.resolve()
+    assert locate(str(a)) == a.resolve()
+    with pytest.raises(LlmstackError, match=r"^b: no docker-compose.yml there \(nor in compose/b\)"):
+        locate("b")
+
+
+def test_without_a_target_this_directory_wins(workdir):
+    stack(workdir, "a")
+    (workdir / "docker-compose.yml").write_text("services: {}\n")
+    assert locate(None) == workdir.resolve()
+
+
+def test_without_a_target_the_only_rendered_stack(workdir):
+    a = stack(workdir, "a")
+    assert locate(None) == a.resolve()
+
+
+def test_without_a_target_several_stacks_are_named(workdir, cli):
+    stack(workdir, "b")
+    stack(workdir, "a")
+    with pytest.raises(LlmstackError, match=r"several stacks under compose/ \(a, b\); name one"):
+        locate(None)
+    result = cli("down")
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "llmstack: error: several stacks under compose/ (a, b); name one, e.g. `a`"]
+
+
+def test_without_a_target_and_nothing_rendered(workdir, cli):
+    result = cli("status")
+    assert result.exit_code == 2
+    assert "no docker-compose.yml here and no stack under compose/" in result.output
+    assert len(result.output.strip().splitlines()) == 1
