@@ -1,10 +1,12 @@
-"""An installed wheel carries the templates and the default config."""
+"""An installed wheel carries the templates and the default config; the light commands stay light."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import zipfile
+
+import pytest
 
 
 def test_wheel_ships_templates_and_defaults(tmp_path):
@@ -24,3 +26,16 @@ def test_wheel_ships_templates_and_defaults(tmp_path):
 def test_python_dash_m_works():
     result = subprocess.run([sys.executable, "-m", "llmstack", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("llmstack ")
+
+
+@pytest.mark.parametrize("module, allowed", [
+    ("llmstack.cli", set()),  # --help and --version
+    ("llmstack.stackdir", {"yaml"}),  # up, down, status, logs read the rendered files
+    ("llmstack.runtime", {"yaml"}),
+    ("llmstack.doctor", {"yaml"}),
+])
+def test_heavy_imports_stay_off_paths_that_do_not_need_them(module, allowed):
+    heavy = ("jinja2", "httpx", "pydantic", "yaml", "rich")
+    probe = f"import sys, {module}; print(' '.join(m for m in {heavy!r} if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert set(result.stdout.split()) <= allowed

@@ -19,7 +19,7 @@ import yaml
 
 from llmstack.compose import ComposeCli, find_compose
 from llmstack.errors import LlmstackError
-from llmstack.render import COMPOSE_FILE, ENV_FILE
+from llmstack.paths import COMPOSE_FILE, ENV_FILE
 from llmstack.stackdir import StackDir, read_env_file
 
 START_INTERVAL_COMPOSE = (2, 20, 2)

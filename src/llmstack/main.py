@@ -7,7 +7,8 @@ from pathlib import Path
 
 from llmstack import configfile
 from llmstack.errors import RenderError
-from llmstack.render import COMPOSE_FILE, render
+from llmstack.paths import COMPOSE_FILE
+from llmstack.render import render
 from llmstack.resolve import RenderOptions, resolve
 from llmstack.write import WriteResult, diff, write
 

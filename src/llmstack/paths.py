@@ -1,9 +1,16 @@
-"""Where the templates and the default config live: beside the package in an installed wheel,
-at the top of the repository in a source checkout."""
+"""Where the templates and the default config live (beside the package in an installed wheel,
+at the top of the repository in a source checkout), and what a rendered directory's files are
+called. Light on purpose: the runtime commands import it without Jinja."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+COMPOSE_FILE = "docker-compose.yml"
+LITELLM_FILE = "litellm-config.yaml"
+ENV_EXAMPLE = ".env.example"
+GITIGNORE = ".gitignore"
+ENV_FILE = ".env"
 
 _PACKAGE = Path(__file__).resolve().parent
 _REPO = _PACKAGE.parent.parent

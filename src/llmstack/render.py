@@ -20,13 +20,14 @@ from llmstack import backends, stamp
 from llmstack.backends.base import python_healthcheck
 from llmstack.errors import RenderError
 from llmstack.model import ModelSpec, StackSpec
-from llmstack.paths import templates_dir
+from llmstack.paths import (
+    COMPOSE_FILE,
+    ENV_EXAMPLE,
+    GITIGNORE,
+    LITELLM_FILE,
+    templates_dir,
+)
 
-COMPOSE_FILE = "docker-compose.yml"
-LITELLM_FILE = "litellm-config.yaml"
-ENV_EXAMPLE = ".env.example"
-GITIGNORE = ".gitignore"
-ENV_FILE = ".env"
 HF_CACHE_VOLUME = "hf-cache"
 HF_CACHE_VARIABLE = "LLMSTACK_HF_CACHE"
 WORKERS_VARIABLE = "LLMSTACK_LITELLM_WORKERS"

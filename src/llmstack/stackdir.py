@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from llmstack.errors import LlmstackError
-from llmstack.render import COMPOSE_FILE, ENV_FILE, LITELLM_FILE
+from llmstack.paths import COMPOSE_FILE, ENV_FILE, LITELLM_FILE
 
 
 @dataclass

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmstack.errors import LlmstackError
-from llmstack.render import ENV_FILE
+from llmstack.paths import ENV_FILE
 from llmstack.stamp import pristine
 
 
