@@ -52,3 +52,18 @@ def test_without_a_target_and_nothing_rendered(workdir, cli):
     assert result.exit_code == 2
     assert "no docker-compose.yml here and no stack under compose/" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_logs_takes_a_lone_service_name_for_the_default_stack(workdir):
+    from llmstack.stackdir import load_with_service
+
+    directory = stack(workdir, "a")
+    (directory / "docker-compose.yml").write_text("name: a\nservices: {backend: {}, litellm: {}}\n")
+    found, service = load_with_service("litellm", None)
+    assert (found.directory, service) == (directory.resolve(), "litellm")
+    found, service = load_with_service("a", "backend")
+    assert (found.directory, service) == (directory.resolve(), "backend")
+    with pytest.raises(LlmstackError, match=r"^gateway: no such service in .*; pick one of: backend, litellm$"):
+        load_with_service("a", "gateway")
+    with pytest.raises(LlmstackError, match=r"^nope: no docker-compose.yml there"):
+        load_with_service("nope", None)

@@ -299,7 +299,8 @@ def logs(
     """Show the stack's container logs."""
     from llmstack import runtime, stackdir
 
-    code = runtime.logs(stackdir.load(target), service, follow, tail)
+    stack, service = stackdir.load_with_service(target, service)
+    code = runtime.logs(stack, service, follow, tail)
     if code:
         raise typer.Exit(code)
 

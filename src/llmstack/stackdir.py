@@ -60,13 +60,20 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+def _find(target: str) -> Path | None:
+    for candidate in (Path(target), Path("compose") / target):
+        if (candidate / COMPOSE_FILE).is_file():
+            return candidate.resolve()
+    return None
+
+
 def locate(target: str | None) -> Path:
     """A directory holding docker-compose.yml, or a stack name rendered under compose/<name>.
     Without a target: the current directory, else the only stack under compose/."""
     if target is not None:
-        for candidate in (Path(target), Path("compose") / target):
-            if (candidate / COMPOSE_FILE).is_file():
-                return candidate.resolve()
+        found = _find(target)
+        if found is not None:
+            return found
         raise LlmstackError(
             f"{target}: no {COMPOSE_FILE} there (nor in compose/{target}); "
             "pass a rendered directory or stack name, or run `llmstack render` first"
@@ -147,3 +154,21 @@ def load(target: str | None) -> StackDir:
         aliases=aliases,
         published={name: _published(svc) for name, svc in services.items()},
     )
+
+
+def load_with_service(target: str | None, service: str | None) -> tuple[StackDir, str | None]:
+    """For `llmstack logs [DIR_OR_STACK] [SERVICE]`: a lone argument that is no rendered directory
+    but a service of the default stack means that service (`llmstack logs backend`)."""
+    if target is not None and service is None and _find(target) is None:
+        try:
+            default = load(None)
+        except LlmstackError:
+            default = None
+        if default is not None and target in default.services:
+            return default, target
+    stack = load(target)
+    if service is not None and service not in stack.services:
+        raise LlmstackError(
+            f"{service}: no such service in {stack.directory}; pick one of: {', '.join(stack.services)}"
+        )
+    return stack, service
