@@ -2,8 +2,9 @@
 
 No entrypoint, default host `localhost` (so `--host 0.0.0.0` is mandatory), python3 present but
 curl unverified: the healthcheck uses python3. The served model name is the model string for a
-hub id and the directory basename for a local directory (a `--served_model_name` flag exists
-only in some release candidates, so it is not passed).
+hub id and the directory basename for a local directory (checked in trtllm-serve's source:
+`OpenAIServer.__init__` takes `Path(model).name` when the path is a directory). A
+`--served_model_name` flag exists only in some release candidates, so it is not passed.
 """
 
 from __future__ import annotations
