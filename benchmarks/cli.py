@@ -8,6 +8,8 @@ libraries can cost before it does any work:
   pydantic and builds a TypeAdapter for every option it parses, so this is already most of it.
 - "no Typer": pydantic, Jinja2 and PyYAML imported and one pydantic model built, no CLI parser
   at all: what is left if Typer were taken off the hot path.
+- "neither": argparse parsing one option, Jinja2 and PyYAML imported: what the render path would
+  start from without both Typer and pydantic (for the decision recorded in issue #5).
 - "libraries only": the Typer command building one pydantic model, with Jinja2 and PyYAML
   imported. It and `render` differ by a few tens of milliseconds, either way, from run to run
   on our 2-core machines: llmstack's own work is lost in that noise.
@@ -49,6 +51,15 @@ class Model(pydantic.BaseModel):
 Model(port=8001)
 """
 
+NEITHER = """\
+import argparse
+import jinja2, yaml
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--port", type=int, default=8000)
+parser.parse_args(["--port", "8001"])
+"""
+
 LIBRARIES_ONLY = """\
 import sys
 import jinja2, pydantic, typer, yaml
@@ -66,6 +77,7 @@ typer.run(command)
 RENDER = "llmstack render (fresh directory)"
 TYPER = "Typer only (one option, no work)"
 NO_CLI = "no Typer (pydantic + Jinja2 + PyYAML, one model)"
+NEITHER_ROW = "neither (argparse + Jinja2 + PyYAML)"
 FLOOR = "libraries only (Typer + pydantic + Jinja2 + PyYAML)"
 COMPOSE = "docker compose config --quiet (same file)"
 
@@ -99,6 +111,7 @@ def run(runs: int = 15) -> tuple[str, dict[str, float]]:
             "python -c pass": Command([python, "-c", "pass"]),
             TYPER: Command([python, "-c", TYPER_ONLY]),
             NO_CLI: Command([python, "-c", NO_TYPER]),
+            NEITHER_ROW: Command([python, "-c", NEITHER]),
             FLOOR: Command([python, "-c", LIBRARIES_ONLY]),
             "llmstack --help": Command([llmstack, "--help"]),
             RENDER: Command(render, cwd=REPO, before=fresh),
@@ -115,9 +128,10 @@ def run(runs: int = 15) -> tuple[str, dict[str, float]]:
     floor = medians[FLOOR] / compose
     typer_only = medians[TYPER] / compose
     no_cli = medians[NO_CLI] / compose
+    neither = medians[NEITHER_ROW] / compose
     text += (
         f"\n\nTarget: render within 2x of `docker compose config` on the same file: **{ratio:.2f}x** "
         f"({'met' if ratio <= 2 else 'NOT met'}). Typer alone, parsing one option, takes "
         f"**{typer_only:.2f}x**; pydantic, Jinja2 and PyYAML without Typer, **{no_cli:.2f}x**; all four, "
-        f"**{floor:.2f}x**.")
+        f"**{floor:.2f}x**; without Typer and pydantic, **{neither:.2f}x**.")
     return text, medians
