@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from typer.core import TyperGroup
@@ -197,13 +197,17 @@ def render(
     click.echo(f"Next: llmstack up {where}   (or: cd {where} && docker compose up -d)")
 
 
-_TARGET_HELP = ("A rendered directory, or a stack name rendered under compose/<name> "
-                "[default: this directory, else the only stack under compose/].")
+# Parameters the runtime commands share.
+Target = Annotated[Optional[str], typer.Argument(
+    metavar="[DIR_OR_STACK]",
+    help=("A rendered directory, or a stack name rendered under compose/<name> "
+          "[default: this directory, else the only stack under compose/]."))]
+AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
 @app.command()
 def up(
-    target: Optional[str] = typer.Argument(None, metavar="[DIR_OR_STACK]", help=_TARGET_HELP),
+    target: Target = None,
     timeout: float = typer.Option(1800.0, "--timeout", metavar="SECONDS",
                                   help="How long to wait for the gateway (model load can take minutes)."),
     no_wait: bool = typer.Option(False, "--no-wait", help="Start the containers and return at once."),
@@ -241,8 +245,8 @@ def _preflight(stack) -> None:
 
 @app.command()
 def doctor(
-    target: Optional[str] = typer.Argument(None, metavar="[DIR_OR_STACK]", help=_TARGET_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    target: Target = None,
+    as_json: AsJson = False,
 ) -> None:
     """Check that this host can run the stack: engine, Compose, NVIDIA runtime, GPUs, files, ports, .env, disk."""
     from llmstack import doctor as checks
@@ -259,7 +263,7 @@ def doctor(
 
 @app.command()
 def down(
-    target: Optional[str] = typer.Argument(None, metavar="[DIR_OR_STACK]", help=_TARGET_HELP),
+    target: Target = None,
     volumes: bool = typer.Option(False, "--volumes", help="Also delete named volumes (the Hugging Face model cache)."),
 ) -> None:
     """Stop and remove the stack's containers and network (named volumes are kept)."""
@@ -273,8 +277,8 @@ def down(
 
 @app.command()
 def status(
-    target: Optional[str] = typer.Argument(None, metavar="[DIR_OR_STACK]", help=_TARGET_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    target: Target = None,
+    as_json: AsJson = False,
 ) -> None:
     """One row per service: state, health, published endpoint."""
     import json
@@ -291,7 +295,7 @@ def status(
 
 @app.command()
 def logs(
-    target: Optional[str] = typer.Argument(None, metavar="[DIR_OR_STACK]", help=_TARGET_HELP),
+    target: Target = None,
     service: Optional[str] = typer.Argument(None, metavar="[SERVICE]", help="Only this service (e.g. backend, litellm)."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep streaming new lines."),
     tail: Optional[int] = typer.Option(None, "--tail", metavar="N", help="Only the last N lines per service."),
@@ -307,10 +311,10 @@ def logs(
 
 @app.command()
 def smoke(
-    target: Optional[str] = typer.Argument(None, metavar="[DIR_OR_STACK]", help=_TARGET_HELP),
+    target: Target = None,
     base_url: Optional[str] = typer.Option(None, "--base-url", metavar="URL",
                                            help="Gateway URL [default: from the rendered directory]."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_json: AsJson = False,
 ) -> None:
     """Exercise the running gateway through the OpenAI and Anthropic APIs (exit 1 on any failure)."""
     from llmstack import smoke as smoke_checks
