@@ -29,7 +29,7 @@ from pathlib import Path
 
 from benchmarks.common import BIN, REPO, Command, median_ms, table, time_commands
 
-MODEL = "./tests/fixtures/models/Qwen2.5-7B-Instruct"
+MODEL = "./tests/fixtures/models/families/Qwen2.5-7B-Instruct"
 
 TYPER_ONLY = """\
 import sys

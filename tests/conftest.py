@@ -31,23 +31,31 @@ def cli() -> Cli:
     return Cli()
 
 
+FIXTURES = REPO / "tests" / "fixtures" / "models"
+LLAMA_GGUF = FIXTURES / "gguf" / "Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf"
+PROJECTOR_GGUF = FIXTURES / "gguf" / "gemma-3-4b-it" / "mmproj-gemma-3-4b-it-F16.gguf"
+
+
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty working directory holding a few model files (nothing else)."""
+    """An empty working directory holding a few model files (nothing else): real config.json
+    files and real GGUF headers (tests/fixtures/models), named as the tests expect."""
     models = tmp_path / "models"
-    (models / "Qwen2.5-7B-Instruct").mkdir(parents=True)
-    (models / "Qwen2.5-7B-Instruct" / "config.json").write_text("{}")
-    (models / "tiny.gguf").write_bytes(b"GGUF")
-    (models / "mmproj.gguf").write_bytes(b"GGUF")
+    qwen = models / "Qwen2.5-7B-Instruct"
+    qwen.mkdir(parents=True)
+    shutil.copy(FIXTURES / "families" / "Qwen2.5-7B-Instruct" / "config.json", qwen / "config.json")
+    shutil.copy(LLAMA_GGUF, models / "tiny.gguf")
+    shutil.copy(PROJECTOR_GGUF, models / "mmproj.gguf")
     (models / "one-gguf").mkdir()
-    (models / "one-gguf" / "Mistral-7B-Instruct-v0.3.Q4_K_M.gguf").write_bytes(b"GGUF")
+    shutil.copy(LLAMA_GGUF, models / "one-gguf" / "Mistral-7B-Instruct-v0.3.Q4_K_M.gguf")
     (models / "two-gguf").mkdir()
-    (models / "two-gguf" / "a.gguf").write_bytes(b"GGUF")
-    (models / "two-gguf" / "b.gguf").write_bytes(b"GGUF")
+    shutil.copy(LLAMA_GGUF, models / "two-gguf" / "a.gguf")
+    shutil.copy(LLAMA_GGUF, models / "two-gguf" / "b.gguf")
     engine = models / "engine"
     engine.mkdir()
     (engine / "rank0.engine").write_bytes(b"x")
-    (engine / "config.json").write_text('{"pretrained_config": {}, "build_config": {}}')
+    (engine / "config.json").write_text('{"pretrained_config": {"architecture": "LlamaForCausalLM"}, '
+                                        '"build_config": {"max_seq_len": 8192}}')
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -14,19 +14,25 @@ FIXTURES = "./tests/fixtures/models"
 
 # example directory name (compose/<name>) -> `llmstack render` arguments
 EXAMPLES: dict[str, list[str]] = {
-    "vllm-qwen2-5-7b": ["--model", f"{FIXTURES}/Qwen2.5-7B-Instruct", "--gpus", "0,1",
+    "vllm-qwen2-5-7b": ["--model", f"{FIXTURES}/families/Qwen2.5-7B-Instruct", "--gpus", "0,1",
                         "--name", "vllm-qwen2-5-7b"],
+    "vllm-qwen3-8b-reasoning": ["--model", f"{FIXTURES}/families/Qwen3-8B", "--gpus", "1", "--gpu-memory", "24",
+                                "--name", "vllm-qwen3-8b-reasoning"],
     "sglang-qwen2-5-7b": ["--model", "Qwen/Qwen2.5-7B-Instruct", "--backend", "sglang",
                           "--gpus", "2", "--name", "sglang-qwen2-5-7b"],
-    "llama-gpu-llava": ["--model", f"{FIXTURES}/llava-gguf/llava-v1.6-mistral-7b.Q4_K_M.gguf",
-                        "--mmproj", f"{FIXTURES}/llava-gguf/mmproj-model-f16.gguf",
-                        "--name", "llama-gpu-llava"],
-    "llama-cpu-tiny": ["--model", f"{FIXTURES}/tiny/tinyllama-q8_0.gguf", "--cpu",
-                       "--name", "llama-cpu-tiny"],
-    "trtllm-llama-3-1-8b": ["--model", f"{FIXTURES}/llama-3.1-8b-trtllm-engine", "--gpus", "1",
+    "llama-gpu-gemma3-vision": ["--model", f"{FIXTURES}/gguf/gemma-3-4b-it", "--name", "llama-gpu-gemma3-vision"],
+    "llama-cpu-llama-3-1-8b": ["--model", f"{FIXTURES}/gguf/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf", "--cpu",
+                               "--name", "llama-cpu-llama-3-1-8b"],
+    "llama-split-qwen2-5-7b": ["--model",
+                               f"{FIXTURES}/gguf/Qwen2.5-7B-Instruct-Q4_K_M/Qwen2.5-7B-Instruct-Q4_K_M-00001-of-00003.gguf",
+                               "--gpus", "0", "--gpu-memory", "24", "--name", "llama-split-qwen2-5-7b"],
+    "trtllm-llama-3-1-8b": ["--model", f"{FIXTURES}/families/Llama-3.1-8B-Instruct-trtllm-engine", "--gpus", "0,1",
                             "--name", "trtllm-llama-3-1-8b"],
     "vllm-host-network": ["--model", "meta-llama/Llama-3.1-8B-Instruct", "--network", "host",
                           "--name", "vllm-host-network"],
+    "external-replicas": ["--backend", "external", "--model", "qwen2-5-7b-instruct",
+                          "--api-base", "http://gpu-host-1:8000/v1", "--api-base", "http://gpu-host-2:8000/v1",
+                          "--name", "external-replicas"],
     "qwen-coder-and-chat": ["qwen-coder-and-chat"],
 }
 

@@ -19,7 +19,7 @@ CASES = {
     "gguf to sglang": (("--model", "./models/tiny.gguf", "--backend", "sglang"), "cannot be served by SGLang"),
     "gguf to trtllm": (("--model", "./models/tiny.gguf", "--backend", "trtllm"), "cannot be served by TensorRT-LLM"),
     "hub id to llama": (("--model", "Qwen/Qwen2.5-7B-Instruct", "--backend", "llama"), "serves a local .gguf file"),
-    "two ggufs in a directory": (("--model", "./models/two-gguf"), "holds 2 .gguf files"),
+    "two ggufs in a directory": (("--model", "./models/two-gguf"), "holds 2 GGUF models (a.gguf, b.gguf); pass the model file"),
     "unknown backend": (("--model", "./models/tiny.gguf", "--backend", "ollama"), "--backend ollama: unknown backend"),
     "unknown tool parser": (("--model", "Qwen/Qwen2.5-7B-Instruct", "--tool-parser", "nope"),
                             "--tool-parser nope: unknown to vLLM"),
@@ -29,7 +29,7 @@ CASES = {
     "port zero": ((*TINY, "--port", "0"), "--port 0: a port must be between 1 and 65535"),
     "port too large": ((*TINY, "--port", "70000"), "--port 70000"),
     "litellm port too large": ((*TINY, "--litellm-port", "65536"), "--litellm-port 65536"),
-    "litellm port equals backend port": ((*TINY, "--litellm-port", "8080"),
+    "litellm port equals backend port": ((*TINY, "--litellm-port", "8080", "--publish-backend"),
                                          "--litellm-port 8080 equals the port of backend"),
     "port not a number": ((*TINY, "--port", "http"), "--port"),
     "alias with a space": ((*TINY, "--litellm-alias", "my model"), "--litellm-alias 'my model'"),
@@ -74,8 +74,24 @@ def test_bad_cli_input(cli, workdir, case):
     assert_rejected(cli("render", *args), expected, before, workdir)
 
 
+BASE_CONFIG = {
+    "defaults": {"backends": {
+        "vllm": {"version": "v0.12.0", "args": {"gpu_memory_utilization": 0.9}},
+        "llama": {"version": "b7349"},
+        "sglang": {"port": 30000},
+        "litellm": {"version": "main-v1.104.5", "port": 4000},
+    }},
+    "stacks": {"qwen-coder-and-chat": {"models": [
+        {"model": "Qwen/Qwen3-Coder-30B-A3B-Instruct", "backend": "vllm", "alias": "coder", "gpus": [0]},
+        {"model": "Qwen/Qwen2.5-7B-Instruct", "backend": "sglang", "alias": "chat", "gpus": [1]},
+    ]}},
+}
+
+
 def _config(workdir: Path, mutate) -> Path:
-    data = yaml.safe_load((REPO / "config" / "models.yaml").read_text())
+    import copy
+
+    data = copy.deepcopy(BASE_CONFIG)
     mutate(data)
     path = workdir / "bad.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -89,8 +105,6 @@ CONFIG_CASES = {
                             "defaults.backends.vllm.imgae: unknown key"),
     "unknown backend": (lambda d: d["defaults"]["backends"].update(ollama={"version": "1", "image": "x", "port": 1}),
                         "defaults.backends.ollama: unknown backend"),
-    "missing version": (lambda d: d["defaults"]["backends"]["llama"].pop("version"),
-                        "defaults.backends.llama.version: required key is missing"),
     "bad port type": (lambda d: d["defaults"]["backends"]["litellm"].update(port="four"),
                       "defaults.backends.litellm.port"),
     "port out of range": (lambda d: d["defaults"]["backends"]["sglang"].update(port=0),
@@ -98,10 +112,12 @@ CONFIG_CASES = {
     "unknown stack key": (lambda d: d["stacks"]["qwen-coder-and-chat"].update(gpu="all"),
                           "stacks.qwen-coder-and-chat.gpu: unknown key"),
     "unknown stack model key": (lambda d: d["stacks"]["qwen-coder-and-chat"]["models"][1].update(quant="q4"),
-                                "stacks.qwen-coder-and-chat.models.1.quant: unknown key"),
+                                "stacks.qwen-coder-and-chat.models[1].quant: unknown key"),
     "unknown stack model args": (lambda d: d["stacks"]["qwen-coder-and-chat"]["models"][0].update(args={"x": 1}),
-                                 "stacks.qwen-coder-and-chat.models.0.args.x: unknown key"),
+                                 "stacks.qwen-coder-and-chat.models[0].args.x: unknown key"),
     "unknown top-level key": (lambda d: d.update(extras=1), "extras: unknown key"),
+    "bad target": (lambda d: d["stacks"]["qwen-coder-and-chat"].update(target="nomad"),
+                   "stacks.qwen-coder-and-chat.target"),
 }
 
 
@@ -113,6 +129,57 @@ def test_bad_config_file(cli, workdir, case):
     result = cli("render", *TINY, "--config", str(path))
     assert_rejected(result, expected, before, workdir)
     assert "bad.yaml" in result.stderr  # names the file
+
+
+# A value from models.yaml that is wrong is named by its file and key path, not by a flag.
+STACK_VALUE_CASES = {
+    "gpus": ({"gpus": "many"}, "bad.yaml: stacks.s.models[0].gpus many: use all, a count"),
+    "port": ({"port": 8080, "publish_port": True}, None),
+    "alias": ({"alias": "my model"}, "bad.yaml: stacks.s.models[0].alias 'my model': LiteLLM model names"),
+    "tool parser": ({"tool_parser": "nope"}, "bad.yaml: stacks.s.models[0].tool_parser nope: unknown to vLLM"),
+    "tensor parallel": ({"gpus": 2, "tensor_parallel": 4},
+                        "bad.yaml: stacks.s.models[0].tensor_parallel 4 is larger than the 2 GPU(s) requested with "
+                        "bad.yaml: stacks.s.models[0].gpus 2"),
+    "context": ({"max_model_len": 200000},
+                "bad.yaml: stacks.s.models[0].max_model_len 200000: the model's context limit is 32768 tokens"),
+    "image": ({"image": "Foo Bar:x"}, "bad.yaml: stacks.s.models[0].image 'Foo Bar:x': an image reference has no"),
+    "version": ({"version": "v 1"}, "bad.yaml: stacks.s.models[0].version 'v 1': not a valid image tag"),
+    "mmproj": ({"mmproj": "./models/mmproj.gguf"}, "bad.yaml: stacks.s.models[0].mmproj ./models/mmproj.gguf: only"),
+    "model": ({"model": "./models/nope"}, "bad.yaml: stacks.s.models[0].model ./models/nope: no such file"),
+}
+
+
+@pytest.mark.parametrize("case", [c for c in STACK_VALUE_CASES if STACK_VALUE_CASES[c][1]])
+def test_stack_values_are_named_by_file_and_key_path(cli, workdir, case):
+    values, expected = STACK_VALUE_CASES[case]
+    model = {"model": "./models/Qwen2.5-7B-Instruct", **values}
+    (workdir / "bad.yaml").write_text(yaml.safe_dump({"stacks": {"s": {"models": [model]}}}))
+    before = snapshot(workdir)
+    assert_rejected(cli("render", "s", "--config", "bad.yaml"), expected, before, workdir)
+
+
+def test_defaults_from_models_yaml_are_named_by_their_key_path(cli, workdir):
+    (workdir / "bad.yaml").write_text("defaults:\n  backends:\n    vllm: {image: 'Vllm/Vllm'}\n")
+    before = snapshot(workdir)
+    assert_rejected(cli("render", "--model", "./models/Qwen2.5-7B-Instruct", "--config", "bad.yaml"),
+                    "bad.yaml: defaults.backends.vllm.image 'Vllm/Vllm:v0.12.0': repository names are lowercase",
+                    before, workdir)
+
+
+def test_a_models_yaml_with_only_stacks_is_complete(cli, workdir):
+    (workdir / "only.yaml").write_text(
+        "stacks:\n  s:\n    models:\n      - {model: ./models/tiny.gguf, gpus: none}\n")
+    result = cli("render", "s", "--config", "only.yaml")
+    assert result.exit_code == 0, result.stderr
+    compose = yaml.safe_load((workdir / "compose" / "s" / "docker-compose.yml").read_text())
+    assert compose["services"]["backend"]["image"] == "ghcr.io/ggml-org/llama.cpp:server-b7349"  # built-in pin
+
+
+def test_an_undecodable_models_yaml_is_one_line(cli, workdir):
+    (workdir / "latin1.yaml").write_bytes(b"stacks:\n  caf\xe9:\n    models: []\n")
+    before = snapshot(workdir)
+    assert_rejected(cli("render", *TINY, "--config", "latin1.yaml"),
+                    "latin1.yaml: line 2: not UTF-8 text (byte 0xe9); save the file as UTF-8", before, workdir)
 
 
 def test_malformed_yaml_names_file_and_line(cli, workdir):

@@ -22,6 +22,7 @@ def bin_dir(tmp_path, monkeypatch) -> Path:
     d = tmp_path / "bin"
     d.mkdir()
     monkeypatch.setenv("PATH", str(d))  # only the fakes (they run under /bin/sh by absolute path)
+    monkeypatch.setattr(compose, "_beside_python", lambda program: None)  # not the test venv's own Compose
     return d
 
 
@@ -60,6 +61,18 @@ def test_no_compose_at_all(bin_dir):
     fake(bin_dir, "docker", NO_PLUGIN)
     with pytest.raises(LlmstackError, match="Docker Compose v2 not found"):
         compose.find_compose()
+
+
+def test_compose_beside_llmstacks_own_python_when_not_on_path(tmp_path, monkeypatch):
+    venv = tmp_path / "venv" / "bin"
+    venv.mkdir(parents=True)
+    fake(venv, "docker-compose", 'echo "Docker Compose version v5.6.1"\n')
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # neither docker nor docker-compose on PATH
+    monkeypatch.setattr("sys.executable", str(venv / "python"))
+    monkeypatch.setattr("sys.prefix", str(tmp_path / "venv"))
+    found = compose.find_compose()
+    assert found.argv == (str(venv / "docker-compose"),) and found.version == "5.6.1"
 
 
 def test_engine_reachable_and_not(bin_dir):

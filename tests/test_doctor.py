@@ -79,10 +79,30 @@ def test_engine_unreachable(gpu_stack):
 
 def test_compose_missing_or_old(gpu_stack):
     assert by_check(doctor.run_checks(gpu_stack, FakeHost(compose=None)))["Docker Compose"].status == "fail"
-    old = by_check(doctor.run_checks(gpu_stack, FakeHost(compose=ComposeCli(("docker", "compose"), "2.20.1"))))
-    assert old["Docker Compose"].status == "warn" and "start_interval" in old["Docker Compose"].detail
-    new = by_check(doctor.run_checks(gpu_stack, FakeHost(compose=ComposeCli(("docker", "compose"), "2.20.2"))))
+    old = by_check(doctor.run_checks(gpu_stack, FakeHost(compose=ComposeCli(("docker", "compose"), "2.23.3"))))
+    assert old["Docker Compose"].status == "warn" and "never passes healthcheck start_interval" in \
+        old["Docker Compose"].detail
+    new = by_check(doctor.run_checks(gpu_stack, FakeHost(compose=ComposeCli(("docker", "compose"), "2.24.0"))))
     assert new["Docker Compose"].status == "pass"
+
+
+def compose_on_engine(stack, compose_version: str, engine: str):
+    host = FakeHost(compose=ComposeCli(("docker", "compose"), compose_version),
+                    info={"ServerVersion": engine, "Runtimes": {"runc": {}, "nvidia": {}}})
+    return by_check(doctor.run_checks(stack, host))["Docker Compose"]
+
+
+def test_start_interval_needs_engine_25_with_compose_2_24_to_5_0(gpu_stack):
+    """Compose 2.24.0 .. 5.0.x refuse every rendered healthcheck (they all carry start_interval) on an
+    engine older than 25 (pkg/compose/convert.go); 5.1+ leave it to the engine, which ignores it."""
+    refused = compose_on_engine(gpu_stack, "2.29.7", "20.10.24+dfsg1")
+    assert refused.status == "fail"
+    assert "can't set healthcheck.start_interval as feature require Docker Engine v25 or later" in refused.detail
+    assert "upgrade the engine to 25" in refused.fix and "Compose 5.1 or newer" in refused.fix
+    assert compose_on_engine(gpu_stack, "5.0.2", "24.0.7").status == "fail"
+    assert compose_on_engine(gpu_stack, "2.29.7", "25.0.0").status == "pass"
+    ignored = compose_on_engine(gpu_stack, "5.6.1", "20.10.24+dfsg1")  # what CI runs: works, probes at `interval`
+    assert ignored.status == "pass" and "Engine 20 ignores start_interval" in ignored.detail
 
 
 def test_missing_nvidia_runtime_is_caught_before_up(gpu_stack):
@@ -105,7 +125,7 @@ def test_gpus_visible_and_enough(gpu_stack, hub_stack):
 
 def test_cpu_stack_needs_no_gpu(cli, workdir):
     assert cli("render", "--model", "./models/tiny.gguf", "--cpu", "--name", "c").exit_code == 0
-    checks = by_check(doctor.run_checks(stackdir.load("c"), FakeHost(gpus=None, info={"ServerVersion": "20.10"})))
+    checks = by_check(doctor.run_checks(stackdir.load("c"), FakeHost(gpus=None, info={"ServerVersion": "27.0.3"})))
     assert "GPUs" not in checks and "NVIDIA container runtime" not in checks
     assert doctor.failed(list(checks.values())) == []
 

@@ -26,7 +26,7 @@ def test_vllm_directory_from_local_model(cli, workdir):
     render_ok(cli, "--model", "./models/Qwen2.5-7B-Instruct", "--gpus", "0,1")
     out = workdir / "compose" / "qwen2-5-7b-instruct"
     assert sorted(p.name for p in out.iterdir()) == [
-        ".env", ".env.example", ".gitignore", "docker-compose.yml", "litellm-config.yaml"]
+        ".env", ".env.example", ".gitignore", "docker-compose.yml", "litellm-config.yaml", "llmstack-manifest.yaml"]
     compose = load(out)
     backend = compose["services"]["backend"]
     assert backend["image"] == "vllm/vllm-openai:v0.12.0"
@@ -168,11 +168,11 @@ def test_backend_auto_detection(cli, workdir, model, expected):
                              "vllm": "vllm/vllm-openai:"}[expected])
 
 
-def test_directory_with_one_gguf_mounts_that_file(cli, workdir):
+def test_directory_with_one_gguf_mounts_the_directory_and_serves_the_file(cli, workdir):
     result = render_ok(cli, "--model", "./models/one-gguf", "--stdout", "--name", "m")
     backend = yaml.safe_load(result.stdout)["services"]["backend"]
-    assert backend["command"][:2] == ["-m", "/models/Mistral-7B-Instruct-v0.3.Q4_K_M.gguf"]
-    assert backend["volumes"][0]["source"].endswith("models/one-gguf/Mistral-7B-Instruct-v0.3.Q4_K_M.gguf}")
+    assert backend["command"][:2] == ["-m", "/models/one-gguf/Mistral-7B-Instruct-v0.3.Q4_K_M.gguf"]
+    assert backend["volumes"][0]["source"] == "${LLMSTACK_MODEL_DIR:-../../models/one-gguf}"
 
 
 def test_llama_cpu_and_vision(cli, workdir):
@@ -234,7 +234,7 @@ def test_vision_comes_from_the_stack_or_the_name_and_says_which(cli, workdir):
     config.write_text(yaml.safe_dump(base))
     render_ok(cli, "s", "--config", str(config))
     text = (workdir / "compose" / "s" / "litellm-config.yaml").read_text()
-    assert "vision true (set by `vision:` in models.yaml)" in text
+    assert "vision true (set by my.yaml: stacks.s.models[0].vision)" in text
     assert yaml.safe_load(text)["model_list"][0]["model_info"]["supports_vision"] is True
 
     render_ok(cli, "--model", "Qwen/Qwen2.5-VL-7B-Instruct", "--name", "vl")
@@ -302,7 +302,10 @@ def test_two_model_stack(cli, workdir):
         "backend-coder": {"condition": "service_healthy"}, "backend-chat": {"condition": "service_healthy"}}
     entries = load(out, "litellm-config.yaml")["model_list"]
     assert [(e["model_name"], e["litellm_params"]["api_base"]) for e in entries] == [
-        ("coder", "http://backend-coder:8000/v1"), ("chat", "http://backend-chat:30000/v1")]
+        ("coder", "http://backend-coder:8000/v1"), ("chat", "http://backend-chat:30000/v1"),
+        # Claude Code's tiers, as the stack's `claude:` maps them
+        ("claude-opus-*", "http://backend-coder:8000/v1"), ("claude-sonnet-*", "http://backend-coder:8000/v1"),
+        ("claude-haiku-*", "http://backend-chat:30000/v1")]
     assert compose_config_quiet(out).returncode == 0
 
 

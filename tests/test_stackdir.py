@@ -58,7 +58,8 @@ def test_logs_takes_a_lone_service_name_for_the_default_stack(workdir):
     from llmstack.stackdir import load_with_service
 
     directory = stack(workdir, "a")
-    (directory / "docker-compose.yml").write_text("name: a\nservices: {backend: {}, litellm: {}}\n")
+    (directory / "llmstack-manifest.yaml").write_text(
+        "format: 1\nstack: {project: a, services: [backend, litellm], backends: [backend]}\n")
     found, service = load_with_service("litellm", None)
     assert (found.directory, service) == (directory.resolve(), "litellm")
     found, service = load_with_service("a", "backend")

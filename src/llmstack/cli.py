@@ -11,21 +11,23 @@ from typer.core import TyperGroup
 
 from llmstack import __version__
 from llmstack._click import Abort, ClickException, ParameterSource, click
-from llmstack.errors import LlmstackError, RenderError
+from llmstack.backends import module_names
+from llmstack.errors import EnvironmentProblem, InputError, LlmstackError, RenderError
 
 
 class _OneLineErrors(TyperGroup):
-    """Every error ends as one line on stderr and a non-zero exit, never a traceback."""
+    """Every error ends as one line on stderr and a non-zero exit, never a traceback. The one
+    place that maps exceptions to exit codes: each LlmstackError class carries its own."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except LlmstackError as exc:
-            click.echo(f"llmstack: error: {exc}", err=True)
-            code = exc.exit_code
         except RenderError as exc:  # a rendered file failed its own validation: nothing was written
             click.echo(f"llmstack: internal error (nothing written; please report): {exc}".replace("\n", " "), err=True)
-            code = 3
+            code = exc.exit_code
+        except LlmstackError as exc:
+            click.echo(f"llmstack: error: {exc}".replace("\n", " "), err=True)
+            code = exc.exit_code
         except Abort:
             click.echo("llmstack: aborted", err=True)
             code = 130
@@ -57,6 +59,7 @@ app = typer.Typer(
 
 # Options that shape the output, not the stack: left out of the "regenerate with" header.
 _NOT_IN_HEADER = {"check", "stdout", "force", "validate"}
+_BACKENDS = "|".join(["auto", *module_names()])
 
 
 def _regen_command(ctx: click.Context) -> str:
@@ -117,13 +120,16 @@ def render(
         help="A local directory or .gguf file (must exist; mounted read-only) or a Hugging Face id org/name "
              "(served through the HF cache). Paths start with /, ./, ../ or ~."),
     backend: Optional[str] = typer.Option(
-        None, "--backend", "-b", metavar="auto|vllm|sglang|llama|trtllm",
-        help="Inference server. auto: a .gguf file (or a directory holding exactly one) -> llama, a "
-             "TensorRT-LLM engine directory -> trtllm, anything else -> vllm."),
+        None, "--backend", "-b", metavar=_BACKENDS,
+        help="Inference server. auto: a .gguf model (file, split set or directory) -> llama, a "
+             "TensorRT-LLM engine directory -> trtllm, --api-base given -> external, anything else -> vllm."),
     name: Optional[str] = typer.Option(None, "--name", metavar="NAME", help="Stack / compose project name [default: slug of the model's name]."),
     output: Optional[str] = typer.Option(None, "--output", "-o", metavar="DIR", help="Output directory [default: compose/<name>]."),
     config: Optional[str] = typer.Option(None, "--config", metavar="FILE",
                                          help="Defaults and stacks [default: ./config/models.yaml, else the built-in one]."),
+    target: Optional[str] = typer.Option(None, "--target", metavar="compose|kubernetes",
+                                         help="What to render: a Compose directory, or a kustomize directory for "
+                                              "`kubectl apply -k` [default: compose]."),
     litellm: Optional[bool] = typer.Option(None, "--litellm/--no-litellm", help="Put the LiteLLM gateway in front [default: on]."),
     litellm_port: Optional[int] = typer.Option(None, "--litellm-port", metavar="N", help="Gateway port on the host [default: 4000]."),
     litellm_alias: Optional[str] = typer.Option(None, "--litellm-alias", metavar="NAME",
@@ -140,18 +146,34 @@ def render(
     publish_backend: Optional[bool] = typer.Option(None, "--publish-backend/--no-publish-backend",
                                                    help="Also publish the backend port on --bind [default: off]."),
     gpus: Optional[str] = typer.Option(None, "--gpus", metavar="all|N|0,2|none", help="GPUs to reserve: all, a count N, device ids 0,2 (one id: device=1), or none [default: all]."),
-    cpu: bool = typer.Option(False, "--cpu", help="No GPU (same as --gpus none; llama.cpp CPU image)."),
+    cpu: bool = typer.Option(False, "--cpu", help="No GPU (same as --gpus none). Only llama.cpp has a CPU image."),
+    gpu_memory: Optional[float] = typer.Option(
+        None, "--gpu-memory", metavar="GIB",
+        help="Memory of each GPU, for the memory plan [default: measured with nvidia-smi on this host, "
+             "else no plan]."),
     tensor_parallel: Optional[int] = typer.Option(None, "--tensor-parallel", metavar="N",
                                                   help="Tensor-parallel size [default: number of GPUs when countable]."),
-    max_model_len: Optional[int] = typer.Option(None, "--max-model-len", metavar="N", help="Context length in tokens."),
+    max_model_len: Optional[int] = typer.Option(
+        None, "--max-model-len", metavar="N",
+        help="Context length in tokens [default: the backend default, capped at the model's own limit]."),
     tool_parser: Optional[str] = typer.Option(None, "--tool-parser", metavar="NAME",
                                               help="Tool-call parser [default: from the model family when known]."),
+    reasoning_parser: Optional[str] = typer.Option(
+        None, "--reasoning-parser", metavar="NAME",
+        help="Reasoning parser, so <think> text becomes reasoning, not answer [default: from the model]."),
     mmproj: Optional[str] = typer.Option(None, "--mmproj", metavar="FILE", help="Vision projector .gguf (llama.cpp only)."),
     network: Optional[str] = typer.Option(None, "--network", metavar="bridge|host",
                                           help="bridge: LiteLLM reaches the backend by service name; host: via localhost [default: bridge]."),
     bind: Optional[str] = typer.Option(None, "--bind", metavar="ADDR", help="Host address for published ports [default: 127.0.0.1]."),
     extra_arg: Optional[list[str]] = typer.Option(None, "--extra-arg", metavar="ARG",
                                                   help="Extra backend argument, appended verbatim (repeatable; use --extra-arg=--flag)."),
+    api_base: Optional[list[str]] = typer.Option(
+        None, "--api-base", metavar="URL",
+        help="With --backend external: where the model is served, e.g. http://gpu-host-1:8000/v1 (repeat it "
+             "for replicas the gateway balances and fails over)."),
+    api_key_env: Optional[str] = typer.Option(
+        None, "--api-key-env", metavar="NAME",
+        help="With --backend external: the .env variable holding the upstream server's key."),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 listing files that differ from a fresh render."),
     stdout: bool = typer.Option(False, "--stdout", help="Print the compose file instead of writing the directory."),
     force: bool = typer.Option(False, "--force", help="Overwrite rendered files even if they were edited by hand."),
@@ -163,17 +185,21 @@ def render(
     from llmstack.resolve import RenderOptions
 
     opts = RenderOptions(
-        stack=stack, model=model, backend=backend, name=name, output=output, config=config,
+        stack=stack, model=model, backend=backend, name=name, output=output, config=config, target=target,
         litellm=litellm, litellm_port=litellm_port, litellm_alias=litellm_alias,
         litellm_version=litellm_version, litellm_image=litellm_image, litellm_workers=litellm_workers,
         backend_version=backend_version, backend_image=backend_image, port=port,
-        publish_backend=publish_backend, gpus=gpus, cpu=cpu, tensor_parallel=tensor_parallel,
-        max_model_len=max_model_len, tool_parser=tool_parser, mmproj=mmproj, network=network,
-        bind=bind, extra_args=list(extra_arg or []), regen_command=_regen_command(ctx),
+        publish_backend=publish_backend, gpus=gpus, cpu=cpu, gpu_memory=gpu_memory,
+        tensor_parallel=tensor_parallel, max_model_len=max_model_len, tool_parser=tool_parser,
+        reasoning_parser=reasoning_parser, mmproj=mmproj, network=network, bind=bind,
+        extra_args=list(extra_arg or []), api_base=list(api_base or []), api_key_env=api_key_env,
+        regen_command=_regen_command(ctx),
     )
     if check and stdout:
-        raise LlmstackError("--check and --stdout exclude each other; pass one")
+        raise InputError("--check and --stdout exclude each other; pass one")
     outcome = render_stack(opts, check=check, to_stdout=stdout, force=force, validate=validate)
+    for notice in outcome.notices:
+        click.echo(f"llmstack: note: {notice}", err=True)
     if outcome.stdout is not None:
         click.echo(outcome.stdout, nl=False)
         return
@@ -187,6 +213,9 @@ def render(
         return
     result = outcome.result
     assert result is not None
+    for service, lines in outcome.plans:
+        click.echo(f"Memory plan for {service}: {lines[0]}")
+        click.echo(f"  {lines[1]}")
     if result.written:
         click.echo(f"Rendered {where}/ ({', '.join(result.written)})")
     else:
@@ -194,6 +223,8 @@ def render(
     if result.env_created:
         click.echo(f"Created {where}/.env (mode 0600) with a new LITELLM_MASTER_KEY ({result.master_key_hint}); "
                    "it is git-ignored: keep it secret.")
+    for variable in outcome.key_variables:
+        click.echo(f"Add {variable}=<the upstream server's key> to {where}/.env (it is never written to a rendered file).")
     click.echo(f"Next: llmstack up {where}   (or: cd {where} && docker compose up -d)")
 
 
@@ -239,8 +270,7 @@ def _preflight(stack) -> None:
     if failures:
         for r in failures:
             click.echo(f"llmstack: {r.check}: {r.detail}; fix: {r.fix}", err=True)
-        raise LlmstackError(f"{len(failures)} pre-flight check(s) failed; see `llmstack doctor {stack.directory}`",
-                            exit_code=1)
+        raise EnvironmentProblem(f"{len(failures)} pre-flight check(s) failed; see `llmstack doctor {stack.directory}`")
 
 
 @app.command()
@@ -323,7 +353,7 @@ def smoke(
     stack = stackdir.load(target)
     url = base_url or stack.gateway_url
     if not url:
-        raise LlmstackError(f"{stack.directory} has no LiteLLM gateway (rendered with --no-litellm); pass --base-url")
+        raise InputError(f"{stack.directory} has no LiteLLM gateway (rendered with --no-litellm); pass --base-url")
     aliases = [(a.name, a.tools, a.vision) for a in stack.aliases]
     results = smoke_checks.run_checks(url, stack.master_key(), aliases)
     if as_json:

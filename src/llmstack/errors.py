@@ -1,15 +1,61 @@
-"""The one exception type the CLI turns into a one-line message and exit code 2."""
+"""Every error llmstack reports on purpose, and the exit code each class stands for.
+
+`cli.py` turns any `LlmstackError` into one line on stderr and `exit_code`; nothing else maps
+exceptions to exit codes. The classes say *whose* problem it is:
+
+| class | exit | meaning |
+| --- | --- | --- |
+| `InputError` (and `ConfigFileError`, `ModelFileError`, `PlanError`) | 2 | bad input: a flag, models.yaml, a model file, or a stack that cannot fit; nothing was written |
+| `OperationFailed` (and `HandEdited`, `EnvironmentProblem`, `StackFailed`) | 1 | the input is fine but the operation did not succeed: hand-edited files, no Docker engine, a stack that does not start |
+| `RenderError` | 3 | a rendered file failed its own validation: a bug in llmstack, never user input |
+"""
+
+from __future__ import annotations
 
 
 class LlmstackError(Exception):
-    """Bad input or an unusable environment: the message names the culprit and the fix."""
+    """A problem reported as one line naming the culprit and the fix."""
 
     exit_code = 2
 
-    def __init__(self, message: str, exit_code: int = 2):
-        super().__init__(message)
-        self.exit_code = exit_code
+
+class InputError(LlmstackError):
+    """A flag, a models.yaml value or a model the user pointed at is wrong (exit 2)."""
+
+    exit_code = 2
 
 
-class RenderError(Exception):
-    """A rendered file failed its own validation: a bug in llmstack, never user input."""
+class ConfigFileError(InputError):
+    """models.yaml (or another config file) cannot be read or is invalid; names the file and key path."""
+
+
+class ModelFileError(InputError):
+    """A model file the user pointed at cannot be decoded (config.json, GGUF header, engine config)."""
+
+
+class PlanError(InputError):
+    """The model does not fit what was asked of it: context, tensor parallelism, GPU memory."""
+
+
+class OperationFailed(LlmstackError):
+    """The input is fine, the operation did not succeed (exit 1)."""
+
+    exit_code = 1
+
+
+class HandEdited(OperationFailed):
+    """A rendered file was edited by hand; re-rendering would lose the edit."""
+
+
+class EnvironmentProblem(OperationFailed):
+    """This host lacks something the command needs: Docker, Compose, the claude CLI, ..."""
+
+
+class StackFailed(OperationFailed):
+    """A stack did not start, did not answer, or failed its checks."""
+
+
+class RenderError(LlmstackError):
+    """A rendered file failed its own validation: a bug in llmstack, never user input (exit 3)."""
+
+    exit_code = 3

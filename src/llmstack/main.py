@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmstack import configfile
@@ -17,6 +17,9 @@ from llmstack.write import WriteResult, diff, write
 class RenderOutcome:
     output_dir: Path
     files: dict[str, str]
+    notices: list[str] = field(default_factory=list)
+    plans: list[tuple[str, list[str]]] = field(default_factory=list)
+    key_variables: list[str] = field(default_factory=list)  # upstream keys .env must hold
     differing: list[str] | None = None  # with check=True
     result: WriteResult | None = None  # when written
     stdout: str | None = None
@@ -45,15 +48,18 @@ def validate_with_compose(files: dict[str, str]) -> None:
 def render_stack(opts: RenderOptions, check: bool = False, to_stdout: bool = False,
                  force: bool = False, validate: bool = False) -> RenderOutcome:
     config = configfile.load(Path(opts.config) if opts.config else None)
-    spec, output_dir = resolve(opts, config)
+    resolved = resolve(opts, config)
+    spec = resolved.spec
     files = render(spec)
     if validate:
         validate_with_compose(files)
-    outcome = RenderOutcome(output_dir=output_dir, files=files)
+    outcome = RenderOutcome(output_dir=resolved.output_dir, files=files, notices=resolved.notices,
+                            plans=resolved.plans,
+                            key_variables=sorted({m.api_key_env for m in spec.models if m.api_key_env}))
     if to_stdout:
         outcome.stdout = files[COMPOSE_FILE]
     elif check:
-        outcome.differing = diff(output_dir, files)
+        outcome.differing = diff(resolved.output_dir, files)
     else:
-        outcome.result = write(output_dir, files, with_env=spec.litellm is not None, force=force)
+        outcome.result = write(resolved.output_dir, files, with_env=spec.litellm is not None, force=force)
     return outcome

@@ -71,11 +71,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
-
-class ModelFileError(Exception):
-    """A model file the user pointed at is unreadable (bad JSON, not UTF-8, corrupt GGUF)."""
-
-    exit_code = 2
+from llmstack.errors import ModelFileError
 
 
 # ----------------------------------------------------------------------------------------------
@@ -169,6 +165,18 @@ _NAME_RULES: tuple[tuple[str, str], ...] = (
     (r"gemma[-_. ]?3", "gemma3"),
     (r"phi[-_. ]?\d", "phi"),
 )
+
+
+_VISION_NAME = re.compile(
+    r"(?:[-_.]vl\b|[-_]vl[-_]|vision|llava|pixtral|internvl|glm-?4(?:\.\d)?v|minicpm-?v|gemma-?3|idefics|molmo"
+    r"|smolvlm|phi-?[34](?:\.\d)?-vision)",
+    re.IGNORECASE,
+)
+
+
+def vision_from_name(name: str) -> bool:
+    """Today's fallback when nothing can be read: does the name suggest a vision-language model?"""
+    return _VISION_NAME.search(name) is not None
 
 
 def family_from_name(name: str) -> str | None:

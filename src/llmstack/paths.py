@@ -11,6 +11,7 @@ LITELLM_FILE = "litellm-config.yaml"
 ENV_EXAMPLE = ".env.example"
 GITIGNORE = ".gitignore"
 ENV_FILE = ".env"
+MANIFEST = "llmstack-manifest.yaml"
 
 _PACKAGE = Path(__file__).resolve().parent
 _REPO = _PACKAGE.parent.parent

@@ -16,17 +16,18 @@ from typing import Any
 import jinja2
 import yaml
 
-from llmstack import backends, stamp
+from llmstack import backends, manifest, stamp
 from llmstack.backends.base import python_healthcheck
 from llmstack.errors import RenderError
-from llmstack.model import ModelSpec, StackSpec
 from llmstack.paths import (
     COMPOSE_FILE,
     ENV_EXAMPLE,
     GITIGNORE,
     LITELLM_FILE,
+    MANIFEST,
     templates_dir,
 )
+from llmstack.spec import ModelSpec, StackSpec
 
 HF_CACHE_VOLUME = "hf-cache"
 HF_CACHE_VARIABLE = "LLMSTACK_HF_CACHE"
@@ -112,11 +113,33 @@ def _publish(bind: str, port: int) -> str:
     return f"{host}:{port}:{port}"
 
 
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
 def _api_base(stack: StackSpec, model: ModelSpec) -> str:
     host = model.service if stack.network == "bridge" else _probe_host(_listen_host(stack, model))
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{model.port}/v1"
+    return f"http://{_url_host(host)}:{model.port}/v1"
+
+
+def _decisions(model: ModelSpec) -> list[str]:
+    """Why the values that depend on the model are what they are (comment lines)."""
+    lines = []
+    origins = model.origins
+    if model.max_model_len:
+        lines.append(f"Context {model.max_model_len} tokens: {origins.get('max_model_len', 'default')}.")
+    if model.tensor_parallel and model.tensor_parallel > 1:
+        lines.append(f"Tensor parallel {model.tensor_parallel}: {origins.get('tensor_parallel', '')}.")
+    if model.tool_parser:
+        lines.append(f"Tool-call parser {model.tool_parser}: {origins.get('tool_parser', '')}.")
+    if model.reasoning_parser:
+        lines.append(f"Reasoning parser {model.reasoning_parser}: {origins.get('reasoning_parser', '')}.")
+    if "memory_share" in origins:
+        lines.append(f"GPU memory share: {origins['memory_share']}.")
+    if model.plan is not None:
+        first, second = model.plan.lines()
+        lines += [f"Memory plan: {first};", f"  {second}."]
+    return lines
 
 
 def _backend_view(stack: StackSpec, model: ModelSpec) -> dict[str, Any]:
@@ -126,6 +149,7 @@ def _backend_view(stack: StackSpec, model: ModelSpec) -> dict[str, Any]:
     return {
         "spec": model,
         "title": backend.title,
+        "decisions": _decisions(model),
         "command": backend.command(model, listen) + list(model.extra_args),
         "healthcheck": backend.healthcheck(_probe_host(listen), model.port),
         "ipc_host": backend.ipc_host and gpu.enabled,
@@ -141,8 +165,111 @@ def _backend_view(stack: StackSpec, model: ModelSpec) -> dict[str, Any]:
     }
 
 
+def _deployments(stack: StackSpec, model: ModelSpec) -> list[dict[str, Any]]:
+    """The litellm_params of every deployment serving one model (one per replica)."""
+    backend = backends.get(model.backend)
+    route = f"{backend.litellm_route}/{model.served_name}"
+    bases = list(model.api_bases) or [_api_base(stack, model)]
+    deployments = []
+    for base in bases:
+        params: dict[str, Any] = {"model": route, "api_base": base}
+        if model.api_key_env:
+            params["api_key"] = f"os.environ/{model.api_key_env}"
+        deployments.append(params)
+    return deployments
+
+
+def _model_info(model: ModelSpec) -> dict[str, Any]:
+    return {"supports_function_calling": model.tools, "supports_vision": model.vision}
+
+
+def gateway_view(stack: StackSpec) -> dict[str, Any]:
+    """The LiteLLM config's entries and router settings, as data the template lays out."""
+    entries = []
+    replicated = False
+    by_alias: dict[str, list[dict[str, Any]]] = {}
+    for model in stack.models:
+        backend = backends.get(model.backend)
+        deployments = _deployments(stack, model)
+        by_alias[model.alias] = deployments
+        replicated = replicated or len(deployments) > 1
+        for n, params in enumerate(deployments):
+            where = f"replica {n + 1} of {len(deployments)}: " if len(deployments) > 1 else ""
+            if model.service:
+                what = f"{backend.title} serving {model.display_name} (service {model.service})"
+            else:
+                what = f"{model.display_name!r} served at {params['api_base']}"
+            entries.append({
+                "model_name": model.alias,
+                "comments": [f"{where}{what}."] + ([
+                    f"{backend.litellm_route}/ speaks the backend's /v1/chat/completions for OpenAI and Anthropic",
+                    "requests alike (the plain openai/ route sends Anthropic requests to /v1/responses).",
+                ] if n == 0 and model is stack.models[0] else []),
+                "params": params,
+                "info_comments": [
+                    f"{backend.title} offers tool calling: {backend.features.tools}, vision: {backend.features.vision}"
+                    " (README feature matrix).",
+                    f"This model: vision {'true' if model.vision else 'false'} ({model.vision_source}).",
+                ],
+                "info": _model_info(model),
+            })
+    assert stack.litellm is not None
+    models_by_alias = {m.alias: m for m in stack.models}
+    for pattern, alias in stack.litellm.claude_routes:
+        for n, params in enumerate(by_alias[alias]):
+            entries.append({
+                "model_name": pattern,
+                "comments": [f"Claude Code asks for {pattern} model names: served by {alias!r}."] if n == 0 else [],
+                "params": params,
+                "info_comments": [],
+                "info": _model_info(models_by_alias[alias]),
+            })
+    if replicated:
+        router = {"routing_strategy": "simple-shuffle", "num_retries": 2, "allowed_fails": 1, "cooldown_time": 10,
+                  "retry_after": 0}
+        comments = [
+            "Replicas of one alias: requests are spread over them; a failed request is retried on",
+            "another replica, and a replica that fails is left out for cooldown_time seconds.",
+        ]
+    else:
+        router = {"disable_cooldowns": True}
+        comments = ["One deployment per alias: a cooldown after an error would only turn it into 429s."]
+    return {"entries": entries, "router": router, "router_comments": comments, "replicated": replicated}
+
+
+def summary(stack: StackSpec) -> dict[str, Any]:
+    """What the runtime commands need to know about the stack (recorded in the manifest)."""
+    services = [m.service for m in stack.services] + (["litellm"] if stack.litellm else [])
+    published: dict[str, list[str]] = {}
+    for model in stack.services:
+        if model.publish_port or stack.network == "host":
+            host = _probe_host(_listen_host(stack, model))
+            published[model.service] = [f"{_url_host(host)}:{model.port}"]
+    gateway_url = None
+    if stack.litellm is not None:
+        gateway_url = f"http://{_url_host(_probe_host(stack.bind))}:{stack.litellm.port}"
+        published["litellm"] = [f"{_url_host(_probe_host(stack.bind))}:{stack.litellm.port}"]
+    return {
+        "name": stack.name,
+        "target": stack.target,
+        "project": stack.name,
+        "services": services,
+        "backends": [m.service for m in stack.services],
+        "gateway_url": gateway_url,
+        "aliases": [{"name": m.alias, "tools": m.tools, "vision": m.vision, "context": m.max_model_len or m.context_limit,
+                     "service": m.service or None} for m in stack.models],
+        "claude": {pattern: alias for pattern, alias in (stack.litellm.claude_routes if stack.litellm else ())},
+        "published": published,
+        # For `doctor`: what each service needs from the host.
+        "gpus": {m.service: m.gpus.describe() for m in stack.services if m.gpus.enabled},
+        "mounts": {m.service: [{"source": mount.host_path, "variable": mount.variable, "target": mount.container_path}
+                               for mount in m.mounts] for m in stack.services if m.mounts},
+        "hub_cache": stack.uses_hub,
+    }
+
+
 def build_context(stack: StackSpec) -> dict[str, Any]:
-    models = [_backend_view(stack, model) for model in stack.models]
+    models = [_backend_view(stack, model) for model in stack.services]
     litellm = None
     if stack.litellm is not None:
         listen = "0.0.0.0" if stack.network == "bridge" else stack.bind
@@ -153,16 +280,18 @@ def build_context(stack: StackSpec) -> dict[str, Any]:
             # The LiteLLM image has python3 but neither curl nor wget.
             "healthcheck": python_healthcheck(_probe_host(listen), stack.litellm.port, "/health/liveliness"),
             "publish": _publish(stack.bind, stack.litellm.port) if stack.network == "bridge" else None,
+            "key_variables": sorted({m.api_key_env for m in stack.models if m.api_key_env}),
         }
     return {
         "stack": stack,
         "models": models,
         "litellm": litellm,
+        "gateway": gateway_view(stack) if stack.litellm is not None else None,
         "hf_cache_volume": HF_CACHE_VOLUME,
         "hf_cache_variable": HF_CACHE_VARIABLE,
         "workers_variable": WORKERS_VARIABLE,
         "regen_command": stack.regen_command.replace("\n", " "),
-        "gateway_url": f"http://{_probe_host(stack.bind)}:{stack.litellm.port}" if stack.litellm else None,
+        "gateway_url": f"http://{_url_host(_probe_host(stack.bind))}:{stack.litellm.port}" if stack.litellm else None,
         "hash_placeholder": stamp.PLACEHOLDER,
     }
 
@@ -175,6 +304,8 @@ def render(stack: StackSpec) -> dict[str, str]:
         COMPOSE_FILE: env.get_template("docker-compose.yml.j2").render(context),
         ENV_EXAMPLE: env.get_template("env.example.j2").render(context),
         GITIGNORE: env.get_template("gitignore.j2").render(context),
+        MANIFEST: env.get_template("manifest.yaml.j2").render(
+            context, body=manifest.document(summary(stack), dict(stack.inputs), dict(stack.facts))),
     }
     if stack.litellm is not None:
         files[LITELLM_FILE] = env.get_template("litellm-config.yaml.j2").render(context)
@@ -199,10 +330,10 @@ def validate(stack: StackSpec, files: dict[str, str]) -> None:
     if not isinstance(compose, dict) or not isinstance(compose.get("services"), dict):
         raise RenderError(f"rendered {COMPOSE_FILE} has no services")
     services = compose["services"]
-    expected = [m.service for m in stack.models] + (["litellm"] if stack.litellm else [])
+    expected = [m.service for m in stack.services] + (["litellm"] if stack.litellm else [])
     if list(services) != expected:
         raise RenderError(f"rendered services {list(services)} != {expected}")
-    for model in stack.models:
+    for model in stack.services:
         service = services[model.service]
         if service.get("image") != model.image.replace("$", "$$"):
             raise RenderError(f"service {model.service}: image mismatch")
@@ -215,16 +346,17 @@ def validate(stack: StackSpec, files: dict[str, str]) -> None:
                 raise RenderError(f"service {model.service}: GPU reservation needs count xor device_ids")
     if stack.litellm is not None:
         gateway = services["litellm"]
-        for model in stack.models:
+        for model in stack.services:
             if gateway["depends_on"][model.service]["condition"] != "service_healthy":
                 raise RenderError("litellm must wait for healthy backends")
         env = gateway["environment"]
         if not str(env.get("LITELLM_MASTER_KEY", "")).startswith("${LITELLM_MASTER_KEY:?"):
             raise RenderError("the master key must come from the environment, never the file")
         config = _load(LITELLM_FILE, files[LITELLM_FILE])
-        aliases = [entry["model_name"] for entry in config["model_list"]]
-        if aliases != [m.alias for m in stack.models]:
-            raise RenderError(f"litellm aliases {aliases} do not match the stack")
+        aliases = list(dict.fromkeys(entry["model_name"] for entry in config["model_list"]))
+        expected_aliases = [m.alias for m in stack.models] + [p for p, _ in stack.litellm.claude_routes]
+        if aliases != expected_aliases:
+            raise RenderError(f"litellm aliases {aliases} do not match the stack {expected_aliases}")
         for entry in config["model_list"]:
             if entry["litellm_params"]["model"].startswith("openai/"):
                 raise RenderError("the openai/ route sends Anthropic requests to /v1/responses")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from llmstack.compose import Project, check_engine, find_compose
-from llmstack.errors import LlmstackError
+from llmstack.errors import InputError, StackFailed
 from llmstack.stackdir import StackDir
 
 Echo = Callable[[str], None]
@@ -38,9 +38,8 @@ def states(project: Project, services: list[str]) -> dict[str, ServiceState]:
     return found
 
 
-class UpFailed(LlmstackError):
-    def __init__(self, message: str):
-        super().__init__(message, exit_code=1)
+class UpFailed(StackFailed):
+    """The stack did not come up: a container exited, turned unhealthy, or timed out."""
 
 
 def _phase_backend(st: ServiceState) -> str:
@@ -175,7 +174,7 @@ def status_rows(stack: StackDir) -> list[dict]:
 def logs(stack: StackDir, service: str | None, follow: bool, tail: int | None) -> int:
     project = open_project(stack)
     if service is not None and service not in stack.services:
-        raise LlmstackError(f"no service {service!r} in {stack.directory} (services: {', '.join(stack.services)})")
+        raise InputError(f"no service {service!r} in {stack.directory} (services: {', '.join(stack.services)})")
     args = ["logs", "--no-color"]
     if follow:
         args.append("--follow")

@@ -1,17 +1,16 @@
 """A rendered stack directory as the runtime commands see it: where it is, which services it
-has, where its gateway listens, which aliases it serves, and its master key (from `.env`)."""
+has, where its gateway listens, which aliases it serves (all from its manifest), and its master
+key (from `.env`)."""
 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from llmstack.errors import LlmstackError
-from llmstack.paths import COMPOSE_FILE, ENV_FILE, LITELLM_FILE
+from llmstack import manifest
+from llmstack.errors import InputError
+from llmstack.paths import COMPOSE_FILE, ENV_FILE, MANIFEST
 
 
 @dataclass
@@ -19,6 +18,7 @@ class Alias:
     name: str
     tools: bool
     vision: bool
+    context: int | None = None  # tokens, when known
 
 
 @dataclass
@@ -30,12 +30,16 @@ class StackDir:
     gateway_url: str | None  # None with --no-litellm
     aliases: list[Alias] = field(default_factory=list)
     published: dict[str, list[str]] = field(default_factory=dict)
+    claude: dict[str, str] = field(default_factory=dict)  # Claude model name pattern -> alias
+    gpus: dict[str, str] = field(default_factory=dict)  # service -> all | N | 0,1
+    mounts: dict[str, list[dict]] = field(default_factory=dict)  # service -> [{source, variable, target}]
+    hub_cache: bool = False
 
     def master_key(self) -> str:
         key = os.environ.get("LITELLM_MASTER_KEY") or read_env_file(self.directory / ENV_FILE).get(
             "LITELLM_MASTER_KEY")
         if not key:
-            raise LlmstackError(
+            raise InputError(
                 f"{self.directory}/.env has no LITELLM_MASTER_KEY; re-run `llmstack render` (it creates one) "
                 "or add it from .env.example"
             )
@@ -74,7 +78,7 @@ def locate(target: str | None) -> Path:
         found = _find(target)
         if found is not None:
             return found
-        raise LlmstackError(
+        raise InputError(
             f"{target}: no {COMPOSE_FILE} there (nor in compose/{target}); "
             "pass a rendered directory or stack name, or run `llmstack render` first"
         )
@@ -84,75 +88,40 @@ def locate(target: str | None) -> Path:
     if len(rendered) == 1:
         return (Path("compose") / rendered[0]).resolve()
     if rendered:
-        raise LlmstackError(
+        raise InputError(
             f"several stacks under compose/ ({', '.join(rendered)}); name one, e.g. `{rendered[0]}`"
         )
-    raise LlmstackError(
+    raise InputError(
         f"no {COMPOSE_FILE} here and no stack under compose/; "
         "pass a rendered directory or stack name, or run `llmstack render` first"
     )
 
 
-_PORT_RE = re.compile(r"^(?:(?P<host>\[[^\]]+\]|[^:]+):)?(?P<hp>\d+):(?P<cp>\d+)")
-
-
-def _connect_host(host: str | None) -> str:
-    if not host or host in ("0.0.0.0", "[::]", "::"):
-        return "127.0.0.1"
-    return host
-
-
-def _published(service: dict) -> list[str]:
-    urls = []
-    for entry in service.get("ports") or []:
-        match = _PORT_RE.match(str(entry))
-        if match:
-            urls.append(f"{_connect_host(match.group('host'))}:{match.group('hp')}")
-    return urls
-
-
-def _flag(command: list[str], flag: str) -> str | None:
-    if flag in command:
-        index = command.index(flag)
-        if index + 1 < len(command):
-            return str(command[index + 1])
-    return None
-
-
 def load(target: str | None) -> StackDir:
+    """The rendered stack, as its manifest describes it (the compose file is never parsed back)."""
     directory = locate(target)
-    try:
-        compose = yaml.safe_load((directory / COMPOSE_FILE).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise LlmstackError(f"{directory}/{COMPOSE_FILE}: cannot read it ({exc}); re-render it") from None
-    services = compose.get("services") or {}
-    project = compose.get("name") or directory.name
-    gateway_url = None
-    gateway = services.get("litellm")
-    if gateway:
-        published = _published(gateway)
-        if published:
-            gateway_url = f"http://{published[0]}"
-        elif gateway.get("network_mode") == "host":
-            command = [str(c) for c in gateway.get("command") or []]
-            host = _connect_host(_flag(command, "--host"))
-            gateway_url = f"http://{host}:{_flag(command, '--port') or 4000}"
-    aliases: list[Alias] = []
-    config_path = directory / LITELLM_FILE
-    if gateway and config_path.is_file():
-        config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-        for entry in config.get("model_list") or []:
-            info = entry.get("model_info") or {}
-            aliases.append(Alias(str(entry["model_name"]), bool(info.get("supports_function_calling")),
-                                 bool(info.get("supports_vision"))))
+    data = manifest.read(directory)
+    if data is None:
+        raise InputError(
+            f"{directory}: no readable {MANIFEST} beside {COMPOSE_FILE}; re-render the stack with "
+            "`llmstack render` (the command is in the header of its docker-compose.yml)"
+        )
+    summary = data.get("stack") or {}
+    aliases = [Alias(str(a["name"]), bool(a.get("tools")), bool(a.get("vision")), a.get("context"))
+               for a in summary.get("aliases") or []]
+    services = [str(s) for s in summary.get("services") or []]
     return StackDir(
         directory=directory,
-        project=str(project),
-        services=list(services),
-        backends=[name for name in services if name != "litellm"],
-        gateway_url=gateway_url,
+        project=str(summary.get("project") or directory.name),
+        services=services,
+        backends=[str(s) for s in summary.get("backends") or []],
+        gateway_url=summary.get("gateway_url"),
         aliases=aliases,
-        published={name: _published(svc) for name, svc in services.items()},
+        published={str(k): [str(a) for a in v] for k, v in (summary.get("published") or {}).items()},
+        claude={str(k): str(v) for k, v in (summary.get("claude") or {}).items()},
+        gpus={str(k): str(v) for k, v in (summary.get("gpus") or {}).items()},
+        mounts={str(k): list(v) for k, v in (summary.get("mounts") or {}).items()},
+        hub_cache=bool(summary.get("hub_cache")),
     )
 
 
@@ -162,13 +131,13 @@ def load_with_service(target: str | None, service: str | None) -> tuple[StackDir
     if target is not None and service is None and _find(target) is None:
         try:
             default = load(None)
-        except LlmstackError:
+        except InputError:
             default = None
         if default is not None and target in default.services:
             return default, target
     stack = load(target)
     if service is not None and service not in stack.services:
-        raise LlmstackError(
+        raise InputError(
             f"{service}: no such service in {stack.directory}; pick one of: {', '.join(stack.services)}"
         )
     return stack, service

@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmstack.errors import LlmstackError
+from llmstack.errors import HandEdited, InputError
 from llmstack.paths import ENV_FILE
 from llmstack.stamp import pristine
 
@@ -22,7 +22,6 @@ from llmstack.stamp import pristine
 @dataclass
 class WriteResult:
     written: list[str]
-    unchanged: list[str]
     env_created: bool
     master_key_hint: str | None  # the key's first characters, never the whole key
 
@@ -53,9 +52,9 @@ def diff(output_dir: Path, files: dict[str, str]) -> list[str]:
     return differing
 
 
-def _unwritable(output_dir: Path, exc: OSError) -> LlmstackError:
+def _unwritable(output_dir: Path, exc: OSError) -> InputError:
     reason = exc.strerror or exc.__class__.__name__
-    return LlmstackError(
+    return InputError(
         f"--output {output_dir}: cannot write there ({reason}); choose a writable directory with --output"
     )
 
@@ -94,18 +93,16 @@ def write(output_dir: Path, files: dict[str, str], with_env: bool, force: bool =
     if output_dir.is_dir() and not force:
         edited = hand_edited(output_dir, sorted(changed))
         if edited:
-            raise LlmstackError(
+            raise HandEdited(
                 f"{output_dir}/{edited[0]} was edited by hand since it was rendered"
                 + (f" (also: {', '.join(edited[1:])})" if len(edited) > 1 else "")
-                + "; move the change into the inputs (flags or config/models.yaml) or re-run with --force to overwrite",
-                exit_code=1,
+                + "; move the change into the inputs (flags or config/models.yaml) or re-run with --force to overwrite"
             )
     env_needed = with_env and not (output_dir / ENV_FILE).exists()
     master_key = new_master_key() if env_needed else None
     extra = {ENV_FILE: env_file_text(master_key)} if master_key else {}
     result = WriteResult(
         written=sorted(changed),
-        unchanged=sorted(set(files) - changed),
         env_created=bool(master_key),
         master_key_hint=(master_key[:7] + "…") if master_key else None,
     )

@@ -18,8 +18,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 CACHE = Path(os.environ.get("LLMSTACK_E2E_CACHE", Path.home() / ".cache" / "llmstack-e2e"))
@@ -41,11 +39,10 @@ def image_exists(tag: str) -> bool:
 
 
 def pinned_litellm_version() -> str:
-    """The LiteLLM pin from config/models.yaml (`main-v1.104.5` -> `1.104.5`)."""
-    data = yaml.safe_load((REPO / "config" / "models.yaml").read_text())
-    tag = data["defaults"]["backends"]["litellm"]["version"]
-    version = tag.removeprefix("main-").removeprefix("v").removesuffix("-stable")
-    return version
+    """The LiteLLM release llmstack pins (`main-v1.104.5` -> `1.104.5`)."""
+    from llmstack.gateway import pinned_version
+
+    return pinned_version()
 
 
 def _rootfs(dest: Path) -> None:

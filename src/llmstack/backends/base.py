@@ -1,89 +1,142 @@
-"""The small interface every serving backend implements.
+"""What a serving backend is: one class per inference server, owning every decision about it.
 
-A backend module describes one inference server image: how its image tag is formed, which
-command starts it, which port it listens on, how its health is probed (with a program that the
-image really ships), what it calls the served model, and which features it offers. Everything
-here is pure: no I/O, no Docker.
+A backend module says which model formats it serves (and which of them `--backend auto` sends
+to it), whether it has a CPU image, whether it splits a model over GPUs with tensor
+parallelism, which tool-call and reasoning parsers its pinned version ships and which model
+family gets which, whether it takes a vision projector file, how LiteLLM reaches it (route and
+native endpoints), its built-in defaults (image, version, port, tuning args: models.yaml may
+override them but need not repeat them), its command, its healthcheck (with a program the image
+really ships) and how much GPU memory it plans for. Everything here is pure: no I/O.
+
+Adding a backend means adding one module to this package that defines `BACKEND` (and one golden
+example under compose/); `tests/test_backends.py` walks the registry to hold every module to it.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:  # pragma: no cover
-    from llmstack.model import ModelSpec
+    from llmstack.spec import ModelSpec
+
+# Model formats a backend may serve (the `format` fact of llmstack.modelinfo, plus `name`: a
+# model another server already serves, for gateway-only backends).
+FORMATS = frozenset({"hf", "gguf", "trtllm-engine", "name"})
 
 
 class BackendArgs(BaseModel):
-    """Backend tuning values from `defaults.backends.<name>.args` (unknown keys are errors)."""
+    """Tuning values from `defaults.backends.<name>.args` or a stack model's `args` (unknown keys are errors)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     max_model_len: int | None = None
 
 
 @dataclass(frozen=True)
-class Features:
-    chat: bool = True
-    streaming: bool = True
-    tools: str = "yes"  # "yes" | "partial" | "limited" | "no"
-    vision: str = "yes"
+class Defaults:
+    """A backend's built-in defaults; `defaults.backends.<name>` in models.yaml overrides any of them."""
+
+    image: str  # repository, without tag
+    version: str
+    port: int
+    args: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
-class FamilyRule:
-    """A model-name pattern and the tool-call parser it implies."""
+class Features:
+    """What the README's feature matrix says, repeated in the rendered LiteLLM config comments."""
 
-    pattern: str
-    parser: str
-
-    def matches(self, name: str) -> bool:
-        return re.search(self.pattern, name, re.IGNORECASE) is not None
+    tools: str = "yes"  # "yes" | "partial" | "limited" | "no"
+    vision: str = "yes"
 
 
 class Backend:
     name: ClassVar[str]
     title: ClassVar[str]
-    default_port: ClassVar[int]
+    defaults: ClassVar[Defaults]
     args_model: ClassVar[type[BackendArgs]] = BackendArgs
-    accepts_gguf: ClassVar[bool] = False
     features: ClassVar[Features] = Features()
-    # Valid values for --tool-parser; empty means the backend has no such switch.
-    tool_parsers: ClassVar[frozenset[str]] = frozenset()
-    # Model families whose tool-call parser is known (first match wins).
-    family_rules: ClassVar[tuple[FamilyRule, ...]] = ()
+
+    # ---- what it serves -----------------------------------------------------------------
+    formats: ClassVar[frozenset[str]] = frozenset({"hf"})
+    # Formats `--backend auto` sends here (each format belongs to exactly one backend).
+    auto_for: ClassVar[frozenset[str]] = frozenset()
+    # False for a gateway-only backend: no container, the model is served elsewhere.
+    runs_service: ClassVar[bool] = True
+    # Splits one model over several GPUs by tensor parallelism (`--tensor-parallel`).
+    tensor_parallel: ClassVar[bool] = True
+    # Takes a separate vision projector file (`--mmproj`).
+    projector: ClassVar[bool] = False
+
+    # ---- parsers (names the pinned version really ships) --------------------------------
+    tool_parsers: ClassVar[frozenset[str]] = frozenset()  # empty: no parser switch
+    tool_parser_by_family: ClassVar[Mapping[str, str]] = {}
+    reasoning_parsers: ClassVar[frozenset[str]] = frozenset()
+    reasoning_parser_by_family: ClassVar[Mapping[str, str]] = {}
+    # For a model whose chat template thinks in <think> tags but whose family has no entry.
+    reasoning_parser_for_think_tags: ClassVar[str | None] = None
+
+    # ---- the gateway ----------------------------------------------------------------------
+    # LiteLLM route prefix: hosted_vllm/ speaks the backend's /v1/chat/completions for OpenAI
+    # and Anthropic requests alike (openai/ would send Anthropic requests to /v1/responses).
+    litellm_route: ClassVar[str] = "hosted_vllm"
+
+    # ---- the container ------------------------------------------------------------------
     # NCCL / pinned memory needs of multi-GPU serving.
     ipc_host: ClassVar[bool] = False
     ulimits: ClassVar[bool] = False
     # Health probe period once started. Short, because engines older than 25 ignore
     # start_interval and then only `interval` decides how soon readiness is noticed.
     health_interval: ClassVar[str] = "2s"
-    # Model names that suggest a vision-language model.
-    vision_pattern: ClassVar[str] = (
-        r"(?:[-_.]vl\b|[-_]vl[-_]|vision|llava|pixtral|internvl|glm-?4(?:\.\d)?v|minicpm-?v|gemma-?3|idefics|molmo|smolvlm|phi-?[34](?:\.\d)?-vision)"
-    )
+    # The args key holding the share of GPU memory the backend may use (None: not tunable).
+    memory_arg: ClassVar[str | None] = None
 
     # ---- images -------------------------------------------------------------------------
-    def image(self, repository: str, version: str, gpu: bool) -> str:
-        """Full image reference for a pinned version."""
-        return f"{repository}:{version}"
+    def image(self, repository: str, version: str, gpu: bool) -> str | None:
+        """Full image reference for a pinned version; None when there is no such image (e.g. no CPU build)."""
+        return f"{repository}:{version}" if gpu else None
 
-    # ---- the served model ---------------------------------------------------------------
+    # ---- decisions ----------------------------------------------------------------------
+    def tool_parser_for(self, family: str | None) -> str | None:
+        return self.tool_parser_by_family.get(family or "")
+
+    def reasoning_parser_for(self, family: str | None, thinking: bool | None) -> str | None:
+        """A parser for models that think: by family, else the generic <think>-tag parser."""
+        by_family = self.reasoning_parser_by_family.get(family or "")
+        if by_family and (thinking or family in ALWAYS_REASONING):
+            return by_family
+        if thinking:
+            return self.reasoning_parser_for_think_tags
+        return None
+
+    def tools_without_parser(self) -> bool:
+        """Tool calls come from the chat template (no parser switch): llama.cpp."""
+        return False
+
     def served_name(self, model: ModelSpec) -> str:
         return model.served_name
 
-    def tool_parser_for(self, model_name: str) -> str | None:
-        for rule in self.family_rules:
-            if rule.matches(model_name):
-                return rule.parser
-        return None
+    def format_args(self, fmt: str) -> dict[str, Any]:
+        """Args a model format forces unless set by hand (a built engine has its backend baked in)."""
+        return {}
 
-    def looks_like_vision(self, model_name: str) -> bool:
-        return re.search(self.vision_pattern, model_name, re.IGNORECASE) is not None
+    def context_is_fixed(self, fmt: str) -> bool:
+        """The format fixes the context length (a built engine): no default is passed."""
+        return False
+
+    def kv_sequences(self, args: Mapping[str, Any]) -> int:
+        """How many full-context sequences the KV cache must hold for the server to start."""
+        return 1
+
+    def memory_share(self, args: Mapping[str, Any]) -> float:
+        """The fraction of each GPU's memory this backend plans to use."""
+        if self.memory_arg and args.get(self.memory_arg) is not None:
+            return float(args[self.memory_arg])
+        return 0.9
 
     # ---- the container ------------------------------------------------------------------
     def command(self, model: ModelSpec, host: str) -> list[str]:  # pragma: no cover - abstract
@@ -93,8 +146,9 @@ class Backend:
         """Probe /health with curl (present in the vLLM, SGLang and llama.cpp images)."""
         return ["CMD", "curl", "-fsS", "-o", "/dev/null", f"http://{host}:{port}/health"]
 
-    def environment(self, model: ModelSpec) -> dict[str, str]:
-        return {}
+
+# Families whose models always reason (a reasoning channel, not optional <think> tags).
+ALWAYS_REASONING = frozenset({"gpt-oss", "deepseek-r1"})
 
 
 def python_healthcheck(host: str, port: int, path: str = "/health") -> list[str]:

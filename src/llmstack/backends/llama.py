@@ -2,12 +2,14 @@
 
 Entrypoint `/app/llama-server`; `command:` holds arguments only. The image ships curl but no
 python or wget, and its built-in HEALTHCHECK probes port 8080, so the rendered healthcheck
-replaces it. Tool calling comes from the model's chat template (`--jinja`), not a parser.
+replaces it. Tool calling comes from the model's chat template (`--jinja`), not a parser; a
+vision projector is a separate GGUF file (`--mmproj`). llama.cpp splits layers over every GPU it
+is given by itself: no tensor-parallel switch.
 """
 
 from __future__ import annotations
 
-from llmstack.backends.base import Backend, BackendArgs, Features
+from llmstack.backends.base import Backend, BackendArgs, Defaults, Features
 
 
 class LlamaArgs(BackendArgs):
@@ -18,13 +20,24 @@ class LlamaArgs(BackendArgs):
 class Llama(Backend):
     name = "llama"
     title = "llama.cpp"
-    default_port = 8080
+    defaults = Defaults(image="ghcr.io/ggml-org/llama.cpp", version="b7349", port=8080,
+                        args={"n_gpu_layers": 999, "max_model_len": 8192})
     args_model = LlamaArgs
-    accepts_gguf = True
     features = Features(tools="partial", vision="yes (with --mmproj)")
+    formats = frozenset({"gguf"})
+    auto_for = frozenset({"gguf"})
+    tensor_parallel = False
+    projector = True
 
     def image(self, repository, version, gpu):
         return f"{repository}:server-cuda-{version}" if gpu else f"{repository}:server-{version}"
+
+    def tools_without_parser(self):
+        return True
+
+    def memory_share(self, args):
+        # llama.cpp allocates what the model needs, with no utilization cap: leave a margin.
+        return 0.95
 
     def command(self, model, host):
         cmd = [
@@ -39,8 +52,8 @@ class Llama(Backend):
             cmd += ["-ngl", str(model.args.get("n_gpu_layers") or 999)]
         if model.args.get("parallel"):
             cmd += ["-np", str(model.args["parallel"])]
-        if model.mmproj is not None:
-            cmd += ["--mmproj", model.mmproj.container_path]
+        if model.mmproj_arg is not None:
+            cmd += ["--mmproj", model.mmproj_arg]
         # Chat templates and tool calling; the default in newer builds, required in older ones.
         cmd += ["--jinja"]
         return cmd

@@ -1,8 +1,11 @@
-"""SGLang: `lmsysorg/sglang:<vX.Y.Z>`. The image has no entrypoint: the command is complete."""
+"""SGLang: `lmsysorg/sglang:<vX.Y.Z>` (GPU only). The image has no entrypoint: the command is complete.
+
+Parser names are SGLang's own (they differ from vLLM's): the registries of the pinned release.
+"""
 
 from __future__ import annotations
 
-from llmstack.backends.base import Backend, BackendArgs, FamilyRule, Features
+from llmstack.backends.base import Backend, BackendArgs, Defaults, Features
 
 
 class SglangArgs(BackendArgs):
@@ -12,33 +15,49 @@ class SglangArgs(BackendArgs):
 class Sglang(Backend):
     name = "sglang"
     title = "SGLang"
-    default_port = 30000
+    defaults = Defaults(image="lmsysorg/sglang", version="v0.5.6", port=30000,
+                        args={"mem_fraction_static": 0.85, "max_model_len": 32768})
     args_model = SglangArgs
     features = Features(tools="yes", vision="yes")
+    formats = frozenset({"hf"})
     ipc_host = True
     ulimits = True
+    memory_arg = "mem_fraction_static"
     # SGLang's /health runs a one-token generation once serving: probe it less often.
     health_interval = "10s"
-    # SGLang's own parser names (they differ from vLLM's).
     tool_parsers = frozenset(
         {
             "hermes", "llama3", "pythonic", "mistral", "qwen25", "qwen3_coder", "glm45",
             "glm47", "deepseekv3", "deepseekv31", "gpt-oss", "kimi_k2", "step3", "minimax-m2",
         }
     )
-    family_rules = (
-        FamilyRule(r"qwen3[-_.]?coder", "qwen3_coder"),
-        FamilyRule(r"qwen2\.?5|qwen3|qwq", "qwen25"),
-        FamilyRule(r"hermes", "hermes"),
-        FamilyRule(r"llama[-_.]?4", "pythonic"),
-        FamilyRule(r"llama[-_.]?3\.[123]", "llama3"),
-        FamilyRule(r"mistral|mixtral|ministral|devstral|magistral", "mistral"),
-        FamilyRule(r"glm[-_.]?4\.[567]", "glm45"),
-        FamilyRule(r"deepseek[-_.]?v3\.[12]", "deepseekv31"),
-        FamilyRule(r"deepseek[-_.]?v3", "deepseekv3"),
-        FamilyRule(r"gpt[-_.]?oss", "gpt-oss"),
-        FamilyRule(r"kimi[-_.]?k2", "kimi_k2"),
-    )
+    tool_parser_by_family = {
+        "qwen3-coder": "qwen3_coder",
+        "qwen2": "qwen25",
+        "qwen3": "qwen25",
+        "hermes": "hermes",
+        "llama4": "pythonic",
+        "llama3.1": "llama3",
+        "mistral": "mistral",
+        "glm45": "glm45",
+        "glm47": "glm47",
+        "deepseek-v3": "deepseekv3",
+        "deepseek-r1": "deepseekv3",
+        "deepseek-v31": "deepseekv31",
+        "gpt-oss": "gpt-oss",
+        "kimi-k2": "kimi_k2",
+    }
+    reasoning_parsers = frozenset({"deepseek-r1", "deepseek-v3", "qwen3", "glm45", "gpt-oss", "kimi", "step3"})
+    reasoning_parser_by_family = {
+        "qwen3": "qwen3",
+        "deepseek-r1": "deepseek-r1",
+        "deepseek-v31": "deepseek-v3",
+        "glm45": "glm45",
+        "glm47": "glm45",
+        "gpt-oss": "gpt-oss",
+        "kimi-k2": "kimi",
+    }
+    reasoning_parser_for_think_tags = "deepseek-r1"
 
     def command(self, model, host):
         cmd = [
@@ -56,6 +75,8 @@ class Sglang(Backend):
             cmd += ["--tp-size", str(model.tensor_parallel)]
         if model.tool_parser:
             cmd += ["--tool-call-parser", model.tool_parser]
+        if model.reasoning_parser:
+            cmd += ["--reasoning-parser", model.reasoning_parser]
         return cmd
 
 

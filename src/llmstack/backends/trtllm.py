@@ -1,17 +1,18 @@
-"""TensorRT-LLM: `nvcr.io/nvidia/tensorrt-llm/release:<x.y.z>`, served by `trtllm-serve`.
+"""TensorRT-LLM: `nvcr.io/nvidia/tensorrt-llm/release:<x.y.z>`, served by `trtllm-serve` (GPU only).
 
 No entrypoint, default host `localhost` (so `--host 0.0.0.0` is mandatory), python3 present but
 curl unverified: the healthcheck uses python3. The served model name is the model string for a
 hub id and the directory basename for a local directory (checked in trtllm-serve's source:
 `OpenAIServer.__init__` takes `Path(model).name` when the path is a directory). A
 `--served_model_name` flag exists only in some release candidates, so it is not passed.
+A built engine directory has its backend, sequence length and tensor-parallel size baked in.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from llmstack.backends.base import Backend, BackendArgs, FamilyRule, Features, python_healthcheck
+from llmstack.backends.base import Backend, BackendArgs, Defaults, Features, python_healthcheck
 
 
 class TrtllmArgs(BackendArgs):
@@ -23,22 +24,39 @@ class TrtllmArgs(BackendArgs):
 class Trtllm(Backend):
     name = "trtllm"
     title = "TensorRT-LLM"
-    default_port = 8000
+    defaults = Defaults(image="nvcr.io/nvidia/tensorrt-llm/release", version="1.0.0", port=8000,
+                        args={"backend": "pytorch", "kv_cache_free_gpu_memory_fraction": 0.9,
+                              "max_model_len": 32768})
     args_model = TrtllmArgs
     features = Features(tools="limited", vision="limited")
+    formats = frozenset({"hf", "trtllm-engine"})
+    auto_for = frozenset({"trtllm-engine"})
     ipc_host = True
     ulimits = True
     tool_parsers = frozenset({"qwen3", "qwen3_coder", "kimi_k2", "deepseek_v3"})
-    family_rules = (
-        FamilyRule(r"qwen3[-_.]?coder", "qwen3_coder"),
-        FamilyRule(r"qwen3", "qwen3"),
-        FamilyRule(r"kimi[-_.]?k2", "kimi_k2"),
-        FamilyRule(r"deepseek[-_.]?v3", "deepseek_v3"),
-    )
+    tool_parser_by_family = {
+        "qwen3-coder": "qwen3_coder",
+        "qwen3": "qwen3",
+        "kimi-k2": "kimi_k2",
+        "deepseek-v3": "deepseek_v3",
+    }
+    reasoning_parsers = frozenset({"deepseek-r1", "qwen3"})
+    reasoning_parser_by_family = {"qwen3": "qwen3", "deepseek-r1": "deepseek-r1"}
+    reasoning_parser_for_think_tags = "deepseek-r1"
+
+    def memory_share(self, args):
+        # The KV cache gets this fraction of what is free after the weights: plan with 0.9 of the GPU.
+        return 0.9
+
+    def format_args(self, fmt):
+        return {"backend": "tensorrt"} if fmt == "trtllm-engine" else {}
+
+    def context_is_fixed(self, fmt):
+        return fmt == "trtllm-engine"
 
     def served_name(self, model):
-        if model.mount is not None:
-            return model.mount.container_path.rstrip("/").rsplit("/", 1)[-1]
+        if model.mounts:
+            return model.model_arg.rstrip("/").rsplit("/", 1)[-1]
         return model.model_arg
 
     def command(self, model, host):
@@ -58,6 +76,8 @@ class Trtllm(Backend):
             cmd += ["--tp_size", str(model.tensor_parallel)]
         if model.tool_parser:
             cmd += ["--tool_parser", model.tool_parser]
+        if model.reasoning_parser:
+            cmd += ["--reasoning_parser", model.reasoning_parser]
         return cmd
 
     def healthcheck(self, host, port):

@@ -1,12 +1,14 @@
-"""vLLM: `vllm/vllm-openai:<vX.Y.Z>`.
+"""vLLM: `vllm/vllm-openai:<vX.Y.Z>` (GPU only: there is no CPU build of this image).
 
 The image entrypoint is `vllm serve` (recent) or the api_server module (older); `command:`
 therefore carries flags only and passes the model as `--model`, which works with both.
+Parser names: the registries of the pinned release (vllm/entrypoints/openai/tool_parsers,
+vllm/reasoning), see the README's parser table.
 """
 
 from __future__ import annotations
 
-from llmstack.backends.base import Backend, BackendArgs, FamilyRule, Features
+from llmstack.backends.base import Backend, BackendArgs, Defaults, Features
 
 
 class VllmArgs(BackendArgs):
@@ -16,10 +18,14 @@ class VllmArgs(BackendArgs):
 class Vllm(Backend):
     name = "vllm"
     title = "vLLM"
-    default_port = 8000
+    defaults = Defaults(image="vllm/vllm-openai", version="v0.12.0", port=8000,
+                        args={"gpu_memory_utilization": 0.9, "max_model_len": 32768})
     args_model = VllmArgs
     features = Features(tools="yes", vision="yes")
+    formats = frozenset({"hf"})
+    auto_for = frozenset({"hf"})
     ipc_host = True
+    memory_arg = "gpu_memory_utilization"
     tool_parsers = frozenset(
         {
             "hermes", "llama3_json", "llama4_json", "llama4_pythonic", "pythonic", "mistral",
@@ -28,20 +34,39 @@ class Vllm(Backend):
             "phi4_mini_json", "xlam", "hunyuan_a13b", "seed_oss", "step3",
         }
     )
-    family_rules = (
-        FamilyRule(r"qwen3[-_.]?coder", "qwen3_coder"),
-        FamilyRule(r"qwen2\.?5|qwen3|qwq|hermes", "hermes"),
-        FamilyRule(r"llama[-_.]?4", "llama4_pythonic"),
-        FamilyRule(r"llama[-_.]?3\.[123]", "llama3_json"),
-        FamilyRule(r"mistral|mixtral|ministral|devstral|magistral", "mistral"),
-        FamilyRule(r"glm[-_.]?4\.7", "glm47"),
-        FamilyRule(r"glm[-_.]?4\.[56]", "glm45"),
-        FamilyRule(r"deepseek[-_.]?v3\.[12]", "deepseek_v31"),
-        FamilyRule(r"deepseek[-_.]?v3", "deepseek_v3"),
-        FamilyRule(r"gpt[-_.]?oss", "openai"),
-        FamilyRule(r"kimi[-_.]?k2", "kimi_k2"),
-        FamilyRule(r"granite", "granite"),
+    tool_parser_by_family = {
+        "qwen3-coder": "qwen3_coder",
+        "qwen2": "hermes",
+        "qwen3": "hermes",
+        "hermes": "hermes",
+        "llama4": "llama4_pythonic",
+        "llama3.1": "llama3_json",
+        "mistral": "mistral",
+        "glm45": "glm45",
+        "glm47": "glm47",
+        "deepseek-v3": "deepseek_v3",
+        "deepseek-r1": "deepseek_v3",
+        "deepseek-v31": "deepseek_v31",
+        "gpt-oss": "openai",
+        "kimi-k2": "kimi_k2",
+        "granite": "granite",
+    }
+    reasoning_parsers = frozenset(
+        {"deepseek_r1", "deepseek_v3", "qwen3", "glm45", "openai_gptoss", "granite", "mistral",
+         "kimi_k2", "hunyuan_a13b", "step3", "seed_oss", "ernie45", "minimax_m2"}
     )
+    reasoning_parser_by_family = {
+        "qwen3": "qwen3",
+        "deepseek-r1": "deepseek_r1",
+        "deepseek-v31": "deepseek_v3",
+        "glm45": "glm45",
+        "glm47": "glm45",
+        "gpt-oss": "openai_gptoss",
+        "kimi-k2": "kimi_k2",
+        "granite": "granite",
+        "mistral": "mistral",
+    }
+    reasoning_parser_for_think_tags = "deepseek_r1"
 
     def command(self, model, host):
         cmd = [
@@ -58,6 +83,8 @@ class Vllm(Backend):
             cmd += ["--tensor-parallel-size", str(model.tensor_parallel)]
         if model.tool_parser:
             cmd += ["--enable-auto-tool-choice", "--tool-call-parser", model.tool_parser]
+        if model.reasoning_parser:
+            cmd += ["--reasoning-parser", model.reasoning_parser]
         return cmd
 
 

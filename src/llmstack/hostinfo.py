@@ -1,0 +1,47 @@
+"""What render may learn from the host it runs on: the GPUs' memory, from `nvidia-smi`.
+
+Only resolve.py calls this (rendering stays pure); tests put a fake `nvidia-smi` on PATH.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Gpu:
+    index: int
+    name: str
+    memory_mib: int
+
+    @property
+    def memory_gib(self) -> float:
+        return self.memory_mib / 1024
+
+
+def gpus(timeout: float = 10.0) -> list[Gpu] | None:
+    """Every GPU `nvidia-smi` reports, or None when there is no nvidia-smi or it fails (no driver)."""
+    binary = shutil.which("nvidia-smi")
+    if binary is None:
+        return None
+    try:
+        out = subprocess.run(
+            [binary, "--query-gpu=index,name,memory.total", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=timeout,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    found = []
+    for line in out.stdout.splitlines():
+        parts = [part.strip() for part in line.split(",")]
+        if len(parts) < 3:
+            continue
+        try:
+            found.append(Gpu(int(parts[0]), ",".join(parts[1:-1]), int(float(parts[-1]))))
+        except ValueError:
+            continue
+    return found or None

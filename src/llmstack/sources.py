@@ -1,0 +1,150 @@
+"""What `--model` names: a local directory or file, a Hugging Face cache snapshot, a hub id, or
+(for gateway-only backends) a model another server serves. Classifying it reads the model's
+facts (modelinfo.py); when the weights are not on this host, the facts recorded in the stack's
+manifest stand in for them, so `--check` works in a checkout without the weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from llmstack import modelinfo
+from llmstack.errors import InputError
+from llmstack.modelinfo import ModelFacts
+from llmstack.provenance import Sourced
+
+HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+SHARD_RE = re.compile(r"-\d{5}-of-\d{5}$")
+
+Kind = Literal["path", "snapshot", "hub", "name"]
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    given: Sourced[str]  # what the user wrote, and where
+    kind: Kind
+    facts: ModelFacts
+    path: Path | None = None  # the local file or directory (absolute; may be absent with from_manifest)
+    hub_id: str | None = None  # hub ids and cache snapshots
+    revision: str | None = None  # cache snapshots: the snapshot directory's name
+    is_dir: bool = False  # `path` is a directory (else a file)
+    from_manifest: bool = False  # the weights are not here: facts come from the manifest
+
+    @property
+    def text(self) -> str:
+        return self.given.value
+
+    @property
+    def format(self) -> str:
+        return self.facts.format
+
+    @property
+    def model_dir(self) -> Path | None:
+        """The directory that holds the model's files (a file's parent)."""
+        if self.path is None:
+            return None
+        return self.path if self.is_dir else self.path.parent
+
+    @property
+    def repo_root(self) -> Path | None:
+        """Cache snapshots: the `models--org--name` directory (its blobs must be mounted too)."""
+        if self.kind != "snapshot" or self.model_dir is None:
+            return None
+        return self.model_dir.parent.parent
+
+    @property
+    def display_name(self) -> str:
+        """The model's own name: a hub id, else the file or directory name."""
+        if self.hub_id:
+            return self.hub_id
+        if self.kind == "name":
+            return self.text
+        assert self.path is not None
+        if self.format == "gguf":
+            first = self.facts.files[0] if self.facts.files else self.path.name
+            return SHARD_RE.sub("", Path(first).name.removesuffix(".gguf").removesuffix(".GGUF"))
+        return self.path.name
+
+    def describe(self) -> dict[str, Any]:
+        """What the manifest records of the source (the facts are recorded beside it)."""
+        data: dict[str, Any] = {"kind": self.kind}
+        if self.hub_id:
+            data["hub_id"] = self.hub_id
+        if self.revision:
+            data["revision"] = self.revision
+        if self.path is not None:
+            data["is_dir"] = self.is_dir
+        return data
+
+
+def looks_like_path(text: str) -> bool:
+    return text.startswith(("/", "./", "../", "~")) or text.lower().endswith(".gguf")
+
+
+def name_facts(name: str, note: str | None = None, fmt: str = "name") -> ModelFacts:
+    """Facts for a model nothing can be read of: everything unknown, the family guessed from the name."""
+    values: dict[str, Any] = {}
+    for item in dataclasses.fields(ModelFacts):
+        if item.default is not dataclasses.MISSING:
+            continue
+        if item.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            continue
+        values[item.name] = None
+    values.update(format=fmt, name=name, weights_exact=False, files=(), origins={}, notes=(note,) if note else ())
+    family = modelinfo.family_from_name(name)
+    if family:
+        values["family"] = family
+        values["origins"] = {"family": f"guessed from the name {name!r}"}
+    return ModelFacts(**values)
+
+
+def classify(given: Sourced[str], recorded: Mapping[str, Any] | None, external: bool,
+             env: Mapping[str, str] | None = None) -> ModelSource:
+    """Read what `given` names. `recorded`: this input's entry in the stack's manifest, if any."""
+    text = given.value
+    if external:
+        return ModelSource(given, "name", name_facts(text))
+    if looks_like_path(text):
+        path = Path(text).expanduser()
+        if not path.exists():
+            if recorded and recorded.get("source", {}).get("kind") in ("path", "snapshot"):
+                return _from_manifest(given, path.absolute(), recorded)
+            raise InputError(
+                f"{given.label()}: no such file or directory on this host; check the path "
+                "(local models are mounted read-only) or pass a Hugging Face id like org/name"
+            )
+        path = path.resolve() if not _inside_snapshot(path) else path.absolute()
+        snapshot = modelinfo.hf_snapshot(path if path.is_dir() else path.parent)
+        facts = modelinfo.inspect_path(path)
+        if snapshot is not None:
+            return ModelSource(given, "snapshot", facts, path=path, hub_id=snapshot.hub_id,
+                               revision=snapshot.revision, is_dir=path.is_dir())
+        return ModelSource(given, "path", facts, path=path, is_dir=path.is_dir())
+    if HUB_ID_RE.match(text):
+        facts = modelinfo.inspect_hub_id(text, env)
+        if facts.format == "unknown" and recorded and recorded.get("facts"):
+            return ModelSource(given, "hub", modelinfo.facts_from_dict(recorded["facts"]), hub_id=text,
+                               from_manifest=True)
+        return ModelSource(given, "hub", facts, hub_id=text)
+    raise InputError(
+        f"{given.label(repr(text))}: neither a local path (start it with /, ./, ../ or ~) "
+        "nor a Hugging Face model id of the form org/name"
+    )
+
+
+def _inside_snapshot(path: Path) -> bool:
+    """Files in a cache snapshot are symlinks into ../../blobs: keep the snapshot path, not the blob's."""
+    parts = path.absolute().parts
+    return "snapshots" in parts and any(part.startswith("models--") for part in parts)
+
+
+def _from_manifest(given: Sourced[str], path: Path, recorded: Mapping[str, Any]) -> ModelSource:
+    source = recorded["source"]
+    facts = modelinfo.facts_from_dict(recorded["facts"])
+    return ModelSource(given, source["kind"], facts, path=path, hub_id=source.get("hub_id"),
+                       revision=source.get("revision"), is_dir=bool(source.get("is_dir")), from_manifest=True)

@@ -1,0 +1,212 @@
+"""The typed description of one stack: the single source of truth every target renders from.
+
+Everything here is already resolved (flag > stack > models.yaml defaults > built-in defaults,
+then decisions from the model's facts) and validated; rendering takes a StackSpec and nothing
+else. `origins` maps each field of a model to where its value came from (see provenance.py), so
+the rendered comments and the manifest can say why a value is what it is.
+
+Plain frozen dataclasses: no validation cost on the render path (resolve.py validated it all).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+SERVICE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+GiB = 1024**3
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    """`all`, a count, explicit device ids, or none (CPU only)."""
+
+    kind: Literal["all", "count", "ids", "none"]
+    count: int | None = None
+    ids: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str | int | list[int | str]) -> GpuSpec:
+        """`all`, `none`, a count (`2`), or device ids (`0,2`, `device=1`, a YAML list)."""
+        if isinstance(text, list):
+            text = "device=" + ",".join(str(item) for item in text)
+        value = str(text).strip().lower()
+        if value in ("all", ""):
+            return cls(kind="all")
+        if value in ("none", "cpu"):
+            return cls(kind="none")
+        if value.startswith("device="):
+            value = value.removeprefix("device=") + ","
+        if "," in value:
+            ids = tuple(part.strip() for part in value.split(",") if part.strip())
+            if not ids or not all(part.isdigit() for part in ids) or len(set(ids)) != len(ids):
+                raise ValueError(f"bad GPU list {text!r}")
+            return cls(kind="ids", ids=ids)
+        if value.isdigit():
+            if int(value) == 0:
+                return cls(kind="none")
+            return cls(kind="count", count=int(value))
+        raise ValueError(f"bad GPU value {text!r}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.kind != "none"
+
+    @property
+    def countable(self) -> int | None:
+        """How many GPUs are reserved, when that is known at render time."""
+        if self.kind == "count":
+            return self.count
+        if self.kind == "ids":
+            return len(self.ids)
+        if self.kind == "none":
+            return 0
+        return None
+
+    def devices(self, visible: int | None = None) -> frozenset[int] | None:
+        """Which device indices the reservation lands on (Docker gives `count: N` the first N
+        GPUs); None for `all` when the host's GPU count is unknown."""
+        if self.kind == "ids":
+            return frozenset(int(i) for i in self.ids)
+        if self.kind == "count":
+            return frozenset(range(self.count or 0))
+        if self.kind == "none":
+            return frozenset()
+        return frozenset(range(visible)) if visible is not None else None
+
+    def describe(self) -> str:
+        if self.kind == "ids":
+            return ",".join(self.ids)
+        if self.kind == "count":
+            return str(self.count)
+        return self.kind
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host path (as written into the compose file) mounted read-only into a container."""
+
+    host_path: str
+    container_path: str
+    # Compose variable that overrides host_path on another host; None when the path holds a
+    # `}` (which would end `${VAR:-default}` early), so the path is written literally.
+    variable: str | None
+    is_file: bool
+    role: str = "model"  # what it is, for comments: "model", "vision projector", "Hugging Face cache repository"
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """Does the model fit? weights + KV cache (context x sequences) + overhead vs share x memory x GPUs."""
+
+    gpu_memory_gib: float  # per GPU
+    gpu_memory_source: str  # "--gpu-memory", "nvidia-smi", a models.yaml key
+    gpus: int
+    share: float  # fraction of each GPU's memory this model may use
+    weights_gib: float
+    weights_exact: bool
+    kv_gib: float
+    kv_bytes_per_token: int
+    context: int
+    sequences: int
+    overhead_gib: float
+
+    @property
+    def needed_gib(self) -> float:
+        return self.weights_gib + self.kv_gib + self.overhead_gib
+
+    @property
+    def available_gib(self) -> float:
+        return self.share * self.gpu_memory_gib * self.gpus
+
+    @property
+    def fits(self) -> bool:
+        return self.needed_gib <= self.available_gib
+
+    def max_context(self) -> int:
+        """The largest context whose KV cache fits beside the weights (0 when even the weights do not)."""
+        room = (self.available_gib - self.weights_gib - self.overhead_gib) * GiB
+        if room <= 0 or not self.kv_bytes_per_token:
+            return 0
+        return int(room // (self.kv_bytes_per_token * self.sequences))
+
+    def lines(self) -> list[str]:
+        weights = f"{self.weights_gib:.1f} GiB weights" + ("" if self.weights_exact else " (estimated)")
+        return [
+            f"{weights} + {self.kv_gib:.1f} GiB KV cache ({self.context} tokens x {self.sequences} "
+            f"sequence{'s' if self.sequences != 1 else ''} x {self.kv_bytes_per_token} B/token) "
+            f"+ {self.overhead_gib:.1f} GiB overhead = {self.needed_gib:.1f} GiB needed",
+            f"{self.share:g} x {self.gpu_memory_gib:g} GiB x {self.gpus} GPU{'s' if self.gpus != 1 else ''} "
+            f"({self.gpu_memory_source}) = {self.available_gib:.1f} GiB available: "
+            + ("fits" if self.fits else "does NOT fit"),
+        ]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    service: str  # compose service (empty for gateway-only backends)
+    alias: str
+    backend: str
+    display_name: str  # the model's own name (hub id or file/directory name)
+    served_name: str  # what the backend calls it (and what LiteLLM asks it for)
+    model_arg: str  # what the backend is told to load: a path inside the container or a hub id
+    image: str
+    port: int
+    gpus: GpuSpec
+    tools: bool
+    vision: bool
+    hub_id: str | None = None  # set for Hugging Face ids, served through the HF cache
+    mounts: tuple[Mount, ...] = ()  # model first, then a projector
+    mmproj_arg: str | None = None  # projector path inside the container (llama.cpp)
+    tensor_parallel: int | None = None
+    max_model_len: int | None = None
+    context_limit: int | None = None  # the model's own limit, when known
+    tool_parser: str | None = None
+    reasoning_parser: str | None = None
+    family: str | None = None
+    vision_source: str = ""  # why vision is on or off, for the rendered comment
+    args: Mapping[str, Any] = field(default_factory=dict)
+    extra_args: tuple[str, ...] = ()
+    publish_port: bool = False
+    api_bases: tuple[str, ...] = ()  # gateway-only backends: where the model is served (replicas)
+    api_key_env: str | None = None  # gateway-only backends: env variable holding the upstream key
+    native_messages: bool = False  # the gateway hands /v1/messages to the backend untranslated
+    plan: MemoryPlan | None = None
+    origins: Mapping[str, str] = field(default_factory=dict)  # field -> where its value came from
+
+
+@dataclass(frozen=True)
+class LitellmSpec:
+    image: str
+    port: int
+    num_workers: int | None = None
+    # (model name pattern, alias) pairs: Claude Code's model names routed to a stack alias.
+    claude_routes: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    name: str
+    models: tuple[ModelSpec, ...]
+    litellm: LitellmSpec | None  # None with --no-litellm
+    regen_command: str
+    llmstack_version: str
+    network: Literal["bridge", "host"] = "bridge"
+    bind: str = "127.0.0.1"
+    target: Literal["compose", "kubernetes"] = "compose"
+    # What the manifest records so --check works without the weights (see manifest.py).
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    facts: Mapping[str, Any] = field(default_factory=dict)  # model input -> facts dict
+
+    @property
+    def uses_hub(self) -> bool:
+        return any(m.hub_id for m in self.models)
+
+    @property
+    def services(self) -> tuple[ModelSpec, ...]:
+        """The models that run a container of this stack (not the gateway-only ones)."""
+        return tuple(m for m in self.models if m.service)
