@@ -4,7 +4,9 @@ Entrypoint `/app/llama-server`; `command:` holds arguments only. The image ships
 python or wget, and its built-in HEALTHCHECK probes port 8080, so the rendered healthcheck
 replaces it. Tool calling comes from the model's chat template (`--jinja`), not a parser; a
 vision projector is a separate GGUF file (`--mmproj`). llama.cpp splits layers over every GPU it
-is given by itself: no tensor-parallel switch.
+is given by itself: no tensor-parallel switch. Reasoning needs no switch either: from b7349 on,
+`--reasoning-format` defaults to `auto`, which returns a thinking model's <think> text as
+`reasoning_content` (common/arg.cpp), which the gateway turns into Anthropic thinking blocks.
 """
 
 from __future__ import annotations

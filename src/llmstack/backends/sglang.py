@@ -25,29 +25,34 @@ class Sglang(Backend):
     memory_arg = "mem_fraction_static"
     # SGLang's /health runs a one-token generation once serving: probe it less often.
     health_interval = "10s"
+    # SGLang's own parser names (they differ from vLLM's): the argparse choices of v0.5.6
+    # (sglang/srt/function_call/function_call_parser.py, sglang/srt/parser/reasoning_parser.py).
+    # No hermes, glm47 or llama4 at this pin.
     tool_parsers = frozenset(
         {
-            "hermes", "llama3", "pythonic", "mistral", "qwen25", "qwen3_coder", "glm45",
-            "glm47", "deepseekv3", "deepseekv31", "gpt-oss", "kimi_k2", "step3", "minimax-m2",
+            "deepseekv3", "deepseekv31", "deepseekv32", "glm", "glm45", "gpt-oss", "kimi_k2", "llama3",
+            "mistral", "pythonic", "qwen", "qwen25", "qwen3_coder", "step3", "minimax-m2",
         }
     )
     tool_parser_by_family = {
         "qwen3-coder": "qwen3_coder",
         "qwen2": "qwen25",
         "qwen3": "qwen25",
-        "hermes": "hermes",
+        "hermes": "qwen25",  # the same <tool_call>{json}</tool_call> format (qwen25_detector.py)
         "llama4": "pythonic",
         "llama3.1": "llama3",
         "mistral": "mistral",
         "glm45": "glm45",
-        "glm47": "glm47",
+        "glm47": "glm45",
         "deepseek-v3": "deepseekv3",
-        "deepseek-r1": "deepseekv3",
         "deepseek-v31": "deepseekv31",
         "gpt-oss": "gpt-oss",
         "kimi-k2": "kimi_k2",
     }
-    reasoning_parsers = frozenset({"deepseek-r1", "deepseek-v3", "qwen3", "glm45", "gpt-oss", "kimi", "step3"})
+    reasoning_parsers = frozenset(
+        {"deepseek-r1", "deepseek-v3", "glm45", "gpt-oss", "kimi", "kimi_k2", "qwen3", "qwen3-thinking", "minimax",
+         "minimax-append-think", "step3"}
+    )
     reasoning_parser_by_family = {
         "qwen3": "qwen3",
         "deepseek-r1": "deepseek-r1",
@@ -55,7 +60,7 @@ class Sglang(Backend):
         "glm45": "glm45",
         "glm47": "glm45",
         "gpt-oss": "gpt-oss",
-        "kimi-k2": "kimi",
+        "kimi-k2": "kimi_k2",
     }
     reasoning_parser_for_think_tags = "deepseek-r1"
 

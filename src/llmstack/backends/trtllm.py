@@ -28,18 +28,13 @@ class Trtllm(Backend):
                         args={"backend": "pytorch", "kv_cache_free_gpu_memory_fraction": 0.9,
                               "max_model_len": 32768})
     args_model = TrtllmArgs
-    features = Features(tools="limited", vision="limited")
+    features = Features(tools="no (1.0.0 has no --tool_parser)", vision="limited")
     formats = frozenset({"hf", "trtllm-engine"})
     auto_for = frozenset({"trtllm-engine"})
     ipc_host = True
     ulimits = True
-    tool_parsers = frozenset({"qwen3", "qwen3_coder", "kimi_k2", "deepseek_v3"})
-    tool_parser_by_family = {
-        "qwen3-coder": "qwen3_coder",
-        "qwen3": "qwen3",
-        "kimi-k2": "kimi_k2",
-        "deepseek-v3": "deepseek_v3",
-    }
+    # 1.0.0 has no --tool_parser (added by NVIDIA/TensorRT-LLM#8216, after 1.0): no tool parser
+    # switch, so tool calls are off at this pin. --reasoning_parser exists since #3354.
     reasoning_parsers = frozenset({"deepseek-r1", "qwen3"})
     reasoning_parser_by_family = {"qwen3": "qwen3", "deepseek-r1": "deepseek-r1"}
     reasoning_parser_for_think_tags = "deepseek-r1"
@@ -74,8 +69,6 @@ class Trtllm(Backend):
             ]
         if model.tensor_parallel and model.tensor_parallel > 1:
             cmd += ["--tp_size", str(model.tensor_parallel)]
-        if model.tool_parser:
-            cmd += ["--tool_parser", model.tool_parser]
         if model.reasoning_parser:
             cmd += ["--reasoning_parser", model.reasoning_parser]
         return cmd

@@ -26,16 +26,20 @@ class Vllm(Backend):
     auto_for = frozenset({"hf"})
     ipc_host = True
     memory_arg = "gpu_memory_utilization"
+    # The registries of v0.12.0 (vllm/entrypoints/openai/tool_parsers/__init__.py and
+    # vllm/reasoning/__init__.py in the released wheel): an unknown name stops the server at start.
     tool_parsers = frozenset(
         {
-            "hermes", "llama3_json", "llama4_json", "llama4_pythonic", "pythonic", "mistral",
-            "qwen3_coder", "qwen3_xml", "glm45", "glm47", "deepseek_v3", "deepseek_v31",
-            "openai", "kimi_k2", "granite", "granite-20b-fc", "internlm", "jamba", "minimax",
-            "phi4_mini_json", "xlam", "hunyuan_a13b", "seed_oss", "step3",
+            "deepseek_v3", "deepseek_v31", "ernie45", "glm45", "granite-20b-fc", "granite", "hermes",
+            "hunyuan_a13b", "internlm", "jamba", "kimi_k2", "llama3_json", "llama4_json", "llama4_pythonic",
+            "longcat", "minimax_m2", "minimax", "mistral", "olmo3", "openai", "phi4_mini_json", "pythonic",
+            "qwen3_coder", "qwen3_xml", "seed_oss", "step3", "xlam",
         }
     )
+    # What docs/features/tool_calling.md of v0.12.0 recommends per family. No glm47 parser at this
+    # pin: GLM-4.7 gets glm45. DeepSeek-R1 needs a chat template of vLLM's examples for tools: none.
     tool_parser_by_family = {
-        "qwen3-coder": "qwen3_coder",
+        "qwen3-coder": "qwen3_xml",
         "qwen2": "hermes",
         "qwen3": "hermes",
         "hermes": "hermes",
@@ -43,25 +47,25 @@ class Vllm(Backend):
         "llama3.1": "llama3_json",
         "mistral": "mistral",
         "glm45": "glm45",
-        "glm47": "glm47",
+        "glm47": "glm45",
         "deepseek-v3": "deepseek_v3",
-        "deepseek-r1": "deepseek_v3",
         "deepseek-v31": "deepseek_v31",
         "gpt-oss": "openai",
         "kimi-k2": "kimi_k2",
         "granite": "granite",
     }
     reasoning_parsers = frozenset(
-        {"deepseek_r1", "deepseek_v3", "qwen3", "glm45", "openai_gptoss", "granite", "mistral",
-         "kimi_k2", "hunyuan_a13b", "step3", "seed_oss", "ernie45", "minimax_m2"}
+        {"deepseek_r1", "deepseek_v3", "ernie45", "glm45", "openai_gptoss", "granite", "hunyuan_a13b", "kimi_k2",
+         "minimax_m2", "minimax_m2_append_think", "mistral", "olmo3", "qwen3", "seed_oss", "step3"}
     )
+    # docs/features/reasoning_outputs.md of v0.12.0; gpt-oss needs none (harmony is switched on by
+    # model_type). Only for models whose chat template thinks (the `thinking` fact).
     reasoning_parser_by_family = {
         "qwen3": "qwen3",
         "deepseek-r1": "deepseek_r1",
         "deepseek-v31": "deepseek_v3",
         "glm45": "glm45",
         "glm47": "glm45",
-        "gpt-oss": "openai_gptoss",
         "kimi-k2": "kimi_k2",
         "granite": "granite",
         "mistral": "mistral",
