@@ -19,13 +19,14 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from llmstack import __version__, backends, gateway, hostinfo, imageref, manifest, modelinfo, sources
+from llmstack import __version__, decide, gateway, hostinfo, imageref, manifest, modelinfo, sources
 from llmstack.backends.base import Backend
 from llmstack.configfile import Config, Stack, StackModel
 from llmstack.errors import InputError, PlanError
-from llmstack.plan import divisors_up_to, make_plan, misfit_message
 from llmstack.provenance import Layer, Layers, Origin, Sourced, derived, flag
 from llmstack.sources import ModelSource
+from llmstack.mounts import host_path, variable
+from llmstack.mounts import mounts as model_mounts
 from llmstack.spec import ALIAS_RE, SERVICE_RE, GpuSpec, LitellmSpec, ModelSpec, Mount, StackSpec
 
 ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
@@ -110,25 +111,6 @@ def _check_port(value: Sourced[Any]) -> int:
     if not isinstance(value.value, int) or not 1 <= value.value <= 65535:
         raise InputError(f"{value.label()}: a port must be between 1 and 65535")
     return value.value
-
-
-def _host_path(path: Path, given: str, output_dir: Path) -> str:
-    """The path as written into the compose file.
-
-    Absolute and `~` inputs (or an absolute --output) give absolute paths; a relative path
-    with a relative output directory becomes relative to the output directory (Compose resolves
-    relative bind sources against the compose file's directory), so a committed stack keeps
-    working wherever the repository is checked out.
-    """
-    if given.startswith("~") or os.path.isabs(given) or output_dir.is_absolute():
-        return str(path)
-    rel = os.path.relpath(path, output_dir.absolute())
-    return rel if rel.startswith("..") else f"./{rel}"
-
-
-def _variable(name: str, host_path: str) -> str | None:
-    """A `}` would end `${VAR:-default}` early: such a path is written literally instead."""
-    return None if "}" in host_path else name
 
 
 def _unprintable(ch: str) -> bool:
@@ -266,7 +248,7 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
         facts_by_input[source.text] = {"source": source.describe(), "facts": modelinfo.facts_to_dict(source.facts)}
 
     _check_uniqueness(models, litellm, network.value)
-    models = _share_gpus(models, layers)
+    models = decide.share_gpus(models, layers)
     gpu_memory = _stack_value(opts.gpu_memory, "--gpu-memory", stack, "gpu_memory", config, sn, None,
                               derived("default"))
     plans: list[tuple[str, list[str]]] = []
@@ -276,7 +258,7 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
         memory = model_layers.get("gpu_memory") or (gpu_memory if gpu_memory.value is not None else None)
         if model.gpus.enabled and model.service and measured is False:
             measured = hostinfo.gpus()
-        model = _plan(model, model_layers, memory, measured or None, source, notices)
+        model = decide.memory_plan(model, model_layers, memory, measured or None, source, notices)
         if model.plan is not None:
             plans.append((model.service or model.alias, model.plan.lines()))
         planned.append(model)
@@ -343,39 +325,6 @@ def _check_tag(tag: Sourced[Any]) -> None:
         raise InputError(f"{tag.label(repr(tag.value))}: {problem}")
 
 
-def _choose_backend(requested: Sourced[str], source: ModelSource) -> Backend:
-    known = backends.names()
-    if requested.value != "auto" and requested.value not in known:
-        raise InputError(f"{requested.label()}: unknown backend; choose one of auto, {', '.join(known)}")
-    if source.format == "gguf" and not source.facts.files:
-        why = next((n for n in source.facts.notes if "GGUF" in n or "projector" in n), "no GGUF model to serve")
-        raise InputError(f"{source.given.label()}: {why.split('; pass')[0]}; pass the model file as --model DIR/FILE.gguf")
-    if requested.value == "auto":
-        chosen = backends.for_format(source.format)
-        if chosen is None:
-            chosen = backends.for_format("hf")
-        assert chosen is not None
-        return chosen
-    backend = backends.get(requested.value)
-    fmt = "hf" if source.format == "unknown" and source.kind in ("hub", "path") else source.format
-    if fmt not in backend.formats:
-        what = {"gguf": "a .gguf model", "hf": "a Hugging Face model", "trtllm-engine": "a TensorRT-LLM engine",
-                "name": "a model served elsewhere"}.get(fmt, f"a {fmt} model")
-        servers = [b.title for b in backends.registry().values() if fmt in b.formats]
-        hint = f"use --backend {backends.for_format(fmt).name} (or auto)" if backends.for_format(fmt) else \
-            "choose another --backend"
-        if backend.formats == {"gguf"}:
-            raise InputError(
-                f"{source.given.label()}: {backend.title} serves a local .gguf file, but this is {what}; "
-                "pass --model /path/to/model.gguf or choose another --backend"
-            )
-        raise InputError(
-            f"{source.given.label()}: {what} cannot be served by {backend.title} "
-            f"(served by {', '.join(servers) or 'no backend'}); {hint}"
-        )
-    return backend
-
-
 def _resolve_model(layers: Layers, config: Config, index: int, single: bool, network: str, output_dir: Path,
                    gateway_on: bool, recorded: Mapping[str, Any], env: Mapping[str, str],
                    notices: list[str]) -> tuple[ModelSpec, ModelSource]:
@@ -386,7 +335,7 @@ def _resolve_model(layers: Layers, config: Config, index: int, single: bool, net
     api_bases = layers.get("api_base")
     external = requested.value == "external" or (requested.value == "auto" and api_bases is not None)
     source = sources.classify(given, recorded.get(given.value), external, env)
-    backend = _choose_backend(requested, source)
+    backend = decide.choose_backend(requested, source)
     settings = config.backend_settings[backend.name]
     origins: dict[str, str] = {"backend": (requested.origin if requested.value != "auto" else
                                            derived(f"auto: {source.format} model")).describe()}
@@ -454,35 +403,35 @@ def _resolve_model(layers: Layers, config: Config, index: int, single: bool, net
         tp = Sourced(countable, gpus_value.origin)
         origins["tensor_parallel"] = f"the {countable} GPUs of {gpus_value.origin.describe()}"
     if tp is not None and tp_value and tp_value > 1:
-        _check_tensor_parallel(tp, tp_value, source, gpus_value)
+        decide.check_tensor_parallel(tp, tp_value, source, gpus_value)
     if facts.tp_size and backend.name == "trtllm" and source.format == "trtllm-engine":
         wanted = tp_value or 1
         if wanted != facts.tp_size:
             culprit = tp.label() if tp is not None else f"{gpus_value.origin.describe()} {gpus.describe()}"
             raise PlanError(
                 f"{culprit}: the engine {source.text} was built for tensor parallel {facts.tp_size} "
-                f"({_fact_origin(source, 'tp_size')}); reserve {facts.tp_size} GPU(s) or rebuild the engine"
+                f"({decide.fact_origin(source, 'tp_size')}); reserve {facts.tp_size} GPU(s) or rebuild the engine"
             )
 
     # ---- context length -------------------------------------------------------------------------
-    max_len, context_origin = _context(layers, setting, backend, source)
+    max_len, context_origin = decide.context_length(layers, setting, backend, source)
     if max_len is not None:
         origins["max_model_len"] = context_origin
 
     # ---- parsers ----------------------------------------------------------------------------------
-    parser = _parser(layers.get("tool_parser"), backend, "tool", backend.tool_parsers)
+    parser = decide.parser(layers.get("tool_parser"), backend, "tool", backend.tool_parsers)
     if parser is None:
         parser = backend.tool_parser_for(facts.family)
         if parser:
-            origins["tool_parser"] = f"the {facts.family} family ({_fact_origin(source, 'family')})"
+            origins["tool_parser"] = f"the {facts.family} family ({decide.fact_origin(source, 'family')})"
     else:
         origins["tool_parser"] = layers.get("tool_parser").origin.describe()  # type: ignore[union-attr]
-    reasoning = _parser(layers.get("reasoning_parser"), backend, "reasoning", backend.reasoning_parsers)
+    reasoning = decide.parser(layers.get("reasoning_parser"), backend, "reasoning", backend.reasoning_parsers)
     if reasoning is None:
         reasoning = backend.reasoning_parser_for(facts.family, facts.thinking)
         if reasoning:
             why = "thinks in <think> tags" if facts.thinking else "reasons"
-            origins["reasoning_parser"] = f"the {facts.family or 'model'} family {why} ({_fact_origin(source, 'thinking')})"
+            origins["reasoning_parser"] = f"the {facts.family or 'model'} family {why} ({decide.fact_origin(source, 'thinking')})"
     else:
         origins["reasoning_parser"] = layers.get("reasoning_parser").origin.describe()  # type: ignore[union-attr]
     tools = parser is not None or backend.tools_without_parser()
@@ -492,7 +441,7 @@ def _resolve_model(layers: Layers, config: Config, index: int, single: bool, net
 
     # ---- mounts, projector, vision -----------------------------------------------------------------
     mmproj = layers.get("mmproj")
-    mounts, model_arg, mmproj_arg = _mounts(source, backend, output_dir, var_prefix, mmproj is None)
+    mounts, model_arg, mmproj_arg = model_mounts(source, backend, output_dir, var_prefix, mmproj is None)
     if mmproj is not None:
         if not backend.projector:
             raise InputError(
@@ -504,12 +453,12 @@ def _resolve_model(layers: Layers, config: Config, index: int, single: bool, net
         if not path.is_file():
             raise InputError(f"{mmproj.label()}: no such file on this host; check the path")
         path = path.resolve()
-        host = _host_path(path, mmproj.value, output_dir)
+        host = host_path(path, mmproj.value, output_dir)
         mounts = mounts + (Mount(host_path=host, container_path=f"/mmproj/{path.name}",
-                                 variable=_variable(f"{var_prefix}MMPROJ_FILE", host), is_file=True,
+                                 variable=variable(f"{var_prefix}MMPROJ_FILE", host), is_file=True,
                                  role="vision projector"),)
         mmproj_arg = f"/mmproj/{path.name}"
-    vision, vision_source = _vision(layers, backend, source, mmproj, mmproj_arg)
+    vision, vision_source = decide.vision(layers, backend, source, mmproj, mmproj_arg)
 
     # ---- image ----------------------------------------------------------------------------------------
     explicit_image = layers.get("image")
@@ -636,163 +585,6 @@ def _parse_gpus(value: Sourced[Any]) -> GpuSpec:
         raise InputError(f"{value.label()}: use all, a count (2), device ids (0,2 or device=1) or none") from None
 
 
-def _fact_origin(source: ModelSource, key: str) -> str:
-    where = source.facts.origins.get(key)
-    if not where:
-        return f"read from {source.text}"
-    if where.startswith("guessed"):
-        return where
-    return f"{where} of {source.text}"
-
-
-def _check_tensor_parallel(tp: Sourced[Any], size: int, source: ModelSource, gpus_value: Sourced[Any]) -> None:
-    """vLLM, SGLang and TRT-LLM shard attention heads: the size must divide them (KV heads too, or be
-    a multiple of them when there are fewer KV heads than GPUs)."""
-    facts = source.facts
-    culprit = tp.label() if tp.origin.kind == "flag" and tp.origin.where == "--tensor-parallel" or \
-        tp.origin.key.endswith("tensor_parallel") else f"{gpus_value.label()} (tensor parallel {size})"
-    heads = facts.num_attention_heads
-    if heads and heads % size:
-        good = [n for n in divisors_up_to(heads, max(size * 2, 8)) if n > 1]
-        raise PlanError(
-            f"{culprit}: tensor parallel {size} must divide the model's {heads} attention heads "
-            f"({_fact_origin(source, 'num_attention_heads')}); use {' or '.join(map(str, good[:3])) or '1'} GPUs "
-            "or set --tensor-parallel to such a size"
-        )
-    kv = facts.num_kv_heads
-    if kv and (kv % size if kv >= size else size % kv):
-        raise PlanError(
-            f"{culprit}: tensor parallel {size} does not split the model's {kv} KV heads evenly "
-            f"({_fact_origin(source, 'num_kv_heads')}); use a size that divides {kv} or is a multiple of it"
-        )
-
-
-def _context(layers: Layers, setting: Any, backend: Backend, source: ModelSource) -> tuple[int | None, str]:
-    """default = min(configured default, the model's limit); an explicit larger value is an error."""
-    facts = source.facts
-    limit = facts.context_length
-    explicit = layers.get("max_model_len")
-    if explicit is not None:
-        if not isinstance(explicit.value, int) or explicit.value < 1:
-            raise InputError(f"{explicit.label()}: must be a positive number of tokens")
-        if limit and explicit.value > limit:
-            raise PlanError(
-                f"{explicit.label()}: the model's context limit is {limit} tokens "
-                f"({_fact_origin(source, 'context_length')}); pass at most {limit}"
-            )
-        return explicit.value, explicit.origin.describe()
-    if backend.context_is_fixed(source.format):
-        return None, ""  # baked into the model (a built engine)
-    configured = setting("args.max_model_len")
-    if configured is None:
-        return None, ""
-    if limit and limit < configured.value:
-        return limit, f"the model's limit ({_fact_origin(source, 'context_length')}), below {configured.origin.describe()}"
-    return configured.value, configured.origin.describe()
-
-
-def _parser(value: Sourced[Any] | None, backend: Backend, kind: str, known: frozenset[str]) -> str | None:
-    if value is None:
-        return None
-    if not known:
-        how = "tool calls follow the model's chat template" if kind == "tool" else "it reasons as it was built to"
-        raise InputError(f"{value.label()}: {backend.title} has no {kind} parser switch ({how}); drop the flag")
-    if value.value not in known:
-        raise InputError(f"{value.label()}: unknown to {backend.title}; choose one of {', '.join(sorted(known))}")
-    return str(value.value)
-
-
-def _vision(layers: Layers, backend: Backend, source: ModelSource, mmproj: Sourced[Any] | None,
-            mmproj_arg: str | None) -> tuple[bool, str]:
-    if backend.projector:
-        if mmproj is not None:
-            return True, "the --mmproj projector is mounted"
-        if mmproj_arg is not None:
-            return True, f"the projector {Path(mmproj_arg).name} beside the model is mounted"
-        return False, "no projector (--mmproj, or an mmproj-*.gguf beside the model)"
-    explicit = layers.get("vision")
-    if explicit is not None:
-        return bool(explicit.value), f"set by {explicit.origin.describe()}"
-    facts = source.facts
-    if facts.vision is not None and "vision" in facts.origins and not facts.origins["vision"].startswith("guessed"):
-        return bool(facts.vision), f"{'vision_config in' if facts.vision else 'no vision_config in'} " \
-                                   f"{facts.origins['vision']}"
-    if facts.vision is not None:
-        return bool(facts.vision), facts.origins.get("vision", "from the model")
-    guessed = modelinfo.vision_from_name(source.display_name)
-    return guessed, "guessed from the model name; `vision:` in models.yaml overrides"
-
-
-def _mounts(source: ModelSource, backend: Backend, output_dir: Path, var_prefix: str,
-            find_projector: bool) -> tuple[tuple[Mount, ...], str, str | None]:
-    """What the backend needs mounted, the model argument, and a projector found beside the model
-    (unless one is given by hand)."""
-    if source.kind == "hub":
-        return (), source.text, None
-    assert source.path is not None
-    facts = source.facts
-    given = source.text
-    projector = facts.mmproj if find_projector and backend.projector else None
-    if source.kind == "snapshot":
-        root = source.repo_root
-        assert root is not None and source.model_dir is not None
-        host = _host_path(root, given, output_dir)
-        inside = f"/models/{root.name}"
-        relative = source.model_dir.relative_to(root).as_posix()
-        mount = Mount(host_path=host, container_path=inside, variable=_variable(f"{var_prefix}MODEL_REPO", host),
-                      is_file=False, role="Hugging Face cache repository (snapshot and blobs)")
-        model_dir = f"{inside}/{relative}"
-        if facts.format == "gguf":
-            return (mount,), f"{model_dir}/{facts.files[0]}", (f"{model_dir}/{projector}" if projector else None)
-        return (mount,), model_dir, None
-    if facts.format == "gguf" and backend.formats == frozenset({"gguf"}):
-        directory = source.model_dir
-        assert directory is not None
-        single_file = not source.is_dir and len(facts.files) <= 1
-        if single_file:
-            host = _host_path(source.path, given, output_dir)
-            mount = Mount(host_path=host, container_path=f"/models/{source.path.name}",
-                          variable=_variable(f"{var_prefix}MODEL_FILE", host), is_file=True)
-            mounts: tuple[Mount, ...] = (mount,)
-            mmproj_arg = None
-            if projector:
-                path = directory / projector
-                phost = _host_path(path, _sibling(given, projector), output_dir)
-                mounts += (Mount(host_path=phost, container_path=f"/mmproj/{path.name}",
-                                 variable=_variable(f"{var_prefix}MMPROJ_FILE", phost), is_file=True,
-                                 role="vision projector"),)
-                mmproj_arg = f"/mmproj/{path.name}"
-            return mounts, f"/models/{source.path.name}", mmproj_arg
-        # A directory, or one shard of a split model: mount the directory, every shard is in it.
-        dir_given = given if source.is_dir else _parent(given)
-        host = _host_path(directory, dir_given, output_dir)
-        inside = f"/models/{directory.name}"
-        mount = Mount(host_path=host, container_path=inside, variable=_variable(f"{var_prefix}MODEL_DIR", host),
-                      is_file=False)
-        first = facts.files[0] if facts.files else source.path.name
-        return (mount,), f"{inside}/{first}", (f"{inside}/{projector}" if projector else None)
-    is_file = not source.is_dir
-    host = _host_path(source.path, given, output_dir)
-    inside = f"/models/{source.path.name}"
-    mount = Mount(host_path=host, container_path=inside,
-                  variable=_variable(f"{var_prefix}MODEL_{'FILE' if is_file else 'DIR'}", host), is_file=is_file)
-    return (mount,), inside, None
-
-
-def _parent(given: str) -> str:
-    parent = os.path.dirname(given.rstrip("/"))
-    if not parent:
-        return "."
-    if not parent.startswith(("/", "./", "../", "~")) and parent != ".":
-        return f"./{parent}"
-    return parent
-
-
-def _sibling(given: str, name: str) -> str:
-    parent = _parent(given)
-    return f"{parent}/{name}"
-
-
 def _service_name(layers: Layers, config: Config, index: int, single: bool, alias: Sourced[str]) -> str:
     service = layers.get("service")
     if service is not None:
@@ -829,103 +621,3 @@ def _check_uniqueness(models: list[ModelSpec], litellm: LitellmSpec | None, netw
             )
 
 
-def _share_gpus(models: list[ModelSpec], layers: list[Layers]) -> list[ModelSpec]:
-    """Models whose reservations land on the same GPU split its memory: their shares must sum below 1.
-    Shares left at their defaults are split evenly; shares set by hand that overflow are an error."""
-    local = [(i, m) for i, m in enumerate(models) if m.service and m.gpus.enabled]
-    if len(local) < 2:
-        return models
-    devices = {i: m.gpus.devices() for i, m in local}
-    groups: list[set[int]] = []
-    for i, _ in local:
-        for j, _ in local:
-            if i >= j:
-                continue
-            a, b = devices[i], devices[j]
-            if a is None or b is None or a & b:
-                for group in groups:
-                    if i in group or j in group:
-                        group.update((i, j))
-                        break
-                else:
-                    groups.append({i, j})
-    result = list(models)
-    for group in groups:
-        members = sorted(group)
-        shares: dict[int, float] = {}
-        explicit: dict[int, Sourced[Any]] = {}
-        for i in members:
-            backend = backends.get(models[i].backend)
-            shares[i] = backend.memory_share(models[i].args)
-            arg = backend.memory_arg
-            if arg:
-                found = layers[i].get("args")
-                if found is not None and arg in found.value:
-                    explicit[i] = Sourced(found.value[arg], Origin(found.origin.kind, found.origin.where,
-                                                                   f"{found.origin.key}.{arg}"))
-        names = ", ".join(models[i].service for i in members)
-        if explicit:
-            total = sum(shares.values())
-            if total >= 1:
-                culprit = next(iter(explicit.values()))
-                raise PlanError(
-                    f"{culprit.label()}: the models {names} share a GPU and their memory shares sum to "
-                    f"{total:g}; make them sum below 1 (e.g. {0.9 / len(members):.2f} each) or give each its own GPUs"
-                )
-            continue
-        share = int(0.9 / len(members) * 100) / 100
-        for i in members:
-            backend = backends.get(models[i].backend)
-            args = dict(models[i].args)
-            if backend.memory_arg:
-                args[backend.memory_arg] = share
-            origins = {**models[i].origins, "memory_share": f"split evenly: {names} share a GPU"}
-            result[i] = replace(models[i], args=args, origins=origins)
-    return result
-
-
-def _plan(model: ModelSpec, layers: Layers, memory: Sourced[Any] | None, measured: list[hostinfo.Gpu] | None,
-          source: ModelSource, notices: list[str]) -> ModelSpec:
-    if not model.service or not model.gpus.enabled:
-        return model
-    given = source.text
-    facts = source.facts
-    backend = backends.get(model.backend)
-    if memory is not None:
-        if not isinstance(memory.value, (int, float)) or memory.value <= 0:
-            raise InputError(f"{memory.label()}: GiB of memory per GPU, a positive number (e.g. 24 or 80)")
-        gib, where = float(memory.value), memory.origin.describe()
-        visible = measured
-    elif measured:
-        ids = model.gpus.devices(len(measured))
-        chosen = [g for g in measured if ids is None or g.index in ids] or measured
-        gib, where = min(g.memory_gib for g in chosen), "nvidia-smi"
-        visible = measured
-    else:
-        if not any(n.startswith("memory plan skipped") for n in notices):
-            notices.append("memory plan skipped: no --gpu-memory GIB given and no nvidia-smi on this host")
-        return model
-    if not facts.weights_bytes or not facts.kv_bytes_per_token:
-        notices.append(f"{given}: memory plan skipped: the model's size is unknown "
-                       f"({'no weight files or config to read' if not facts.weights_bytes else 'no KV cache shape'})")
-        return model
-    gpus = model.tensor_parallel or 1
-    if not backend.tensor_parallel:
-        gpus = model.gpus.countable or (len(visible) if visible else 1)
-    context = model.max_model_len or facts.context_length
-    if not context:
-        notices.append(f"{given}: memory plan skipped: no context length known")
-        return model
-    plan = make_plan(weights_bytes=facts.weights_bytes, weights_exact=bool(facts.weights_exact),
-                     kv_bytes_per_token=facts.kv_bytes_per_token, context=context,
-                     sequences=backend.kv_sequences(model.args), gpus=gpus,
-                     share=backend.memory_share(model.args), gpu_memory_gib=gib, gpu_memory_source=where)
-    if not plan.fits:
-        culprit = layers.get("gpus")
-        label = culprit.label() if culprit is not None else f"{model.service} (--gpus {model.gpus.describe()})"
-        valid = None
-        if backend.tensor_parallel and facts.num_attention_heads:
-            valid = [n for n in divisors_up_to(facts.num_attention_heads, 64) if n >= 1]
-        quantized = bool(facts.quantization) and facts.quantization not in ("F16", "BF16", "F32")
-        raise PlanError(misfit_message(plan, label, model.display_name, valid, quantized))
-    return replace(model, plan=plan)
