@@ -60,6 +60,30 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+REVISION = "a09a35458c702b33eeacc393d103063234e8bc28"
+
+
+@pytest.fixture
+def hf_cache(tmp_path: Path) -> Path:
+    """A hub cache holding Qwen/Qwen2.5-7B-Instruct the way huggingface_hub lays it out."""
+    hub = tmp_path / "hub"
+    repo = hub / "models--Qwen--Qwen2.5-7B-Instruct"
+    blobs, snapshot = repo / "blobs", repo / "snapshots" / REVISION
+    blobs.mkdir(parents=True)
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(REVISION)
+    source = FIXTURES / "families" / "Qwen2.5-7B-Instruct"
+    for index, name in enumerate(["config.json", "tokenizer_config.json"]):
+        blob = blobs / f"{index:040x}"
+        shutil.copy(source / name, blob)
+        (snapshot / name).symlink_to(os.path.relpath(blob, snapshot))
+    weights = blobs / ("e" * 64)
+    weights.write_bytes(b"w" * 4096)
+    (snapshot / "model.safetensors").symlink_to(os.path.relpath(weights, snapshot))
+    return hub
+
+
 def snapshot(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 

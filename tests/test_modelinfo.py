@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from llmstack import modelinfo
+from tests.conftest import REVISION
 from llmstack.modelinfo import (
     GgufArray,
     ModelFacts,
@@ -35,7 +36,7 @@ MODELS = FIXTURES / "models"
 FAMILIES = MODELS / "families"
 GGUF_DIR = MODELS / "gguf"
 
-gguf = pytest.importorskip("gguf")
+import gguf  # noqa: E402  (a test dependency: its absence must fail, not skip)
 
 # directory -> (family, context, heads, kv heads, layers, vision, thinking, tool template)
 EXPECTED = {
@@ -193,30 +194,6 @@ def test_weight_files_are_summed(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 # Hugging Face cache
 # ---------------------------------------------------------------------------------------------
-
-REVISION = "a09a35458c702b33eeacc393d103063234e8bc28"
-
-
-@pytest.fixture
-def hf_cache(tmp_path: Path) -> Path:
-    """A hub cache holding Qwen/Qwen2.5-7B-Instruct the way huggingface_hub lays it out."""
-    hub = tmp_path / "hub"
-    repo = hub / "models--Qwen--Qwen2.5-7B-Instruct"
-    blobs, snapshot = repo / "blobs", repo / "snapshots" / REVISION
-    blobs.mkdir(parents=True)
-    snapshot.mkdir(parents=True)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(REVISION)
-    source = FAMILIES / "Qwen2.5-7B-Instruct"
-    for index, name in enumerate(["config.json", "tokenizer_config.json"]):
-        blob = blobs / f"{index:040x}"
-        shutil.copy(source / name, blob)
-        (snapshot / name).symlink_to(os.path.relpath(blob, snapshot))
-    weights = blobs / ("e" * 64)
-    weights.write_bytes(b"w" * 4096)
-    (snapshot / "model.safetensors").symlink_to(os.path.relpath(weights, snapshot))
-    return hub
-
 
 def test_hf_snapshot_layout(hf_cache: Path) -> None:
     repo = hf_cache / "models--Qwen--Qwen2.5-7B-Instruct"
@@ -537,8 +514,9 @@ def test_truncated_gguf(tmp_path: Path) -> None:
         _one_line_naming(caught.value, path)
 
 
-def test_placeholder_gguf_fixtures_are_rejected() -> None:
-    path = MODELS / "tiny" / "tinyllama-q8_0.gguf"
+def test_placeholder_gguf_files_are_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "tinyllama-q8_0.gguf"
+    path.write_bytes(b"GGUF")  # what the old fixtures held: a magic and nothing else
     with pytest.raises(ModelFileError) as caught:
         inspect_path(path)
     _one_line_naming(caught.value, path)

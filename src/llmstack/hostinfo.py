@@ -18,7 +18,7 @@ class Gpu:
 
     @property
     def memory_gib(self) -> float:
-        return self.memory_mib / 1024
+        return round(self.memory_mib / 1024, 1)
 
 
 def gpus(timeout: float = 10.0) -> list[Gpu] | None:

@@ -473,7 +473,7 @@ def _resolve_model(layers: Layers, config: Config, index: int, single: bool, net
         built = backend.image(repository.value, str(version.value), gpus.enabled)
         if built is None:
             raise PlanError(
-                f"{gpus_value.label(gpus.describe()) if gpus_value.origin.where != '--cpu' else '--cpu'}: "
+                f"{gpus_value.label() if gpus_value.origin.where != '--cpu' else '--cpu'}: "
                 f"{backend.title} has no CPU image (only llama.cpp runs on the CPU); serve a GGUF model with "
                 f"--backend llama, reserve a GPU, or pass a CPU build with --backend-image"
             )

@@ -76,7 +76,8 @@ class Backend:
     tool_parsers: ClassVar[frozenset[str]] = frozenset()  # empty: no parser switch
     tool_parser_by_family: ClassVar[Mapping[str, str]] = {}
     reasoning_parsers: ClassVar[frozenset[str]] = frozenset()
-    reasoning_parser_by_family: ClassVar[Mapping[str, str]] = {}
+    # family -> parser; None: the family reasons in a format the server handles by itself.
+    reasoning_parser_by_family: ClassVar[Mapping[str, str | None]] = {}
     # For a model whose chat template thinks in <think> tags but whose family has no entry.
     reasoning_parser_for_think_tags: ClassVar[str | None] = None
 
@@ -106,6 +107,8 @@ class Backend:
 
     def reasoning_parser_for(self, family: str | None, thinking: bool | None) -> str | None:
         """A parser for models that think: by family, else the generic <think>-tag parser."""
+        if family in self.reasoning_parser_by_family and self.reasoning_parser_by_family[family] is None:
+            return None
         by_family = self.reasoning_parser_by_family.get(family or "")
         if by_family and (thinking or family in ALWAYS_REASONING):
             return by_family

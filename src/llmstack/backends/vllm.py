@@ -69,6 +69,7 @@ class Vllm(Backend):
         "kimi-k2": "kimi_k2",
         "granite": "granite",
         "mistral": "mistral",
+        "gpt-oss": None,
     }
     reasoning_parser_for_think_tags = "deepseek_r1"
 
