@@ -343,3 +343,24 @@ def test_runtime_commands_read_the_manifest_not_the_compose_file(cli, models):
     assert [a.name for a in stack.aliases] == ["coder", "chat"]
     assert stack.gateway_url == "http://127.0.0.1:4000"
     assert stack.claude == {"claude-opus-*": "coder", "claude-sonnet-*": "coder", "claude-haiku-*": "chat"}
+
+
+def test_kv_cache_over_tensor_parallel_gpus_counts_copies():
+    from llmstack.decide import kv_per_token
+    from llmstack.modelinfo import inspect_path
+
+    llama = inspect_path(FAMILIES / "Llama-3.1-8B-Instruct")  # 8 KV heads: split up to 8 GPUs, copied beyond
+    assert kv_per_token(llama, 1) == kv_per_token(llama, 8) == 131072
+    assert kv_per_token(llama, 16) == 2 * 131072
+    deepseek = inspect_path(FAMILIES / "DeepSeek-V3")  # MLA: every GPU holds the whole latent
+    assert kv_per_token(deepseek, 1) == 61 * 576 * 2
+    assert kv_per_token(deepseek, 8) == 8 * 61 * 576 * 2
+
+
+def test_a_share_that_leaves_no_room_for_cuda_graphs_is_noticed(cli, models):
+    (models / "tight.yaml").write_text(yaml.safe_dump({"defaults": {"backends": {"vllm": {
+        "args": {"gpu_memory_utilization": 0.98}}}}}))
+    result = cli("render", "--model", "./fam/Qwen2.5-7B-Instruct", "--gpus", "1", "--gpu-memory", "24",
+                 "--max-model-len", "8192", "--config", "tight.yaml", "--stdout")
+    assert result.exit_code == 0, result.stderr
+    assert "backend: a memory share of 0.98 leaves 0.5 GiB of each 24 GiB GPU outside the budget" in result.stderr

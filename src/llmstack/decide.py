@@ -13,7 +13,7 @@ from typing import Any
 from llmstack import backends, hostinfo, modelinfo
 from llmstack.backends.base import Backend
 from llmstack.errors import InputError, PlanError
-from llmstack.plan import divisors_up_to, make_plan, misfit_message
+from llmstack.plan import OUTSIDE_BUDGET_GIB, divisors_up_to, make_plan, misfit_message
 from llmstack.provenance import Layers, Origin, Sourced
 from llmstack.sources import ModelSource
 from llmstack.spec import ModelSpec
@@ -194,6 +194,21 @@ def share_gpus(models: list[ModelSpec], layers: list[Layers]) -> list[ModelSpec]
     return result
 
 
+def kv_per_token(facts: modelinfo.ModelFacts, tp: int) -> int:
+    """KV cache bytes per token summed over the tensor-parallel GPUs. Each GPU holds
+    max(1, kv_heads / tp) KV heads (vLLM's get_num_kv_heads), so heads are copied when tp exceeds
+    them; an MLA latent is not split at all: every GPU holds all of it."""
+    per = facts.kv_bytes_per_token or 0
+    if tp <= 1:
+        return per
+    if "(MLA)" in facts.origins.get("kv_bytes_per_token", ""):
+        return per * tp
+    heads = facts.num_kv_heads
+    if heads and tp > heads:
+        return per * tp // heads
+    return per
+
+
 def memory_plan(model: ModelSpec, layers: Layers, memory: Sourced[Any] | None, measured: list[hostinfo.Gpu] | None,
           source: ModelSource, notices: list[str]) -> ModelSpec:
     if not model.service or not model.gpus.enabled:
@@ -226,10 +241,15 @@ def memory_plan(model: ModelSpec, layers: Layers, memory: Sourced[Any] | None, m
     if not context:
         notices.append(f"{given}: memory plan skipped: no context length known")
         return model
+    share = backend.memory_share(model.args)
     plan = make_plan(weights_bytes=facts.weights_bytes, weights_exact=bool(facts.weights_exact),
-                     kv_bytes_per_token=facts.kv_bytes_per_token, context=context,
+                     kv_bytes_per_token=kv_per_token(facts, gpus if backend.tensor_parallel else 1), context=context,
                      sequences=backend.kv_sequences(model.args), gpus=gpus,
-                     share=backend.memory_share(model.args), gpu_memory_gib=gib, gpu_memory_source=where)
+                     share=share, gpu_memory_gib=gib, gpu_memory_source=where)
+    if (1 - share) * gib < OUTSIDE_BUDGET_GIB:
+        notices.append(f"{model.service}: a memory share of {share:g} leaves {(1 - share) * gib:.1f} GiB of each "
+                       f"{gib:g} GiB GPU outside the budget; CUDA graphs and the CUDA context need about "
+                       f"{OUTSIDE_BUDGET_GIB:g} GiB there: lower the share if the server runs out of memory")
     if not plan.fits:
         culprit = layers.get("gpus")
         label = culprit.label() if culprit is not None else f"{model.service} (--gpus {model.gpus.describe()})"

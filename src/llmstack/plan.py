@@ -13,9 +13,15 @@
   allocates `-c` tokens in total, shared by its slots. So one.
 - share: the backend's memory fraction (vLLM `gpu_memory_utilization`, SGLang
   `mem_fraction_static`), or this model's part of a GPU it shares with another model.
-- overhead: CUDA context, activations during the forward pass, CUDA graphs and NCCL buffers,
-  which vLLM counts inside its utilization budget; OVERHEAD_GIB per GPU (see README, "How
-  llmstack reads a model and plans memory", for the sources).
+- overhead: the activation peak of a forward pass and non-torch memory (NCCL, attention
+  buffers), which vLLM 0.12.0 counts inside its budget (gpu_worker.py: requested memory minus
+  weights, torch peak and non-torch increase is the KV cache): OVERHEAD_GIB per GPU, from
+  published vLLM memory-profiling logs (0.3-2.1 GiB). CUDA graphs and the CUDA context come on
+  top of the budget (captured after the KV cache): the share must leave OUTSIDE_BUDGET_GIB of
+  each GPU free (published graph captures: 0.1-1.0 GiB). See README, "How llmstack reads a
+  model and plans memory".
+- KV heads are split over tensor-parallel GPUs down to one per GPU (then copied); an MLA
+  latent is held whole by every GPU (decide.kv_per_token).
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ import math
 
 from llmstack.spec import GiB, MemoryPlan
 
-OVERHEAD_GIB = 1.5  # per GPU
+OVERHEAD_GIB = 1.5  # per GPU, inside the budget: activation peak + non-torch memory
+OUTSIDE_BUDGET_GIB = 1.0  # per GPU, outside it: CUDA context + CUDA graphs (captured after the KV cache)
 
 
 def make_plan(*, weights_bytes: int, weights_exact: bool, kv_bytes_per_token: int, context: int,
