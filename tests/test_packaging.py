@@ -39,3 +39,10 @@ def test_heavy_imports_stay_off_paths_that_do_not_need_them(module, allowed):
     probe = f"import sys, {module}; print(' '.join(m for m in {heavy!r} if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert set(result.stdout.split()) <= allowed
+
+
+def test_importing_the_package_changes_no_environment_variable():
+    probe = ("import os; before = dict(os.environ); import llmstack, llmstack.cli, llmstack.main; "
+             "print(sorted(set(os.environ.items()) ^ set(before.items())))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from typing import Annotated, Any, Optional
@@ -376,6 +377,10 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def main(argv: Optional[list[str]] = None) -> Any:
+    """The `llmstack` program. A CLI process has no use for third-party pydantic plugins, and
+    discovering them scans every installed package's entry points (about 25 ms of each run):
+    the program (not an import of the package) turns that off unless the user chose otherwise."""
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     return app(args=argv, prog_name="llmstack")
 
 
