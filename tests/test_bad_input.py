@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, snapshot
+from tests.conftest import snapshot
 
 TINY = ("--model", "./models/tiny.gguf", "--cpu")
 
@@ -19,7 +19,8 @@ CASES = {
     "gguf to sglang": (("--model", "./models/tiny.gguf", "--backend", "sglang"), "cannot be served by SGLang"),
     "gguf to trtllm": (("--model", "./models/tiny.gguf", "--backend", "trtllm"), "cannot be served by TensorRT-LLM"),
     "hub id to llama": (("--model", "Qwen/Qwen2.5-7B-Instruct", "--backend", "llama"), "serves a local .gguf file"),
-    "two ggufs in a directory": (("--model", "./models/two-gguf"), "holds 2 GGUF models (a.gguf, b.gguf); pass the model file"),
+    "two ggufs in a directory": (("--model", "./models/two-gguf"),
+                                 "holds 2 GGUF models (a.gguf, b.gguf); pass the model file"),
     "unknown backend": (("--model", "./models/tiny.gguf", "--backend", "ollama"), "--backend ollama: unknown backend"),
     "unknown tool parser": (("--model", "Qwen/Qwen2.5-7B-Instruct", "--tool-parser", "nope"),
                             "--tool-parser nope: unknown to vLLM"),

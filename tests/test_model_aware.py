@@ -64,8 +64,8 @@ def test_the_rendered_file_says_where_the_context_came_from(cli, models):
 
 @pytest.mark.parametrize("backend", ["vllm", "sglang", "trtllm"])
 def test_only_llama_cpp_runs_on_the_cpu(cli, models, backend):
-    rejected(cli, models, f"--cpu: {'vLLM' if backend == 'vllm' else 'SGLang' if backend == 'sglang' else 'TensorRT-LLM'}"
-             " has no CPU image (only llama.cpp runs on the CPU)",
+    title = {"vllm": "vLLM", "sglang": "SGLang", "trtllm": "TensorRT-LLM"}[backend]
+    rejected(cli, models, f"--cpu: {title} has no CPU image (only llama.cpp runs on the CPU)",
              "--model", "./fam/Qwen2.5-7B-Instruct", "--backend", backend, "--cpu")
 
 

@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 from llmstack import modelinfo
-from tests.conftest import REVISION
 from llmstack.modelinfo import (
     GgufArray,
     ModelFacts,
@@ -30,6 +29,7 @@ from llmstack.modelinfo import (
     list_gguf,
     read_gguf_metadata,
 )
+from tests.conftest import REVISION
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MODELS = FIXTURES / "models"
@@ -268,7 +268,7 @@ def test_header_reader_agrees_with_gguf_reader(path: Path) -> None:
     for key, field in theirs.items():
         value = ours[key]
         if isinstance(value, GgufArray):
-            assert value.count == len(field.data)
+            assert value.length == len(field.data)
             if value.values is not None:
                 assert list(value.values) == pytest.approx(field.contents()) if value.type != 8 else \
                     list(value.values) == field.contents()

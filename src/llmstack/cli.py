@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -75,7 +75,7 @@ def _regen_command(ctx: click.Context) -> str:
         if param.param_type_name == "argument":
             words.append(str(value))
             continue
-        if param.is_flag:
+        if getattr(param, "is_flag", False):
             if param.secondary_opts:
                 words.append(param.opts[0] if value else param.secondary_opts[0])
             elif value:
@@ -114,65 +114,65 @@ def _root(
 )
 def render(
     ctx: typer.Context,
-    stack: Optional[str] = typer.Argument(None, metavar="STACK",
+    stack: str | None = typer.Argument(None, metavar="STACK",
                                           help="A named stack from config/models.yaml (instead of --model)."),
-    model: Optional[str] = typer.Option(
+    model: str | None = typer.Option(
         None, "--model", "-m", metavar="PATH_OR_HF_ID", rich_help_panel="Model",
         help="A local directory or .gguf file (must exist; mounted read-only) or a Hugging Face id org/name "
              "(served through the HF cache). Paths start with /, ./, ../ or ~."),
-    backend: Optional[str] = typer.Option(
+    backend: str | None = typer.Option(
         None, "--backend", "-b", metavar=_BACKENDS,
         help="Inference server. auto: a .gguf model (file, split set or directory) -> llama, a "
              "TensorRT-LLM engine directory -> trtllm, --api-base given -> external, anything else -> vllm."),
-    name: Optional[str] = typer.Option(None, "--name", metavar="NAME", help="Stack / compose project name [default: slug of the model's name]."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="DIR", help="Output directory [default: compose/<name>]."),
-    config: Optional[str] = typer.Option(None, "--config", metavar="FILE",
+    name: str | None = typer.Option(None, "--name", metavar="NAME", help="Stack / compose project name [default: slug of the model's name]."),
+    output: str | None = typer.Option(None, "--output", "-o", metavar="DIR", help="Output directory [default: compose/<name>]."),
+    config: str | None = typer.Option(None, "--config", metavar="FILE",
                                          help="Defaults and stacks [default: ./config/models.yaml, else the built-in one]."),
-    target: Optional[str] = typer.Option(None, "--target", metavar="compose|kubernetes",
+    target: str | None = typer.Option(None, "--target", metavar="compose|kubernetes",
                                          help="What to render: a Compose directory, or a kustomize directory for "
                                               "`kubectl apply -k` [default: compose]."),
-    litellm: Optional[bool] = typer.Option(None, "--litellm/--no-litellm", help="Put the LiteLLM gateway in front [default: on]."),
-    litellm_port: Optional[int] = typer.Option(None, "--litellm-port", metavar="N", help="Gateway port on the host [default: 4000]."),
-    litellm_alias: Optional[str] = typer.Option(None, "--litellm-alias", metavar="NAME",
+    litellm: bool | None = typer.Option(None, "--litellm/--no-litellm", help="Put the LiteLLM gateway in front [default: on]."),
+    litellm_port: int | None = typer.Option(None, "--litellm-port", metavar="N", help="Gateway port on the host [default: 4000]."),
+    litellm_alias: str | None = typer.Option(None, "--litellm-alias", metavar="NAME",
                                                 help="Model name clients ask for [default: local-model]."),
-    litellm_version: Optional[str] = typer.Option(None, "--litellm-version", metavar="TAG", help="LiteLLM image tag [default: pinned]."),
-    litellm_image: Optional[str] = typer.Option(None, "--litellm-image", metavar="IMAGE:TAG",
+    litellm_version: str | None = typer.Option(None, "--litellm-version", metavar="TAG", help="LiteLLM image tag [default: pinned]."),
+    litellm_image: str | None = typer.Option(None, "--litellm-image", metavar="IMAGE:TAG",
                                                 help="Full LiteLLM image reference, used as is (e.g. a registry mirror)."),
-    litellm_workers: Optional[int] = typer.Option(None, "--litellm-workers", metavar="N", help="LiteLLM worker processes (--num_workers)."),
-    backend_version: Optional[str] = typer.Option(None, "--backend-version", metavar="TAG",
+    litellm_workers: int | None = typer.Option(None, "--litellm-workers", metavar="N", help="LiteLLM worker processes (--num_workers)."),
+    backend_version: str | None = typer.Option(None, "--backend-version", metavar="TAG",
                                                   help="Backend version (vLLM/SGLang tag, llama.cpp build bNNNN, TRT-LLM release)."),
-    backend_image: Optional[str] = typer.Option(None, "--backend-image", metavar="IMAGE:TAG",
+    backend_image: str | None = typer.Option(None, "--backend-image", metavar="IMAGE:TAG",
                                                 help="Full backend image reference, used as is."),
-    port: Optional[int] = typer.Option(None, "--port", metavar="N", help="Port the backend listens on [default: per backend]."),
-    publish_backend: Optional[bool] = typer.Option(None, "--publish-backend/--no-publish-backend",
+    port: int | None = typer.Option(None, "--port", metavar="N", help="Port the backend listens on [default: per backend]."),
+    publish_backend: bool | None = typer.Option(None, "--publish-backend/--no-publish-backend",
                                                    help="Also publish the backend port on --bind [default: off]."),
-    gpus: Optional[str] = typer.Option(None, "--gpus", metavar="all|N|0,2|none", help="GPUs to reserve: all, a count N, device ids 0,2 (one id: device=1), or none [default: all]."),
+    gpus: str | None = typer.Option(None, "--gpus", metavar="all|N|0,2|none", help="GPUs to reserve: all, a count N, device ids 0,2 (one id: device=1), or none [default: all]."),
     cpu: bool = typer.Option(False, "--cpu", help="No GPU (same as --gpus none). Only llama.cpp has a CPU image."),
-    gpu_memory: Optional[float] = typer.Option(
+    gpu_memory: float | None = typer.Option(
         None, "--gpu-memory", metavar="GIB",
         help="Memory of each GPU, for the memory plan [default: measured with nvidia-smi on this host, "
              "else no plan]."),
-    tensor_parallel: Optional[int] = typer.Option(None, "--tensor-parallel", metavar="N",
+    tensor_parallel: int | None = typer.Option(None, "--tensor-parallel", metavar="N",
                                                   help="Tensor-parallel size [default: number of GPUs when countable]."),
-    max_model_len: Optional[int] = typer.Option(
+    max_model_len: int | None = typer.Option(
         None, "--max-model-len", metavar="N",
         help="Context length in tokens [default: the backend default, capped at the model's own limit]."),
-    tool_parser: Optional[str] = typer.Option(None, "--tool-parser", metavar="NAME",
+    tool_parser: str | None = typer.Option(None, "--tool-parser", metavar="NAME",
                                               help="Tool-call parser [default: from the model family when known]."),
-    reasoning_parser: Optional[str] = typer.Option(
+    reasoning_parser: str | None = typer.Option(
         None, "--reasoning-parser", metavar="NAME",
         help="Reasoning parser, so <think> text becomes reasoning, not answer [default: from the model]."),
-    mmproj: Optional[str] = typer.Option(None, "--mmproj", metavar="FILE", help="Vision projector .gguf (llama.cpp only)."),
-    network: Optional[str] = typer.Option(None, "--network", metavar="bridge|host",
+    mmproj: str | None = typer.Option(None, "--mmproj", metavar="FILE", help="Vision projector .gguf (llama.cpp only)."),
+    network: str | None = typer.Option(None, "--network", metavar="bridge|host",
                                           help="bridge: LiteLLM reaches the backend by service name; host: via localhost [default: bridge]."),
-    bind: Optional[str] = typer.Option(None, "--bind", metavar="ADDR", help="Host address for published ports [default: 127.0.0.1]."),
-    extra_arg: Optional[list[str]] = typer.Option(None, "--extra-arg", metavar="ARG",
+    bind: str | None = typer.Option(None, "--bind", metavar="ADDR", help="Host address for published ports [default: 127.0.0.1]."),
+    extra_arg: list[str] | None = typer.Option(None, "--extra-arg", metavar="ARG",
                                                   help="Extra backend argument, appended verbatim (repeatable; use --extra-arg=--flag)."),
-    api_base: Optional[list[str]] = typer.Option(
+    api_base: list[str] | None = typer.Option(
         None, "--api-base", metavar="URL",
         help="With --backend external: where the model is served, e.g. http://gpu-host-1:8000/v1 (repeat it "
              "for replicas the gateway balances and fails over)."),
-    api_key_env: Optional[str] = typer.Option(
+    api_key_env: str | None = typer.Option(
         None, "--api-key-env", metavar="NAME",
         help="With --backend external: the .env variable holding the upstream server's key."),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 listing files that differ from a fresh render."),
@@ -230,7 +230,7 @@ def render(
 
 
 # Parameters the runtime commands share.
-Target = Annotated[Optional[str], typer.Argument(
+Target = Annotated[str | None, typer.Argument(
     metavar="[DIR_OR_STACK]",
     help=("A rendered directory, or a stack name rendered under compose/<name> "
           "[default: this directory, else the only stack under compose/]."))]
@@ -327,9 +327,9 @@ def status(
 @app.command()
 def logs(
     target: Target = None,
-    service: Optional[str] = typer.Argument(None, metavar="[SERVICE]", help="Only this service (e.g. backend, litellm)."),
+    service: str | None = typer.Argument(None, metavar="[SERVICE]", help="Only this service (e.g. backend, litellm)."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep streaming new lines."),
-    tail: Optional[int] = typer.Option(None, "--tail", metavar="N", help="Only the last N lines per service."),
+    tail: int | None = typer.Option(None, "--tail", metavar="N", help="Only the last N lines per service."),
 ) -> None:
     """Show the stack's container logs."""
     from llmstack import runtime, stackdir
@@ -343,7 +343,7 @@ def logs(
 @app.command()
 def smoke(
     target: Target = None,
-    base_url: Optional[str] = typer.Option(None, "--base-url", metavar="URL",
+    base_url: str | None = typer.Option(None, "--base-url", metavar="URL",
                                            help="Gateway URL [default: from the rendered directory]."),
     as_json: AsJson = False,
 ) -> None:
@@ -376,7 +376,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[list[str]] = None) -> Any:
+def main(argv: list[str] | None = None) -> Any:
     """The `llmstack` program. A CLI process has no use for third-party pydantic plugins, and
     discovering them scans every installed package's entry points (about 25 ms of each run):
     the program (not an import of the package) turns that off unless the user chose otherwise."""

@@ -144,7 +144,7 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def _explain(error: dict[str, Any]) -> str:
+def _explain(error: Any) -> str:
     if error["type"] == "extra_forbidden":
         return "unknown key (remove it or check its spelling)"
     if error["type"] == "missing":
@@ -247,7 +247,7 @@ def _backend_settings(backend: backends.Backend, raw: dict[str, Any] | None, whe
         for key, value in over.args.items():
             args[key] = value
             origins[f"args.{key}"] = file_key(where, *prefix, "args", key)
-    return BackendSettings(backend.name, str(values["image"]), str(values["version"]), int(values["port"]),
+    return BackendSettings(backend.name, str(values["image"]), str(values["version"]), int(str(values["port"])),
                            args, origins)
 
 

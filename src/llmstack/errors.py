@@ -3,11 +3,13 @@
 `cli.py` turns any `LlmstackError` into one line on stderr and `exit_code`; nothing else maps
 exceptions to exit codes. The classes say *whose* problem it is:
 
-| class | exit | meaning |
-| --- | --- | --- |
-| `InputError` (and `ConfigFileError`, `ModelFileError`, `PlanError`) | 2 | bad input: a flag, models.yaml, a model file, or a stack that cannot fit; nothing was written |
-| `OperationFailed` (and `HandEdited`, `EnvironmentProblem`, `StackFailed`) | 1 | the input is fine but the operation did not succeed: hand-edited files, no Docker engine, a stack that does not start |
-| `RenderError` | 3 | a rendered file failed its own validation: a bug in llmstack, never user input |
+- `InputError` (and `ConfigFileError`, `ModelFileError`, `PlanError`): exit 2, bad input: a flag,
+  models.yaml, a model file, or a stack that cannot fit; nothing was written.
+- `OperationFailed` (and `HandEdited`, `EnvironmentProblem`, `StackFailed`): exit 1, the input is
+  fine but the operation did not succeed: hand-edited files, no Docker engine, a stack that
+  does not start.
+- `RenderError`: exit 3, a rendered file failed its own validation: a bug in llmstack, never
+  user input.
 """
 
 from __future__ import annotations

@@ -73,7 +73,6 @@ from typing import Any, NamedTuple
 
 from llmstack.errors import ModelFileError
 
-
 # ----------------------------------------------------------------------------------------------
 # Public data types
 # ----------------------------------------------------------------------------------------------
@@ -137,7 +136,7 @@ class GgufArray(NamedTuple):
     """A GGUF array value: element type, length and (for short arrays only) the values."""
 
     type: int
-    count: int
+    length: int
     values: tuple[Any, ...] | None
 
 
@@ -815,7 +814,7 @@ def _inspect_hf(directory: Path, data: dict[str, Any], name: str) -> ModelFacts:
         if value is None and keys[0] in defaults:
             value = defaults[keys[0]]
             origin = f"transformers default for {text_type or model_type} (config.json omits {keys[0]})"
-        if value is None:
+        if value is None or origin is None:
             out.note(f"{what} unknown: config.json has no {keys[0]}")
             return None
         out.set(fact, value, origin)
@@ -906,7 +905,7 @@ def _inspect_hf(directory: Path, data: dict[str, Any], name: str) -> ModelFacts:
         linear = sum(1 for t in layer_types if isinstance(t, str) and "linear" in t)
         if linear:
             attention_layers = layers - linear
-    if kv_lora is not None and rope_dim is not None and layers:
+    if kv_lora is not None and rope_dim is not None and layers and attention_layers:
         out.set("kv_bytes_per_token", attention_layers * (kv_lora + rope_dim) * 2,
                 "config.json: num_hidden_layers x (kv_lora_rank + qk_rope_head_dim) x 2 bytes (MLA)")
     elif attention_layers and kv_heads and head_dim:
@@ -1150,7 +1149,7 @@ def _inspect_gguf(path: Path, projectors: tuple[str, ...] | None = None) -> Mode
 
     tokens = meta.get("tokenizer.ggml.tokens")
     if isinstance(tokens, GgufArray):
-        out.set("vocab_size", tokens.count, f"{src}: tokenizer.ggml.tokens (length)")
+        out.set("vocab_size", tokens.length, f"{src}: tokenizer.ggml.tokens (length)")
     elif arch and _gguf_int(meta, key("vocab_size")) is not None:
         out.set("vocab_size", _gguf_int(meta, key("vocab_size")), f"{src}: {key('vocab_size')}")
     else:
@@ -1319,10 +1318,10 @@ def _inspect_trtllm(directory: Path, config: dict[str, Any] | None, engines: lis
             rope_type = (kind, f"config.json: pretrained_config.rotary_scaling {kind!r}")
     kinds = [(_kind_from_architecture(architecture), f"config.json: pretrained_config.architecture {architecture!r}")] \
         if architecture else []
-    family, origin = _decide_family(_FamilyInput(kinds, template, rope_type, _as_int(vocab),
+    family, family_origin = _decide_family(_FamilyInput(kinds, template, rope_type, _as_int(vocab),
                                                  _as_int(pretrained.get("max_position_embeddings")), name))
     if family:
-        out.set("family", family, origin or "")
+        out.set("family", family, family_origin or "")
     else:
         out.note("family unknown")
     return out.facts(format="trtllm-engine", name=name, files=tuple(p.name for p in engines))

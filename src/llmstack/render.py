@@ -47,7 +47,8 @@ def yaml_quote(value: Any) -> str:
 
 def compose_variable(name: str, default: str) -> str:
     """`${NAME:-default}` (unquoted): a host-specific value another host can override from `.env`."""
-    return "${%s:-%s}" % (name, default.replace("$", "$$"))
+    escaped = default.replace("$", "$$")
+    return f"${{{name}:-{escaped}}}"
 
 
 class _CompiledCache(jinja2.BytecodeCache):
@@ -256,8 +257,9 @@ def summary(stack: StackSpec) -> dict[str, Any]:
         "services": services,
         "backends": [m.service for m in stack.services],
         "gateway_url": gateway_url,
-        "aliases": [{"name": m.alias, "tools": m.tools, "vision": m.vision, "context": m.max_model_len or m.context_limit,
-                     "service": m.service or None} for m in stack.models],
+        "aliases": [{"name": m.alias, "tools": m.tools, "vision": m.vision,
+                     "context": m.max_model_len or m.context_limit, "service": m.service or None}
+                    for m in stack.models],
         "claude": {pattern: alias for pattern, alias in (stack.litellm.claude_routes if stack.litellm else ())},
         "published": published,
         # For `doctor`: what each service needs from the host.

@@ -23,10 +23,10 @@ from llmstack import __version__, decide, gateway, hostinfo, imageref, manifest,
 from llmstack.backends.base import Backend
 from llmstack.configfile import Config, Stack, StackModel
 from llmstack.errors import InputError, PlanError
-from llmstack.provenance import Layer, Layers, Origin, Sourced, derived, flag
-from llmstack.sources import ModelSource
 from llmstack.mounts import host_path, variable
 from llmstack.mounts import mounts as model_mounts
+from llmstack.provenance import Layer, Layers, Origin, Sourced, derived, flag
+from llmstack.sources import ModelSource
 from llmstack.spec import ALIAS_RE, SERVICE_RE, GpuSpec, LitellmSpec, ModelSpec, Mount, StackSpec
 
 ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
@@ -179,10 +179,10 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
     if stack is None and opts.model is None:
         raise InputError("nothing to render: pass --model PATH_OR_HF_ID, or a stack name from config/models.yaml")
     if stack is not None and len(stack.models) > 1:
-        for key, (attr, name) in MODEL_FLAGS.items():
+        for key, (attr, flag_name) in MODEL_FLAGS.items():
             if getattr(opts, attr) not in (None, False, []) or (key == "gpus" and opts.cpu):
                 raise InputError(
-                    f"{'--cpu' if key == 'gpus' and opts.cpu else name}: stack {opts.stack!r} serves "
+                    f"{'--cpu' if key == 'gpus' and opts.cpu else flag_name}: stack {opts.stack!r} serves "
                     f"{len(stack.models)} models, so per-model flags are ambiguous; set the value on the model "
                     f"in {config.where}"
                 )
@@ -218,15 +218,17 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
     first = layers[0].get("model")
     assert first is not None
     first_external = bool(layers[0].get("api_base")) or layers[0].value("backend") == "external"
+    default_name: str
     if stack is not None:
-        default_name = stack.name or opts.stack
+        default_name = stack.name or opts.stack or ""
         name_origin = config.origin("stacks", sn or "", "name") if stack.name else derived("the stack's key")
     else:
         given = first.value
         base = given if first_external else Path(given.rstrip("/")).name or given
         default_name = slugify(base.removesuffix(".gguf").split("/")[-1])
         name_origin = derived("the model's name")
-    name = Sourced(opts.name, flag("--name")) if opts.name is not None else Sourced(default_name, name_origin)
+    name: Sourced[str] = Sourced(opts.name, flag("--name")) if opts.name is not None else \
+        Sourced(default_name, name_origin)
     if not SERVICE_RE.match(name.value):
         raise InputError(
             f"{name.label(repr(name.value))}: use lowercase letters, digits, '-' and '_' (e.g. {slugify(name.value)!r})"
@@ -253,19 +255,20 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
                               derived("default"))
     plans: list[tuple[str, list[str]]] = []
     planned = []
-    measured: list[hostinfo.Gpu] | None | bool = False  # False: not asked yet
+    measured: list[hostinfo.Gpu] | None = None
+    asked = False
     for model, model_layers, source in zip(models, layers, model_sources, strict=True):
         memory = model_layers.get("gpu_memory") or (gpu_memory if gpu_memory.value is not None else None)
-        if model.gpus.enabled and model.service and measured is False:
-            measured = hostinfo.gpus()
-        model = decide.memory_plan(model, model_layers, memory, measured or None, source, notices)
+        if model.gpus.enabled and model.service and not asked:
+            measured, asked = hostinfo.gpus(), True
+        model = decide.memory_plan(model, model_layers, memory, measured, source, notices)
         if model.plan is not None:
             plans.append((model.service or model.alias, model.plan.lines()))
         planned.append(model)
     if litellm is not None:
+        tiers = {str(k): v for k, v in stack.claude.items()} if stack and stack.claude else None
         litellm = replace(litellm, claude_routes=gateway.claude_routes(
-            [m.alias for m in planned], stack.claude if stack else None,
-            lambda tier: config.origin("stacks", sn or "", "claude", tier)))
+            [m.alias for m in planned], tiers, lambda tier: config.origin("stacks", sn or "", "claude", tier)))
 
     spec = StackSpec(
         name=name.value,
@@ -371,7 +374,8 @@ def _resolve_model(layers: Layers, config: Config, index: int, single: bool, net
     if not backend.runs_service:
         return _external_model(backend, layers, source, alias, gateway_on, origins), source
     if api_bases is not None:
-        raise InputError(f"{api_bases.label(api_bases.value[0] if isinstance(api_bases.value, list) else api_bases.value)}"
+        first_base = api_bases.value[0] if isinstance(api_bases.value, list) else api_bases.value
+        raise InputError(f"{api_bases.label(first_base)}"
                          f": {backend.title} runs in this stack; --api-base is for --backend external")
 
     # ---- GPUs and tensor parallelism -----------------------------------------------------------
@@ -431,7 +435,8 @@ def _resolve_model(layers: Layers, config: Config, index: int, single: bool, net
         reasoning = backend.reasoning_parser_for(facts.family, facts.thinking)
         if reasoning:
             why = "thinks in <think> tags" if facts.thinking else "reasons"
-            origins["reasoning_parser"] = f"the {facts.family or 'model'} family {why} ({decide.fact_origin(source, 'thinking')})"
+            where = decide.fact_origin(source, "thinking")
+            origins["reasoning_parser"] = f"the {facts.family or 'model'} family {why} ({where})"
     else:
         origins["reasoning_parser"] = layers.get("reasoning_parser").origin.describe()  # type: ignore[union-attr]
     tools = parser is not None or backend.tools_without_parser()

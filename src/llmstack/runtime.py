@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from llmstack.compose import Project, check_engine, find_compose
 from llmstack.errors import InputError, StackFailed

@@ -7,8 +7,9 @@ import json
 import struct
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 

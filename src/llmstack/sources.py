@@ -92,7 +92,7 @@ def name_facts(name: str, note: str | None = None, fmt: str = "name") -> ModelFa
     for item in dataclasses.fields(ModelFacts):
         if item.default is not dataclasses.MISSING:
             continue
-        if item.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        if item.default_factory is not dataclasses.MISSING:
             continue
         values[item.name] = None
     values.update(format=fmt, name=name, weights_exact=False, files=(), origins={}, notes=(note,) if note else ())

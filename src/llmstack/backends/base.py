@@ -107,7 +107,8 @@ class Backend:
 
     def reasoning_parser_for(self, family: str | None, thinking: bool | None) -> str | None:
         """A parser for models that think: by family, else the generic <think>-tag parser."""
-        if family in self.reasoning_parser_by_family and self.reasoning_parser_by_family[family] is None:
+        if family is not None and family in self.reasoning_parser_by_family \
+                and self.reasoning_parser_by_family[family] is None:
             return None
         by_family = self.reasoning_parser_by_family.get(family or "")
         if by_family and (thinking or family in ALWAYS_REASONING):
