@@ -33,6 +33,9 @@ class FakeHost(doctor.Host):
     def cdi_specs(self):
         return self.cdi
 
+    def gpu_memory(self):
+        return None  # unknown unless a test says otherwise
+
     def port_free(self, address, port):
         return (address, port) not in self.busy
 
@@ -195,3 +198,25 @@ def test_up_stops_on_a_failed_preflight_check(cli, gpu_stack, monkeypatch):
     assert result.exit_code == 1
     assert 'NVIDIA container runtime: the stack reserves GPUs' in result.stderr
     assert "llmstack doctor" in result.stderr
+
+
+class MemoryHost(FakeHost):
+    def __init__(self, gib: float, **kw):
+        super().__init__(**kw)
+        self.gib = gib
+
+    def gpu_memory(self):
+        return {0: self.gib, 1: self.gib}
+
+
+def test_the_memory_plan_is_checked_against_this_hosts_gpus(cli, workdir):
+    result = cli("render", "--model", "./models/Qwen2.5-7B-Instruct", "--gpus", "device=1", "--gpu-memory", "80",
+                 "--name", "m")
+    assert result.exit_code == 0, result.stderr
+    stack = stackdir.load("m")
+    roomy = by_check(doctor.run_checks(stack, MemoryHost(80.0)))["GPU memory for backend"]
+    assert roomy.status == "pass" and "(rendered for 80.0 GiB GPUs)" in roomy.detail
+    small = by_check(doctor.run_checks(stack, MemoryHost(16.0)))["GPU memory for backend"]
+    assert small.status == "fail" and "x 16 GiB x 1 GPU(s) here = 14.4 GiB" in small.detail
+    assert "render again on this host" in small.fix
+    assert "GPU memory for backend" not in by_check(doctor.run_checks(stack, FakeHost()))  # unknown: no check

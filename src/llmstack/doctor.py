@@ -79,6 +79,13 @@ class Host:
             return None
         return [line for line in out.stdout.splitlines() if line.startswith("GPU ")]
 
+    def gpu_memory(self) -> dict[int, float] | None:
+        """GiB of memory per GPU index, from nvidia-smi; None when unknown."""
+        from llmstack import hostinfo
+
+        found = hostinfo.gpus()
+        return {gpu.index: gpu.memory_gib for gpu in found} if found else None
+
     def cdi_specs(self) -> list[str]:
         found = []
         for folder in ("/etc/cdi", "/var/run/cdi"):
@@ -160,6 +167,36 @@ def _start_interval(compose: ComposeCli, info: dict | None) -> Result:
     return Result("Docker Compose", "pass", detail)
 
 
+def _gpu_memory(stack: StackDir, host: Host) -> list[Result]:
+    """Each service's memory plan (recorded at render) against the memory of this host's GPUs."""
+    if not stack.plans:
+        return []
+    memory = host.gpu_memory()
+    if not memory:
+        return []
+    results = []
+    for service, plan in stack.plans.items():
+        spec = GpuSpec.parse(stack.gpus.get(service, "all"))
+        devices = spec.devices(len(memory)) or frozenset(memory)
+        sizes = [memory[i] for i in sorted(devices) if i in memory]
+        if not sizes:
+            continue
+        gpus = int(plan.get("gpus") or 1)
+        share = float(plan.get("share") or 0.9)
+        available = share * min(sizes) * gpus
+        needed = float(plan.get("needed_gib") or 0)
+        label = f"GPU memory for {service}"
+        detail = (f"needs {needed:.1f} GiB, {share:g} x {min(sizes):g} GiB x {gpus} GPU(s) here = {available:.1f} GiB "
+                  f"(rendered for {plan.get('gpu_memory_gib')} GiB GPUs)")
+        if needed > available:
+            results.append(Result(label, "fail", detail,
+                                  "render again on this host (render measures its GPUs) with a smaller context or "
+                                  "more GPUs, or use a quantized model"))
+        else:
+            results.append(Result(label, "pass", detail))
+    return results
+
+
 def run_checks(stack: StackDir, host: Host | None = None, cheap: bool = False) -> list[Result]:
     """All checks; `cheap` skips the slow or informational ones (what `up` runs first)."""
     host = host or Host()
@@ -215,6 +252,7 @@ def run_checks(stack: StackDir, host: Host | None = None, cheap: bool = False) -
                                       "render with fewer --gpus or run on a host with more GPUs"))
             else:
                 results.append(Result("GPUs", "pass", f"{len(gpus)} visible, {needed} needed"))
+        results += _gpu_memory(stack, host)
 
     for name, mounts in stack.mounts.items():
         for mount in mounts:

@@ -34,6 +34,7 @@ class StackDir:
     gpus: dict[str, str] = field(default_factory=dict)  # service -> all | N | 0,1
     mounts: dict[str, list[dict]] = field(default_factory=dict)  # service -> [{source, variable, target}]
     hub_cache: bool = False
+    plans: dict[str, dict] = field(default_factory=dict)  # service -> what its memory plan assumed
 
     def master_key(self) -> str:
         key = os.environ.get("LITELLM_MASTER_KEY") or read_env_file(self.directory / ENV_FILE).get(
@@ -122,6 +123,7 @@ def load(target: str | None) -> StackDir:
         gpus={str(k): str(v) for k, v in (summary.get("gpus") or {}).items()},
         mounts={str(k): list(v) for k, v in (summary.get("mounts") or {}).items()},
         hub_cache=bool(summary.get("hub_cache")),
+        plans={str(k): dict(v) for k, v in (summary.get("plans") or {}).items()},
     )
 
 
