@@ -11,9 +11,11 @@ import typer
 from typer.core import TyperGroup
 
 from llmstack import __version__
-from llmstack._click import Abort, ClickException, ParameterSource, click
+from llmstack._click import Abort, ClickException, ParameterSource, click, share_plain_coercions
 from llmstack.backends import module_names
 from llmstack.errors import EnvironmentProblem, InputError, LlmstackError, RenderError
+
+share_plain_coercions()
 
 
 class _OneLineErrors(TyperGroup):
