@@ -177,13 +177,47 @@ def render(
     api_key_env: str | None = typer.Option(
         None, "--api-key-env", metavar="NAME",
         help="With --backend external: the .env variable holding the upstream server's key."),
+    replicas: Optional[int] = typer.Option(
+        None, "--replicas", metavar="N", rich_help_panel="Kubernetes",
+        help="Pods serving the model behind its Service (Kubernetes only) [default: 1]."),
+    litellm_replicas: Optional[int] = typer.Option(
+        None, "--litellm-replicas", metavar="N", rich_help_panel="Kubernetes",
+        help="Gateway pods behind its Service (Kubernetes only) [default: 1]."),
+    k8s_namespace: Optional[str] = typer.Option(
+        None, "--k8s-namespace", metavar="NS", rich_help_panel="Kubernetes",
+        help="Namespace written into kustomization.yaml [default: none: the one kubectl uses]."),
+    k8s_model_pvc: Optional[str] = typer.Option(
+        None, "--k8s-model-pvc", metavar="NAME", rich_help_panel="Kubernetes",
+        help="Existing PersistentVolumeClaim whose root holds the local model (mounted read-only)."),
+    k8s_model_host_path: Optional[str] = typer.Option(
+        None, "--k8s-model-host-path", metavar="DIR", rich_help_panel="Kubernetes",
+        help="Or: an absolute directory on the GPU nodes holding the local model (hostPath)."),
+    k8s_hf_cache_pvc: Optional[str] = typer.Option(
+        None, "--k8s-hf-cache-pvc", metavar="NAME", rich_help_panel="Kubernetes",
+        help="Existing claim for the Hugging Face cache of hub models [default: a rendered ReadWriteOnce claim]."),
+    k8s_hf_cache_size: Optional[str] = typer.Option(
+        None, "--k8s-hf-cache-size", metavar="SIZE", rich_help_panel="Kubernetes",
+        help="Size of the rendered Hugging Face cache claim [default: 200Gi]."),
+    k8s_storage_class: Optional[str] = typer.Option(
+        None, "--k8s-storage-class", metavar="NAME", rich_help_panel="Kubernetes",
+        help="StorageClass of the rendered cache claim [default: the cluster's default]."),
+    k8s_gpu_product: Optional[str] = typer.Option(
+        None, "--k8s-gpu-product", metavar="LABEL", rich_help_panel="Kubernetes",
+        help="Schedule GPU pods on nodes labelled nvidia.com/gpu.product=LABEL (e.g. NVIDIA-H100-80GB-HBM3)."),
+    k8s_runtime_class: Optional[str] = typer.Option(
+        None, "--k8s-runtime-class", metavar="NAME", rich_help_panel="Kubernetes",
+        help="runtimeClassName of GPU pods (e.g. nvidia) [default: none: the node's default runtime]."),
+    k8s_shm_size: Optional[str] = typer.Option(
+        None, "--k8s-shm-size", metavar="SIZE", rich_help_panel="Kubernetes",
+        help="Size limit of each backend pod's memory-backed /dev/shm [default: 16Gi]."),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 listing files that differ from a fresh render."),
-    stdout: bool = typer.Option(False, "--stdout", help="Print the compose file instead of writing the directory."),
+    stdout: bool = typer.Option(False, "--stdout", help="Print the compose file instead of writing the directory (compose only)."),
     force: bool = typer.Option(False, "--force", help="Overwrite rendered files even if they were edited by hand."),
     validate: bool = typer.Option(False, "--validate",
-                                  help="Also run the real `docker compose config --quiet` on the result before writing."),
+                                  help="Also run the real `docker compose config --quiet` (Kubernetes: `kubectl kustomize`) "
+                                       "on the result before writing."),
 ) -> None:
-    """Render a compose directory (backend + LiteLLM gateway) for a model or a named stack."""
+    """Render a compose directory (or, with --target kubernetes, a kustomize directory): backend + LiteLLM gateway."""
     from llmstack.main import render_stack
     from llmstack.resolve import RenderOptions
 
@@ -196,6 +230,10 @@ def render(
         tensor_parallel=tensor_parallel, max_model_len=max_model_len, tool_parser=tool_parser,
         reasoning_parser=reasoning_parser, mmproj=mmproj, network=network, bind=bind,
         extra_args=list(extra_arg or []), api_base=list(api_base or []), api_key_env=api_key_env,
+        replicas=replicas, litellm_replicas=litellm_replicas, k8s_namespace=k8s_namespace,
+        k8s_model_pvc=k8s_model_pvc, k8s_model_host_path=k8s_model_host_path, k8s_hf_cache_pvc=k8s_hf_cache_pvc,
+        k8s_hf_cache_size=k8s_hf_cache_size, k8s_storage_class=k8s_storage_class, k8s_gpu_product=k8s_gpu_product,
+        k8s_runtime_class=k8s_runtime_class, k8s_shm_size=k8s_shm_size,
         regen_command=_regen_command(ctx),
     )
     if check and stdout:
@@ -228,6 +266,11 @@ def render(
                    "it is git-ignored: keep it secret.")
     for variable in outcome.key_variables:
         click.echo(f"Add {variable}=<the upstream server's key> to {where}/.env (it is never written to a rendered file).")
+    if outcome.target == "kubernetes":
+        click.echo(f"Next: kubectl apply -k {where}")
+        if outcome.port_forward:
+            click.echo(f"Then: {outcome.port_forward}   (the gateway on http://127.0.0.1:{outcome.port_forward.rsplit(':', 1)[1]})")
+        return
     click.echo(f"Next: llmstack up {where}   (or: cd {where} && docker compose up -d)")
 
 

@@ -74,6 +74,22 @@ class StackLitellm(Strict):
     version: str | None = None
     image: str | None = None
     num_workers: int | None = Field(default=None, ge=1)
+    replicas: int | None = Field(default=None, ge=1)  # Kubernetes only
+
+
+class StackKubernetes(Strict):
+    """`kubernetes:` of a stack: used by the kubernetes target (flags `--k8s-*` override each key)."""
+
+    namespace: str | None = None
+    model_pvc: str | None = None
+    model_host_path: str | None = None
+    hf_cache_pvc: str | None = None
+    hf_cache_size: str | None = None
+    storage_class: str | None = None
+    gpu_product: str | None = None
+    node_selector: dict[str, str] = {}
+    runtime_class: str | None = None
+    shm_size: str | None = None
 
 
 class Stack(Strict):
@@ -85,7 +101,7 @@ class Stack(Strict):
     gpu_memory: float | None = Field(default=None, gt=0)
     # Claude Code's model tiers (opus, sonnet, haiku) -> an alias of this stack.
     claude: dict[Literal["opus", "sonnet", "haiku"], str] | None = None
-    kubernetes: dict[str, Any] = {}
+    kubernetes: StackKubernetes = StackKubernetes()
     models: list[StackModel] = Field(min_length=1)
     litellm: StackLitellm = StackLitellm()
 

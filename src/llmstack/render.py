@@ -27,7 +27,7 @@ from llmstack.paths import (
     MANIFEST,
     templates_dir,
 )
-from llmstack.spec import ModelSpec, StackSpec
+from llmstack.spec import ModelSpec, StackSpec, kube_name
 
 HF_CACHE_VOLUME = "hf-cache"
 HF_CACHE_VARIABLE = "LLMSTACK_HF_CACHE"
@@ -81,7 +81,7 @@ class _CompiledCache(jinja2.BytecodeCache):
 
 
 @lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         bytecode_cache=_CompiledCache(),
@@ -119,11 +119,13 @@ def _url_host(host: str) -> str:
 
 
 def _api_base(stack: StackSpec, model: ModelSpec) -> str:
+    if stack.target == "kubernetes":  # the backend's Service, by its name in the same namespace
+        return f"http://{kube_name(stack.name, model.service)}:{model.port}/v1"
     host = model.service if stack.network == "bridge" else _probe_host(_listen_host(stack, model))
     return f"http://{_url_host(host)}:{model.port}/v1"
 
 
-def _decisions(model: ModelSpec) -> list[str]:
+def decisions(model: ModelSpec) -> list[str]:
     """Why the values that depend on the model are what they are (comment lines)."""
     lines = []
     origins = model.origins
@@ -150,7 +152,7 @@ def _backend_view(stack: StackSpec, model: ModelSpec) -> dict[str, Any]:
     return {
         "spec": model,
         "title": backend.title,
-        "decisions": _decisions(model),
+        "decisions": decisions(model),
         "command": backend.command(model, listen) + list(model.extra_args),
         "healthcheck": backend.healthcheck(_probe_host(listen), model.port),
         "ipc_host": backend.ipc_host and gpu.enabled,
@@ -197,7 +199,8 @@ def gateway_view(stack: StackSpec) -> dict[str, Any]:
         for n, params in enumerate(deployments):
             where = f"replica {n + 1} of {len(deployments)}: " if len(deployments) > 1 else ""
             if model.service:
-                what = f"{backend.title} serving {model.display_name} (service {model.service})"
+                service = kube_name(stack.name, model.service) if stack.target == "kubernetes" else model.service
+                what = f"{backend.title} serving {model.display_name} (service {service})"
             else:
                 what = f"{model.display_name!r} served at {params['api_base']}"
             entries.append({
@@ -304,7 +307,11 @@ def build_context(stack: StackSpec) -> dict[str, Any]:
 
 def render(stack: StackSpec) -> dict[str, str]:
     """All files of a stack directory except `.env` (which holds the secret and is never rendered)."""
-    env = _environment()
+    if stack.target == "kubernetes":
+        from llmstack import kubernetes
+
+        return kubernetes.render(stack)
+    env = environment()
     context = build_context(stack)
     files = {
         COMPOSE_FILE: env.get_template("docker-compose.yml.j2").render(context),
@@ -358,11 +365,17 @@ def validate(stack: StackSpec, files: dict[str, str]) -> None:
         env = gateway["environment"]
         if not str(env.get("LITELLM_MASTER_KEY", "")).startswith("${LITELLM_MASTER_KEY:?"):
             raise RenderError("the master key must come from the environment, never the file")
-        config = _load(LITELLM_FILE, files[LITELLM_FILE])
-        aliases = list(dict.fromkeys(entry["model_name"] for entry in config["model_list"]))
-        expected_aliases = [m.alias for m in stack.models] + [p for p, _ in stack.litellm.claude_routes]
-        if aliases != expected_aliases:
-            raise RenderError(f"litellm aliases {aliases} do not match the stack {expected_aliases}")
-        for entry in config["model_list"]:
-            if entry["litellm_params"]["model"].startswith("openai/"):
-                raise RenderError("the openai/ route sends Anthropic requests to /v1/responses")
+        validate_gateway_config(stack, files[LITELLM_FILE])
+
+
+def validate_gateway_config(stack: StackSpec, text: str) -> None:
+    """The LiteLLM config serves every alias (and Claude's names) through chat completions."""
+    assert stack.litellm is not None
+    config = _load(LITELLM_FILE, text)
+    aliases = list(dict.fromkeys(entry["model_name"] for entry in config["model_list"]))
+    expected_aliases = [m.alias for m in stack.models] + [p for p, _ in stack.litellm.claude_routes]
+    if aliases != expected_aliases:
+        raise RenderError(f"litellm aliases {aliases} do not match the stack {expected_aliases}")
+    for entry in config["model_list"]:
+        if entry["litellm_params"]["model"].startswith("openai/"):
+            raise RenderError("the openai/ route sends Anthropic requests to /v1/responses")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from llmstack import __version__, decide, gateway, hostinfo, imageref, manifest, modelinfo, sources
+from llmstack import __version__, decide, gateway, hostinfo, imageref, k8sinputs, manifest, modelinfo, sources
 from llmstack.backends.base import Backend
 from llmstack.configfile import Config, Stack, StackModel
 from llmstack.errors import InputError, PlanError
@@ -67,6 +67,17 @@ class RenderOptions:
     extra_args: list[str] = field(default_factory=list)
     api_base: list[str] = field(default_factory=list)
     api_key_env: str | None = None
+    replicas: int | None = None
+    litellm_replicas: int | None = None
+    k8s_namespace: str | None = None
+    k8s_model_pvc: str | None = None
+    k8s_model_host_path: str | None = None
+    k8s_hf_cache_pvc: str | None = None
+    k8s_hf_cache_size: str | None = None
+    k8s_storage_class: str | None = None
+    k8s_gpu_product: str | None = None
+    k8s_runtime_class: str | None = None
+    k8s_shm_size: str | None = None
     regen_command: str = "llmstack render"
 
 
@@ -90,6 +101,7 @@ MODEL_FLAGS: dict[str, tuple[str, str]] = {
     "alias": ("litellm_alias", "--litellm-alias"),
     "api_base": ("api_base", "--api-base"),
     "api_key_env": ("api_key_env", "--api-key-env"),
+    "replicas": ("replicas", "--replicas"),
 }
 
 
@@ -212,6 +224,10 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
     target = _stack_value(opts.target, "--target", stack, "target", config, sn, "compose", derived("default"))
     if target.value not in TARGETS:
         raise InputError(f"{target.label()}: choose compose (default) or kubernetes")
+    k8s = k8sinputs.resolve(opts, config, stack, sn, target)
+    gateway_replicas = k8sinputs.litellm_replicas(opts, config, stack, sn)
+    if k8s is None:
+        k8sinputs.refuse_for_compose(layers, gateway_replicas, target)
 
     # Name and output directory come first: relative model paths are written relative to it,
     # and an earlier render's manifest there stands in for weights that are not on this host.
@@ -233,11 +249,15 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
         raise InputError(
             f"{name.label(repr(name.value))}: use lowercase letters, digits, '-' and '_' (e.g. {slugify(name.value)!r})"
         )
+    if k8s is not None:
+        k8sinputs.check_stack(name, network, bind)
     suffix = "" if target.value == "compose" else "-k8s"
     output_dir = Path(opts.output) if opts.output else Path("compose") / f"{name.value}{suffix}"
     recorded = manifest.recorded_models(output_dir)
 
     litellm = _resolve_gateway(opts, config, stack)
+    if litellm is not None and k8s is not None:
+        litellm = replace(litellm, replicas=k8sinputs.check_replicas(gateway_replicas))
     notices: list[str] = []
     models: list[ModelSpec] = []
     model_sources: list[ModelSource] = []
@@ -250,7 +270,14 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
         facts_by_input[source.text] = {"source": source.describe(), "facts": modelinfo.facts_to_dict(source.facts)}
 
     _check_uniqueness(models, litellm, network.value)
-    models = decide.share_gpus(models, layers)
+    if k8s is None:
+        models = decide.share_gpus(models, layers)
+    else:
+        # Kubernetes gives each pod whole GPUs of its own: no sharing, a count per pod.
+        models = k8sinputs.adapt_models(models, layers, model_sources, name.value, k8s, litellm)
+        if any(m.gpus.enabled and m.service for m in models) and gpu_memory_missing(opts, stack, layers):
+            notices.append("memory plan skipped: pass --gpu-memory GIB (the memory of each of the cluster's GPUs); "
+                           "this host's nvidia-smi says nothing about the cluster")
     gpu_memory = _stack_value(opts.gpu_memory, "--gpu-memory", stack, "gpu_memory", config, sn, None,
                               derived("default"))
     plans: list[tuple[str, list[str]]] = []
@@ -260,7 +287,7 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
     for model, model_layers, source in zip(models, layers, model_sources, strict=True):
         memory = model_layers.get("gpu_memory") or (gpu_memory if gpu_memory.value is not None else None)
         if model.gpus.enabled and model.service and not asked:
-            measured, asked = hostinfo.gpus(), True
+            measured, asked = (hostinfo.gpus() if k8s is None else None), True
         model = decide.memory_plan(model, model_layers, memory, measured, source, notices)
         if model.plan is not None:
             plans.append((model.service or model.alias, model.plan.lines()))
@@ -277,6 +304,7 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
         network=network.value,
         bind=bind.value,
         target=target.value,
+        kubernetes=k8s,
         regen_command=opts.regen_command,
         llmstack_version=__version__,
         inputs={"command": opts.regen_command, "config": config.where if stack is not None else None,
@@ -284,6 +312,13 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
         facts=facts_by_input,
     )
     return Resolved(spec, output_dir, notices, plans)
+
+
+def gpu_memory_missing(opts: RenderOptions, stack: Stack | None, layers: list[Layers]) -> bool:
+    """No GPU memory given anywhere (the memory plan then has nothing to go on for a cluster)."""
+    if opts.gpu_memory is not None or (stack is not None and stack.gpu_memory is not None):
+        return False
+    return not all(model_layers.get("gpu_memory") for model_layers in layers)
 
 
 def _resolve_gateway(opts: RenderOptions, config: Config, stack: Stack | None) -> LitellmSpec | None:
@@ -557,7 +592,7 @@ def _external_model(backend: Backend, layers: Layers, source: ModelSource, alias
     if key_env is not None and not ENV_NAME_RE.match(str(key_env.value)):
         raise InputError(f"{key_env.label()}: an environment variable name (A-Z, 0-9, _), e.g. UPSTREAM_API_KEY")
     for key in ("gpus", "tensor_parallel", "max_model_len", "tool_parser", "reasoning_parser", "mmproj", "image",
-                "version", "port", "extra_args"):
+                "version", "port", "extra_args", "replicas"):
         found = layers.get(key)
         if found is not None:
             raise InputError(f"{found.label()}: the external server decides this; drop it for --backend external")

@@ -78,6 +78,13 @@ class GpuSpec:
             return frozenset()
         return frozenset(range(visible)) if visible is not None else None
 
+    def kubernetes_count(self, tensor_parallel: int | None) -> int:
+        """`nvidia.com/gpu` is a count: device ids become how many they are (the device plugin picks
+        the devices), and `all` has no count on a cluster: the tensor-parallel size, else 1."""
+        if self.kind == "none":
+            return 0
+        return self.countable or tensor_parallel or 1
+
     def describe(self) -> str:
         if self.kind == "ids":
             return ",".join(self.ids)
@@ -176,6 +183,7 @@ class ModelSpec:
     api_key_env: str | None = None  # gateway-only backends: env variable holding the upstream key
     native_messages: bool = False  # the gateway hands /v1/messages to the backend untranslated
     plan: MemoryPlan | None = None
+    replicas: int = 1  # Kubernetes: pods behind the model's Service (Compose runs one container)
     origins: Mapping[str, str] = field(default_factory=dict)  # field -> where its value came from
 
 
@@ -186,6 +194,29 @@ class LitellmSpec:
     num_workers: int | None = None
     # (model name pattern, alias) pairs: Claude Code's model names routed to a stack alias.
     claude_routes: tuple[tuple[str, str], ...] = ()
+    replicas: int = 1  # Kubernetes: gateway pods behind its Service
+
+
+@dataclass(frozen=True)
+class KubernetesSpec:
+    """What only the Kubernetes target needs: where the cluster finds the weights, node selection."""
+
+    namespace: str | None = None  # kustomize `namespace:`; None: the one `kubectl` uses
+    model_pvc: str | None = None  # an existing PersistentVolumeClaim whose root holds the local models
+    model_host_path: str | None = None  # or a directory on every GPU node holding them
+    hf_cache_pvc: str | None = None  # an existing claim for the Hugging Face cache; None: render one
+    hf_cache_size: str = "200Gi"
+    storage_class: str | None = None  # of the rendered HF cache claim; None: the cluster's default
+    gpu_product: str | None = None  # nodeSelector nvidia.com/gpu.product (GPU Feature Discovery)
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    runtime_class: str | None = None  # opt-in: a pod naming a missing RuntimeClass never runs
+    shm_size: str = "16Gi"  # memory-backed /dev/shm of each backend pod
+    origins: Mapping[str, str] = field(default_factory=dict)
+
+
+def kube_name(stack: str, service: str) -> str:
+    """The name of a stack's object on the cluster: prefixed, so stacks share a namespace."""
+    return f"{stack}-{service}"
 
 
 @dataclass(frozen=True)
@@ -198,6 +229,7 @@ class StackSpec:
     network: Literal["bridge", "host"] = "bridge"
     bind: str = "127.0.0.1"
     target: Literal["compose", "kubernetes"] = "compose"
+    kubernetes: KubernetesSpec | None = None  # set for the kubernetes target
     # What the manifest records so --check works without the weights (see manifest.py).
     inputs: Mapping[str, Any] = field(default_factory=dict)
     facts: Mapping[str, Any] = field(default_factory=dict)  # model input -> facts dict

@@ -30,9 +30,9 @@ def new_master_key() -> str:
     return "sk-" + secrets.token_urlsafe(32)
 
 
-def env_file_text(master_key: str) -> str:
+def env_file_text(master_key: str, reader: str = "`docker compose`") -> str:
     return (
-        "# Secrets for this stack, read by `docker compose`. Never commit this file.\n"
+        f"# Secrets for this stack, read by {reader}. Never commit this file.\n"
         f"LITELLM_MASTER_KEY={master_key}\n"
     )
 
@@ -83,7 +83,8 @@ def hand_edited(output_dir: Path, names: list[str]) -> list[str]:
     return edited
 
 
-def write(output_dir: Path, files: dict[str, str], with_env: bool, force: bool = False) -> WriteResult:
+def write(output_dir: Path, files: dict[str, str], with_env: bool, force: bool = False,
+          env_reader: str = "`docker compose`") -> WriteResult:
     """Write the rendered files; create `.env` with a fresh master key when it is missing.
 
     A file edited by hand since it was rendered (its content hash no longer matches) is never
@@ -100,7 +101,7 @@ def write(output_dir: Path, files: dict[str, str], with_env: bool, force: bool =
             )
     env_needed = with_env and not (output_dir / ENV_FILE).exists()
     master_key = new_master_key() if env_needed else None
-    extra = {ENV_FILE: env_file_text(master_key)} if master_key else {}
+    extra = {ENV_FILE: env_file_text(master_key, env_reader)} if master_key else {}
     result = WriteResult(
         written=sorted(changed),
         env_created=bool(master_key),

@@ -93,6 +93,8 @@ class Backend:
     # Health probe period once started. Short, because engines older than 25 ignore
     # start_interval and then only `interval` decides how soon readiness is noticed.
     health_interval: ClassVar[str] = "2s"
+    # What the healthcheck (Compose) and the probes (Kubernetes httpGet) ask: 200 once serving.
+    health_path: ClassVar[str] = "/health"
     # The args key holding the share of GPU memory the backend may use (None: not tunable).
     memory_arg: ClassVar[str | None] = None
 
@@ -148,7 +150,7 @@ class Backend:
 
     def healthcheck(self, host: str, port: int) -> list[str]:
         """Probe /health with curl (present in the vLLM, SGLang and llama.cpp images)."""
-        return ["CMD", "curl", "-fsS", "-o", "/dev/null", f"http://{host}:{port}/health"]
+        return ["CMD", "curl", "-fsS", "-o", "/dev/null", f"http://{host}:{port}{self.health_path}"]
 
 
 # Families whose models always reason (a reasoning channel, not optional <think> tags).

@@ -74,7 +74,7 @@ class Trtllm(Backend):
         return cmd
 
     def healthcheck(self, host, port):
-        return python_healthcheck(host, port)
+        return python_healthcheck(host, port, self.health_path)
 
 
 BACKEND = Trtllm()

@@ -1,0 +1,344 @@
+"""Pure rendering of the Kubernetes target: StackSpec -> a kustomize directory.
+
+The same StackSpec as the compose target (same models.yaml, same decisions: context, parsers,
+tensor parallelism, memory plan, images, gateway config) becomes, for `kubectl apply -k DIR`:
+
+- `kustomization.yaml`: the resources, a secretGenerator reading the git-ignored `.env`
+  (LITELLM_MASTER_KEY, optional HF_TOKEN, upstream keys) and a configMapGenerator for
+  `litellm-config.yaml` (the very file the compose target renders, with each backend's Service
+  as api_base);
+- `<service>.yaml` per model: a Deployment (GPU limits, memory-backed /dev/shm, startup, readiness
+  and liveness probes on the backend's health path, Recreate, the model from a claim or a
+  hostPath, node selection) and its ClusterIP Service;
+- `litellm.yaml`: the gateway Deployment and Service; `network-policy.yaml`: only the gateway
+  reaches the backends; `hf-cache.yaml`: the Hugging Face cache claim of hub models;
+- `.env.example`, `.gitignore` and the manifest, as for compose.
+
+Object names are `<stack>-<service>` so several stacks share a namespace; every pod carries
+`app.kubernetes.io/instance: <stack>` and `app.kubernetes.io/name: <service>`, which the
+Services, Deployments and NetworkPolicies select on. No I/O besides reading the templates.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+
+import yaml
+
+from llmstack import backends, manifest, stamp
+from llmstack import render as shared
+from llmstack.errors import RenderError
+from llmstack.paths import ENV_EXAMPLE, GITIGNORE, LITELLM_FILE, MANIFEST
+from llmstack.spec import KubernetesSpec, ModelSpec, StackSpec, kube_name
+
+KUSTOMIZATION = "kustomization.yaml"
+GATEWAY_FILE = "litellm.yaml"
+POLICY_FILE = "network-policy.yaml"
+HF_CACHE_FILE = "hf-cache.yaml"
+HF_CACHE_PATH = "/root/.cache/huggingface"
+CONFIG_DIR = "/etc/litellm"
+
+INSTANCE = "app.kubernetes.io/instance"
+NAME = "app.kubernetes.io/name"
+COMPONENT = "app.kubernetes.io/component"
+
+# Model load (and a first hub download) can take many minutes on real GPUs: the same budget
+# as the compose healthcheck's start_period (30 min with GPUs, 10 without), probed every 5 s.
+STARTUP_PERIOD = 5
+STARTUP_MINUTES = {True: 30, False: 10}
+
+
+def secret_name(stack: StackSpec) -> str:
+    return kube_name(stack.name, "env")
+
+
+def config_map_name(stack: StackSpec) -> str:
+    return kube_name(stack.name, "litellm-config")
+
+
+def hf_cache_claim(stack: StackSpec) -> str:
+    assert stack.kubernetes is not None
+    return stack.kubernetes.hf_cache_pvc or kube_name(stack.name, "hf-cache")
+
+
+def selector(stack: StackSpec, service: str) -> dict[str, str]:
+    return {INSTANCE: stack.name, NAME: service}
+
+
+def labels(stack: StackSpec, service: str, component: str) -> dict[str, str]:
+    return {**selector(stack, service), COMPONENT: component, "app.kubernetes.io/part-of": "llmstack"}
+
+
+def _seconds(interval: str) -> int:
+    """`2s` / `1m` (the compose healthcheck interval) as whole seconds."""
+    unit = {"s": 1, "m": 60}[interval[-1]]
+    return max(1, int(float(interval[:-1]) * unit))
+
+
+def _gpu_comment(model: ModelSpec, count: int) -> str:
+    note = model.origins.get("gpus_kubernetes")
+    if note:
+        return f"{count} GPU{'s' if count != 1 else ''}: {note}."
+    return f"{count} GPU{'s' if count != 1 else ''} ({model.origins.get('gpus', 'default')}); the device plugin picks them."
+
+
+def _volumes(stack: StackSpec, k8s: KubernetesSpec, model: ModelSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(volumeMounts, volumes) of a backend pod."""
+    mounts: list[dict[str, Any]] = [{"name": "shm", "path": "/dev/shm", "sub_path": None, "read_only": False,
+                                     "comment": ""}]
+    volumes: list[dict[str, Any]] = [{"name": "shm", "kind": "shm", "size": k8s.shm_size}]
+    if model.hub_id:
+        claim = hf_cache_claim(stack)
+        mounts.append({"name": "hf-cache", "path": HF_CACHE_PATH, "sub_path": None, "read_only": False,
+                       "comment": f"Hugging Face cache: {model.hub_id} is downloaded here on first start."})
+        volumes.append({"name": "hf-cache", "kind": "pvc", "claim": claim, "read_only": False})
+    if model.mounts and k8s.model_pvc:
+        for mount in model.mounts:
+            name = posixpath.basename(mount.container_path)
+            mounts.append({"name": "models", "path": mount.container_path, "sub_path": name, "read_only": True,
+                           "comment": f"The {mount.role} {'file' if mount.is_file else 'directory'} {name} at the "
+                                      f"root of the claim {k8s.model_pvc}, read-only."})
+        volumes.append({"name": "models", "kind": "pvc", "claim": k8s.model_pvc, "read_only": True})
+    elif model.mounts:
+        assert k8s.model_host_path is not None
+        for n, mount in enumerate(model.mounts):
+            name = posixpath.basename(mount.container_path)
+            volume = "model" if n == 0 else f"model-{n}"
+            mounts.append({"name": volume, "path": mount.container_path, "sub_path": None, "read_only": True,
+                           "comment": f"The {mount.role} {'file' if mount.is_file else 'directory'} {name} in "
+                                      f"{k8s.model_host_path} on the node, read-only."})
+            volumes.append({"name": volume, "kind": "host", "path": posixpath.join(k8s.model_host_path, name),
+                            "type": "File" if mount.is_file else "Directory"})
+    return mounts, volumes
+
+
+def _backend_view(stack: StackSpec, model: ModelSpec) -> dict[str, Any]:
+    k8s = stack.kubernetes
+    assert k8s is not None
+    backend = backends.get(model.backend)
+    count = model.gpus.kubernetes_count(model.tensor_parallel)
+    mounts, volumes = _volumes(stack, k8s, model)
+    node_selector = dict(k8s.node_selector)
+    if count and k8s.gpu_product:
+        node_selector["nvidia.com/gpu.product"] = k8s.gpu_product
+    minutes = STARTUP_MINUTES[bool(count)]
+    return {
+        "spec": model,
+        "title": backend.title,
+        "name": kube_name(stack.name, model.service),
+        "file": f"{model.service}.yaml",
+        "decisions": shared.decisions(model),
+        "labels": labels(stack, model.service, "backend"),
+        "selector": selector(stack, model.service),
+        "args": backend.command(model, "0.0.0.0") + list(model.extra_args),
+        "gpus": count,
+        "gpu_comment": _gpu_comment(model, count) if count else "",
+        "node_selector": dict(sorted(node_selector.items())),
+        "runtime_class": k8s.runtime_class if count else None,
+        "runtime_class_origin": k8s.origins.get("runtime_class", ""),
+        "volume_mounts": mounts,
+        "volumes": volumes,
+        "health_path": backend.health_path,
+        "startup_period": STARTUP_PERIOD,
+        "startup_failures": minutes * 60 // STARTUP_PERIOD,
+        "startup_comment": f"Model load can take minutes: up to {minutes} minutes before liveness counts.",
+        "ready_period": _seconds(backend.health_interval),
+    }
+
+
+def _gateway_view(stack: StackSpec) -> dict[str, Any] | None:
+    spec = stack.litellm
+    if spec is None:
+        return None
+    args = ["--config", f"{CONFIG_DIR}/config.yaml", "--port", str(spec.port), "--host", "0.0.0.0"]
+    if spec.num_workers:
+        args += ["--num_workers", str(spec.num_workers)]
+    return {
+        "name": kube_name(stack.name, "litellm"),
+        "labels": labels(stack, "litellm", "gateway"),
+        "selector": selector(stack, "litellm"),
+        "image": spec.image,
+        "port": spec.port,
+        "replicas": spec.replicas,
+        "replicas_origin": "",
+        "args": args,
+        "key_variables": sorted({m.api_key_env for m in stack.models if m.api_key_env}),
+    }
+
+
+def build_context(stack: StackSpec) -> dict[str, Any]:
+    k8s = stack.kubernetes
+    assert k8s is not None
+    models = [_backend_view(stack, model) for model in stack.services]
+    gateway = _gateway_view(stack)
+    rendered_pvc = stack.uses_hub and not k8s.hf_cache_pvc
+    resources = [m["file"] for m in models]
+    if gateway is not None:
+        resources.append(GATEWAY_FILE)
+        if models:
+            resources.append(POLICY_FILE)
+    if rendered_pvc:
+        resources.append(HF_CACHE_FILE)
+    policies = []
+    if gateway is not None:
+        for m in models:
+            policies.append({"name": m["name"], "labels": m["labels"], "selector": m["selector"],
+                             "gateway_selector": gateway["selector"], "port": m["spec"].port})
+    return {
+        "stack": stack,
+        "k8s": k8s,
+        "namespace": k8s.namespace,
+        "models": models,
+        "gateway": gateway,
+        "litellm": gateway,  # the shared templates (litellm-config) ask whether there is a gateway
+        "policies": policies,
+        "resources": resources,
+        "rendered_pvc": rendered_pvc,
+        "hub_models": [m.display_name for m in stack.services if m.hub_id],
+        "hf_cache_claim": hf_cache_claim(stack) if stack.uses_hub else None,
+        "pvc_labels": labels(stack, "hf-cache", "model-cache"),
+        "secret_name": secret_name(stack),
+        "config_map_name": config_map_name(stack),
+        "regen_command": stack.regen_command.replace("\n", " "),
+        "hash_placeholder": stamp.PLACEHOLDER,
+    }
+
+
+def port_forward(stack: StackSpec) -> str | None:
+    if stack.litellm is None:
+        return None
+    namespace = f" -n {stack.kubernetes.namespace}" if stack.kubernetes and stack.kubernetes.namespace else ""
+    port = stack.litellm.port
+    return f"kubectl port-forward{namespace} svc/{kube_name(stack.name, 'litellm')} {port}:{port}"
+
+
+def summary(stack: StackSpec) -> dict[str, Any]:
+    """The manifest's stack summary: as for compose, plus where things are on the cluster."""
+    data = shared.summary(stack)
+    k8s = stack.kubernetes
+    assert k8s is not None
+    data["gateway_url"] = None  # reached through `kubectl port-forward` (or an Ingress of your own)
+    data["published"] = {}
+    data["gpus"] = {m.service: m.gpus.kubernetes_count(m.tensor_parallel) for m in stack.services if m.gpus.enabled}
+    data["mounts"] = {}
+    data["kubernetes"] = {
+        "namespace": k8s.namespace,
+        "objects": {m.service: kube_name(stack.name, m.service) for m in stack.services}
+        | ({"litellm": kube_name(stack.name, "litellm")} if stack.litellm else {}),
+        "replicas": {m.service: m.replicas for m in stack.services}
+        | ({"litellm": stack.litellm.replicas} if stack.litellm else {}),
+        "secret": secret_name(stack),
+        "port_forward": port_forward(stack),
+    }
+    return data
+
+
+def render_files(stack: StackSpec) -> dict[str, str]:
+    env = shared.environment()
+    context = build_context(stack)
+    files = {
+        KUSTOMIZATION: env.get_template("kubernetes/kustomization.yaml.j2").render(context),
+        ENV_EXAMPLE: env.get_template("kubernetes/env.example.j2").render(context),
+        GITIGNORE: env.get_template("gitignore.j2").render(context),
+        MANIFEST: env.get_template("manifest.yaml.j2").render(
+            context, body=manifest.document(summary(stack), dict(stack.inputs), dict(stack.facts))),
+    }
+    template = env.get_template("kubernetes/backend.yaml.j2")
+    for m in context["models"]:
+        files[m["file"]] = template.render(context, m=m)
+    if context["gateway"] is not None:
+        files[GATEWAY_FILE] = env.get_template("kubernetes/litellm.yaml.j2").render(context, g=context["gateway"])
+        files[LITELLM_FILE] = env.get_template("litellm-config.yaml.j2").render(
+            context, gateway=shared.gateway_view(stack))
+        if context["policies"]:
+            files[POLICY_FILE] = env.get_template("kubernetes/network-policy.yaml.j2").render(context)
+    if context["rendered_pvc"]:
+        files[HF_CACHE_FILE] = env.get_template("kubernetes/hf-cache.yaml.j2").render(context)
+    return {name: stamp.stamp(text) for name, text in files.items()}
+
+
+def render(stack: StackSpec) -> dict[str, str]:
+    """All files of the kustomize directory except `.env` (the secret, never rendered)."""
+    files = render_files(stack)
+    validate(stack, files)
+    return dict(sorted(files.items()))
+
+
+# ---- checks on what was rendered ---------------------------------------------------------------
+
+def _documents(name: str, text: str) -> list[dict[str, Any]]:
+    try:
+        docs = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+    except yaml.YAMLError as exc:  # pragma: no cover - a template bug
+        raise RenderError(f"rendered {name} is not valid YAML: {exc}") from exc
+    if not all(isinstance(doc, dict) for doc in docs):
+        raise RenderError(f"rendered {name} holds something other than objects")
+    return docs
+
+
+def _pod_checks(name: str, deployment: dict[str, Any], service: dict[str, Any], secret: str) -> dict[str, Any]:
+    spec = deployment["spec"]
+    pod_labels = spec["template"]["metadata"]["labels"]
+    wanted = spec["selector"]["matchLabels"]
+    if any(pod_labels.get(k) != v for k, v in wanted.items()):
+        raise RenderError(f"{name}: the Deployment's selector does not match its pod labels")
+    if service["spec"]["selector"] != wanted:
+        raise RenderError(f"{name}: the Service selects other pods than the Deployment runs")
+    container = spec["template"]["spec"]["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    if service["spec"]["ports"][0]["targetPort"] not in ports:
+        raise RenderError(f"{name}: the Service's targetPort is not a container port")
+    for env in container.get("env", []):
+        ref = env.get("valueFrom", {}).get("secretKeyRef")
+        if ref is not None and ref["name"] != secret:
+            raise RenderError(f"{name}: {env['name']} refers to a Secret the kustomization does not generate")
+        if ref is None and env["name"] in ("LITELLM_MASTER_KEY", "HF_TOKEN"):
+            raise RenderError(f"{name}: {env['name']} must come from the Secret, never the file")
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        if probe not in container:
+            raise RenderError(f"{name}: no {probe}")
+    return container
+
+
+def validate(stack: StackSpec, files: dict[str, str]) -> None:
+    """Parse everything back and check it says what the spec says (a failure is an llmstack bug)."""
+    kustomization = _documents(KUSTOMIZATION, files[KUSTOMIZATION])[0]
+    resources = kustomization["resources"]
+    if sorted(resources) != sorted(name for name in files if name in resources) or \
+            any(name not in files for name in resources):
+        raise RenderError(f"{KUSTOMIZATION} lists files that were not rendered")
+    secret = secret_name(stack)
+    if [g["name"] for g in kustomization["secretGenerator"]] != [secret]:
+        raise RenderError("the Secret must come from the secretGenerator reading .env")
+    for model in stack.services:
+        name = kube_name(stack.name, model.service)
+        deployment, service = _documents(f"{model.service}.yaml", files[f"{model.service}.yaml"])
+        if deployment["kind"] != "Deployment" or service["kind"] != "Service" or deployment["metadata"]["name"] != name:
+            raise RenderError(f"{model.service}.yaml: expected the Deployment and Service {name}")
+        container = _pod_checks(name, deployment, service, secret)
+        if deployment["spec"]["strategy"]["type"] != "Recreate":
+            raise RenderError(f"{name}: backends are replaced, not rolled (GPUs)")
+        if deployment["spec"]["replicas"] != model.replicas:
+            raise RenderError(f"{name}: replicas differ from the spec")
+        count = model.gpus.kubernetes_count(model.tensor_parallel)
+        limit = container.get("resources", {}).get("limits", {}).get("nvidia.com/gpu", 0)
+        if limit != count:
+            raise RenderError(f"{name}: nvidia.com/gpu {limit} != {count}")
+        if container["image"] != model.image:
+            raise RenderError(f"{name}: image mismatch")
+    if stack.litellm is not None:
+        name = kube_name(stack.name, "litellm")
+        deployment, service = _documents(GATEWAY_FILE, files[GATEWAY_FILE])
+        container = _pod_checks(name, deployment, service, secret)
+        if not any(e["name"] == "LITELLM_MASTER_KEY" for e in container["env"]):
+            raise RenderError(f"{name}: no master key")
+        volumes = deployment["spec"]["template"]["spec"]["volumes"]
+        if [v["configMap"]["name"] for v in volumes if "configMap" in v] != [config_map_name(stack)]:
+            raise RenderError(f"{name}: the config must come from the generated ConfigMap")
+        shared.validate_gateway_config(stack, files[LITELLM_FILE])
+        if stack.services:
+            policies = _documents(POLICY_FILE, files[POLICY_FILE])
+            selected = [p["spec"]["podSelector"]["matchLabels"] for p in policies]
+            if selected != [selector(stack, m.service) for m in stack.services]:
+                raise RenderError("every backend needs its NetworkPolicy")
