@@ -1,7 +1,10 @@
-"""The committed golden examples under compose/: one per backend and a two-model stack.
+"""The committed golden examples under compose/: one per backend and a two-model stack, and the
+Kubernetes ones (`<name>-k8s`: kustomize directories) next to them.
 
-CI re-renders each with `--check` (any diff fails). After an intended change, regenerate them
-from the repository root with `python -m tests.examples` and review the diff.
+CI re-renders each with `--check` (any diff fails); the compose ones pass `docker compose config`,
+the Kubernetes ones `kubectl kustomize` and `kubernetes-validate` (tests/test_kubernetes.py).
+After an intended change, regenerate them from the repository root with `python -m tests.examples`
+and review the diff.
 """
 
 from __future__ import annotations
@@ -34,7 +37,23 @@ EXAMPLES: dict[str, list[str]] = {
                           "--api-base", "http://gpu-host-1:8000/v1", "--api-base", "http://gpu-host-2:8000/v1",
                           "--name", "external-replicas"],
     "qwen-coder-and-chat": ["qwen-coder-and-chat"],
+    # Kubernetes (kustomize directories); the directory is compose/<name>-k8s.
+    "vllm-qwen2-5-7b-k8s": ["--model", f"{FIXTURES}/families/Qwen2.5-7B-Instruct", "--gpus", "0,1",
+                            "--gpu-memory", "48", "--name", "vllm-qwen2-5-7b", "--target", "kubernetes",
+                            "--k8s-model-pvc", "models", "--k8s-gpu-product", "NVIDIA-L40S",
+                            "--k8s-runtime-class", "nvidia"],
+    "qwen-coder-and-chat-k8s": ["qwen-coder-and-chat", "--target", "kubernetes"],
+    "llama-cpu-llama-3-1-8b-k8s": ["--model", f"{FIXTURES}/gguf/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf", "--cpu",
+                                   "--name", "llama-cpu-llama-3-1-8b", "--target", "kubernetes",
+                                   "--k8s-model-host-path", "/data/models"],
+    "qwen-chat-replicas-k8s": ["qwen-chat-replicas"],  # target, replicas and kubernetes: keys in models.yaml
+    "external-replicas-k8s": ["--backend", "external", "--model", "qwen2-5-7b-instruct",
+                              "--api-base", "http://gpu-host-1:8000/v1", "--api-base", "http://gpu-host-2:8000/v1",
+                              "--name", "external-replicas", "--target", "kubernetes", "--litellm-replicas", "2"],
 }
+
+KUBERNETES = [name for name in EXAMPLES if name.endswith("-k8s")]
+COMPOSE = [name for name in EXAMPLES if name not in KUBERNETES]
 
 
 def render_args(name: str) -> list[str]:

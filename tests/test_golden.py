@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import REPO, compose_config_quiet
-from tests.examples import EXAMPLES, render_args
+from tests.examples import COMPOSE, EXAMPLES, render_args
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def test_golden_example_is_up_to_date(cli, at_repo_root, name):
     )
 
 
-@pytest.mark.parametrize("name", list(EXAMPLES))
+@pytest.mark.parametrize("name", COMPOSE)
 def test_golden_example_passes_compose_config(name):
     result = compose_config_quiet(REPO / "compose" / name)
     assert result.returncode == 0, result.stderr

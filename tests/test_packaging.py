@@ -17,7 +17,8 @@ def test_wheel_ships_templates_and_defaults(tmp_path):
     wheel = next(tmp_path.glob("llmstack-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for template in ("docker-compose.yml.j2", "litellm-config.yaml.j2", "env.example.j2", "gitignore.j2",
-                     "header.j2"):
+                     "header.j2", "kubernetes/kustomization.yaml.j2", "kubernetes/backend.yaml.j2",
+                     "kubernetes/litellm.yaml.j2", "kubernetes/macros.j2"):
         assert f"llmstack/_data/templates/{template}" in names
     assert "llmstack/_data/models.yaml" in names
     assert "llmstack/backends/vllm.py" in names

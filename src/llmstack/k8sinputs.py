@@ -190,7 +190,7 @@ def adapt_models(models: Sequence[ModelSpec], layers: Sequence[Layers], model_so
                              f"{stack_name}-<service> at most 63 characters); set another `service:` on the model")
         publish = model_layers.get("publish_port")
         if publish is not None and publish.origin.from_user and publish.value:
-            raise InputError(f"{publish.label()}: Kubernetes publishes nothing on a host; the backend's Service is "
+            raise InputError(f"{publish.origin.describe()}: Kubernetes publishes nothing on a host; the backend's Service is "
                              "reachable inside the cluster (`kubectl port-forward` for a look from outside)")
         if model.mounts and not (k8s.model_pvc or k8s.model_host_path):
             raise InputError(

@@ -77,10 +77,11 @@ def _seconds(interval: str) -> int:
 
 
 def _gpu_comment(model: ModelSpec, count: int) -> str:
+    what = f"{count} GPU{'s' if count != 1 else ''}"
     note = model.origins.get("gpus_kubernetes")
     if note:
-        return f"{count} GPU{'s' if count != 1 else ''}: {note}."
-    return f"{count} GPU{'s' if count != 1 else ''} ({model.origins.get('gpus', 'default')}); the device plugin picks them."
+        return f"{what}: {note}."
+    return f"{what} ({model.origins.get('gpus', 'default')}); the device plugin picks {'them' if count != 1 else 'it'}."
 
 
 def _volumes(stack: StackSpec, k8s: KubernetesSpec, model: ModelSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

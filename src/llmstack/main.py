@@ -80,8 +80,9 @@ def validate_with_kubectl(files: dict[str, str]) -> None:
         checker = _program("kubernetes-validate")
         if checker is None:
             return
-        checked = subprocess.run([checker, "--strict", "--quiet", "-"], input=built.stdout,
-                                 capture_output=True, text=True)
+        objects = Path(scratch, "built.yaml")  # a file: stdin is read once, not once per version
+        objects.write_text(built.stdout, encoding="utf-8")
+        checked = subprocess.run([checker, "--strict", "--quiet", str(objects)], capture_output=True, text=True)
         if checked.returncode != 0:
             detail = " ".join((checked.stdout + checked.stderr).split())
             raise RenderError(f"kubernetes-validate rejects the rendered objects: {detail}")

@@ -275,6 +275,11 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
     else:
         # Kubernetes gives each pod whole GPUs of its own: no sharing, a count per pod.
         models = k8sinputs.adapt_models(models, layers, model_sources, name.value, k8s, litellm)
+        pods = sum(m.replicas for m in models if m.service and m.hub_id)
+        if pods > 1 and not k8s.hf_cache_pvc:
+            notices.append(f"{pods} pods mount the rendered Hugging Face cache claim, which is ReadWriteOnce: "
+                           "Kubernetes runs them all on one node; for pods on several nodes pass "
+                           "--k8s-hf-cache-pvc NAME (a ReadWriteMany claim of yours)")
         if any(m.gpus.enabled and m.service for m in models) and gpu_memory_missing(opts, stack, layers):
             notices.append("memory plan skipped: pass --gpu-memory GIB (the memory of each of the cluster's GPUs); "
                            "this host's nvidia-smi says nothing about the cluster")

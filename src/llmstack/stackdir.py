@@ -79,6 +79,13 @@ def locate(target: str | None) -> Path:
         found = _find(target)
         if found is not None:
             return found
+        for candidate in (Path(target), Path("compose") / target, Path("compose") / f"{target}-k8s"):
+            if (candidate / "kustomization.yaml").is_file():
+                raise InputError(
+                    f"{candidate}: a Kubernetes (kustomize) directory, which this command does not drive; deploy it "
+                    f"with `kubectl apply -k {candidate}` and reach its gateway with the `kubectl port-forward` "
+                    "line in its kustomization.yaml"
+                )
         raise InputError(
             f"{target}: no {COMPOSE_FILE} there (nor in compose/{target}); "
             "pass a rendered directory or stack name, or run `llmstack render` first"

