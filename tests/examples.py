@@ -49,7 +49,8 @@ EXAMPLES: dict[str, list[str]] = {
     "qwen-chat-replicas-k8s": ["qwen-chat-replicas"],  # target, replicas and kubernetes: keys in models.yaml
     "external-replicas-k8s": ["--backend", "external", "--model", "qwen2-5-7b-instruct",
                               "--api-base", "http://gpu-host-1:8000/v1", "--api-base", "http://gpu-host-2:8000/v1",
-                              "--name", "external-replicas", "--target", "kubernetes", "--litellm-replicas", "2"],
+                              "--api-key-env", "UPSTREAM_API_KEY", "--name", "external-replicas",
+                              "--target", "kubernetes", "--litellm-replicas", "2"],
 }
 
 KUBERNETES = [name for name in EXAMPLES if name.endswith("-k8s")]

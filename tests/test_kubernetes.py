@@ -476,6 +476,35 @@ def test_node_selector_and_settings_from_models_yaml(cli, workdir):
     assert {"name": "model", "hostPath": {"path": "/srv/models/tiny.gguf", "type": "File"}} in spec["volumes"]
 
 
+def test_a_cache_snapshot_is_read_from_the_claim_by_its_repository_directory(cli, workdir, hf_cache):
+    from tests.conftest import REVISION
+
+    snapshot_dir = hf_cache / "models--Qwen--Qwen2.5-7B-Instruct" / "snapshots" / REVISION
+    result = cli("render", "--model", str(snapshot_dir), "--gpus", "1", "--name", "snap", "--target", "kubernetes",
+                 "--k8s-model-pvc", "hub-cache")
+    assert result.exit_code == 0, result.stderr
+    deployment = objects((workdir / "compose" / "snap-k8s" / "backend.yaml").read_text())[0]
+    main = container(deployment)
+    mount = next(m for m in main["volumeMounts"] if m["name"] == "models")
+    assert mount == {"name": "models", "mountPath": "/models/models--Qwen--Qwen2.5-7B-Instruct",
+                     "subPath": "models--Qwen--Qwen2.5-7B-Instruct", "readOnly": True}  # blobs/ come along
+    assert main["args"][main["args"].index("--model") + 1] == \
+        f"/models/models--Qwen--Qwen2.5-7B-Instruct/snapshots/{REVISION}"
+
+
+def test_backends_without_a_gateway(cli, workdir, kubectl):
+    result = cli("render", "--model", "Qwen/Qwen2.5-7B-Instruct", "--gpus", "1", "--no-litellm",
+                 "--target", "kubernetes", "--name", "solo")
+    assert result.exit_code == 0, result.stderr
+    out = workdir / "compose" / "solo-k8s"
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".env", ".env.example", ".gitignore", "backend.yaml", "hf-cache.yaml", "kustomization.yaml",
+        "llmstack-manifest.yaml"]  # no gateway, no policy (it would admit nobody); .env for the Secret
+    built = subprocess.run([kubectl, "kustomize", str(out)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    assert {d["kind"] for d in objects(built.stdout)} == {"Secret", "Deployment", "Service", "PersistentVolumeClaim"}
+
+
 # ---- bad input: one line, exit 2, nothing written ---------------------------------------------
 
 KQ = ("--model", "./models/Qwen2.5-7B-Instruct", "--target", "kubernetes")

@@ -18,7 +18,7 @@ from llmstack.configfile import Config, Stack
 from llmstack.errors import InputError
 from llmstack.provenance import Layers, Sourced, flag
 from llmstack.sources import ModelSource
-from llmstack.spec import GpuSpec, KubernetesSpec, LitellmSpec, ModelSpec, kube_name
+from llmstack.spec import GpuSpec, KubernetesSpec, ModelSpec, kube_name
 
 # Kubernetes name grammars (k8s.io/apimachinery/pkg/util/validation).
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # max 63
@@ -173,7 +173,7 @@ def refuse_for_compose(layers: Sequence[Layers], litellm_replicas: Sourced[Any] 
 
 
 def adapt_models(models: Sequence[ModelSpec], layers: Sequence[Layers], model_sources: Sequence[ModelSource],
-                 stack_name: str, k8s: KubernetesSpec, litellm: LitellmSpec | None) -> list[ModelSpec]:
+                 stack_name: str, k8s: KubernetesSpec) -> list[ModelSpec]:
     """The per-model Kubernetes rules: names, replicas, a GPU count, where local weights come from."""
     adapted = []
     for model, model_layers, source in zip(models, layers, model_sources, strict=True):

@@ -162,7 +162,7 @@ def _gateway_view(stack: StackSpec) -> dict[str, Any] | None:
         "image": spec.image,
         "port": spec.port,
         "replicas": spec.replicas,
-        "replicas_origin": "",
+        "replicas_origin": stack.kubernetes.origins.get("litellm_replicas", "") if stack.kubernetes else "",
         "args": args,
         "key_variables": sorted({m.api_key_env for m in stack.models if m.api_key_env}),
     }

@@ -258,6 +258,8 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
     litellm = _resolve_gateway(opts, config, stack)
     if litellm is not None and k8s is not None:
         litellm = replace(litellm, replicas=k8sinputs.check_replicas(gateway_replicas))
+        if gateway_replicas is not None:
+            k8s = replace(k8s, origins={**k8s.origins, "litellm_replicas": gateway_replicas.origin.describe()})
     notices: list[str] = []
     models: list[ModelSpec] = []
     model_sources: list[ModelSource] = []
@@ -274,7 +276,7 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
         models = decide.share_gpus(models, layers)
     else:
         # Kubernetes gives each pod whole GPUs of its own: no sharing, a count per pod.
-        models = k8sinputs.adapt_models(models, layers, model_sources, name.value, k8s, litellm)
+        models = k8sinputs.adapt_models(models, layers, model_sources, name.value, k8s)
         pods = sum(m.replicas for m in models if m.service and m.hub_id)
         if pods > 1 and not k8s.hf_cache_pvc:
             notices.append(f"{pods} pods mount the rendered Hugging Face cache claim, which is ReadWriteOnce: "
