@@ -196,14 +196,18 @@ def test_services_select_their_pods_and_policies_admit_only_the_gateway(built, n
                     if matches(service["spec"]["selector"], d["spec"]["template"]["metadata"]["labels"])]
         assert [d["metadata"]["name"] for d in selected] == [service_name]  # exactly its own pods
         deployment = selected[0]
-        assert matches(deployment["spec"]["selector"]["matchLabels"], deployment["spec"]["template"]["metadata"]["labels"])
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert matches(deployment["spec"]["selector"]["matchLabels"], pod_labels)
         ports = {p["name"]: p["containerPort"] for p in container(deployment)["ports"]}
         assert service["spec"]["ports"][0]["targetPort"] in ports
         assert service["spec"]["ports"][0]["port"] == ports["http"]
-    backends = {n: d for n, d in deployments.items() if d["spec"]["template"]["metadata"]["labels"][COMPONENT] == "backend"}
-    gateways = [d for d in deployments.values() if d["spec"]["template"]["metadata"]["labels"][COMPONENT] == "gateway"]
+    def component(deployment: dict) -> str:
+        return deployment["spec"]["template"]["metadata"]["labels"][COMPONENT]
+
+    backends = [d for d in deployments.values() if component(d) == "backend"]
+    gateways = [d for d in deployments.values() if component(d) == "gateway"]
     policies = list(by_kind(docs, "NetworkPolicy").values())
-    for backend_name, backend in backends.items():
+    for backend in backends:
         labels = backend["spec"]["template"]["metadata"]["labels"]
         (policy,) = [p for p in policies if matches(p["spec"]["podSelector"]["matchLabels"], labels)]
         assert policy["spec"]["policyTypes"] == ["Ingress"]

@@ -177,37 +177,37 @@ def render(
     api_key_env: str | None = typer.Option(
         None, "--api-key-env", metavar="NAME",
         help="With --backend external: the .env variable holding the upstream server's key."),
-    replicas: Optional[int] = typer.Option(
+    replicas: int | None = typer.Option(
         None, "--replicas", metavar="N", rich_help_panel="Kubernetes",
         help="Pods serving the model behind its Service (Kubernetes only) [default: 1]."),
-    litellm_replicas: Optional[int] = typer.Option(
+    litellm_replicas: int | None = typer.Option(
         None, "--litellm-replicas", metavar="N", rich_help_panel="Kubernetes",
         help="Gateway pods behind its Service (Kubernetes only) [default: 1]."),
-    k8s_namespace: Optional[str] = typer.Option(
+    k8s_namespace: str | None = typer.Option(
         None, "--k8s-namespace", metavar="NS", rich_help_panel="Kubernetes",
         help="Namespace written into kustomization.yaml [default: none: the one kubectl uses]."),
-    k8s_model_pvc: Optional[str] = typer.Option(
+    k8s_model_pvc: str | None = typer.Option(
         None, "--k8s-model-pvc", metavar="NAME", rich_help_panel="Kubernetes",
         help="Existing PersistentVolumeClaim whose root holds the local model (mounted read-only)."),
-    k8s_model_host_path: Optional[str] = typer.Option(
+    k8s_model_host_path: str | None = typer.Option(
         None, "--k8s-model-host-path", metavar="DIR", rich_help_panel="Kubernetes",
         help="Or: an absolute directory on the GPU nodes holding the local model (hostPath)."),
-    k8s_hf_cache_pvc: Optional[str] = typer.Option(
+    k8s_hf_cache_pvc: str | None = typer.Option(
         None, "--k8s-hf-cache-pvc", metavar="NAME", rich_help_panel="Kubernetes",
         help="Existing claim for the Hugging Face cache of hub models [default: a rendered ReadWriteOnce claim]."),
-    k8s_hf_cache_size: Optional[str] = typer.Option(
+    k8s_hf_cache_size: str | None = typer.Option(
         None, "--k8s-hf-cache-size", metavar="SIZE", rich_help_panel="Kubernetes",
         help="Size of the rendered Hugging Face cache claim [default: 200Gi]."),
-    k8s_storage_class: Optional[str] = typer.Option(
+    k8s_storage_class: str | None = typer.Option(
         None, "--k8s-storage-class", metavar="NAME", rich_help_panel="Kubernetes",
         help="StorageClass of the rendered cache claim [default: the cluster's default]."),
-    k8s_gpu_product: Optional[str] = typer.Option(
+    k8s_gpu_product: str | None = typer.Option(
         None, "--k8s-gpu-product", metavar="LABEL", rich_help_panel="Kubernetes",
         help="Schedule GPU pods on nodes labelled nvidia.com/gpu.product=LABEL (e.g. NVIDIA-H100-80GB-HBM3)."),
-    k8s_runtime_class: Optional[str] = typer.Option(
+    k8s_runtime_class: str | None = typer.Option(
         None, "--k8s-runtime-class", metavar="NAME", rich_help_panel="Kubernetes",
         help="runtimeClassName of GPU pods (e.g. nvidia) [default: none: the node's default runtime]."),
-    k8s_shm_size: Optional[str] = typer.Option(
+    k8s_shm_size: str | None = typer.Option(
         None, "--k8s-shm-size", metavar="SIZE", rich_help_panel="Kubernetes",
         help="Size limit of each backend pod's memory-backed /dev/shm [default: 16Gi]."),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 listing files that differ from a fresh render."),

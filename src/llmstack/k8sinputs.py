@@ -95,7 +95,7 @@ def resolve(opts: Any, config: Config, stack: Stack | None, stack_name: str | No
     """The Kubernetes settings (None for compose, where a `--k8s-*` flag is an error)."""
     sn = stack_name or ""
     if target.value != "kubernetes":
-        for key, (attr, name) in FLAGS.items():
+        for attr, name in FLAGS.values():
             if getattr(opts, attr) is not None:
                 raise InputError(f"{name} {getattr(opts, attr)}: only the Kubernetes target uses it; "
                                  "add --target kubernetes or drop the flag")
@@ -190,8 +190,8 @@ def adapt_models(models: Sequence[ModelSpec], layers: Sequence[Layers], model_so
                              f"{stack_name}-<service> at most 63 characters); set another `service:` on the model")
         publish = model_layers.get("publish_port")
         if publish is not None and publish.origin.from_user and publish.value:
-            raise InputError(f"{publish.origin.describe()}: Kubernetes publishes nothing on a host; the backend's Service is "
-                             "reachable inside the cluster (`kubectl port-forward` for a look from outside)")
+            raise InputError(f"{publish.origin.describe()}: Kubernetes publishes nothing on a host; the backend's "
+                             "Service is reachable inside the cluster (`kubectl port-forward` for a look from outside)")
         if model.mounts and not (k8s.model_pvc or k8s.model_host_path):
             raise InputError(
                 f"{source.given.label()}: a local model must be readable on the cluster's nodes; pass "

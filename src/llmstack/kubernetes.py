@@ -84,7 +84,10 @@ def _gpu_comment(model: ModelSpec, count: int) -> str:
     return f"{what} ({model.origins.get('gpus', 'default')}); the device plugin picks {'them' if count != 1 else 'it'}."
 
 
-def _volumes(stack: StackSpec, k8s: KubernetesSpec, model: ModelSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+Items = list[dict[str, Any]]
+
+
+def _volumes(stack: StackSpec, k8s: KubernetesSpec, model: ModelSpec) -> tuple[Items, Items]:
     """(volumeMounts, volumes) of a backend pod."""
     mounts: list[dict[str, Any]] = [{"name": "shm", "path": "/dev/shm", "sub_path": None, "read_only": False,
                                      "comment": ""}]
