@@ -166,6 +166,26 @@ def test_real_port_probe_sees_a_listener():
         assert doctor.Host().port_free("127.0.0.1", port) is False
 
 
+def test_real_port_probe_ignores_connections_in_time_wait():
+    """A stack that just went down leaves its served connections in TIME_WAIT on its port. Docker's
+    listener (docker-proxy, Go) sets SO_REUSEADDR and binds the port again at once, so starting the
+    stack again must not fail pre-flight."""
+    import socket
+
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as docker-proxy's listener
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = server.accept()
+    accepted.close()  # the server side closes first: TIME_WAIT on 127.0.0.1:port
+    server.close()
+    client.recv(1)
+    client.close()
+    assert doctor.Host().port_free("127.0.0.1", port) is True
+
+
 def test_env_master_key(gpu_stack, monkeypatch):
     monkeypatch.delenv("LITELLM_MASTER_KEY", raising=False)
     (gpu_stack.directory / ".env").unlink()

@@ -97,6 +97,9 @@ class Host:
     def port_free(self, address: str, port: int) -> bool:
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as sock:
+            # As Docker's own listener does: connections of a stack that just went down linger
+            # in TIME_WAIT on its port for a minute and must not count as "in use".
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((address, port))
             except OSError as exc:
