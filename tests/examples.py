@@ -35,7 +35,7 @@ EXAMPLES: dict[str, list[str]] = {
                           "--name", "vllm-host-network"],
     "external-replicas": ["--backend", "external", "--model", "qwen2-5-7b-instruct",
                           "--api-base", "http://gpu-host-1:8000/v1", "--api-base", "http://gpu-host-2:8000/v1",
-                          "--name", "external-replicas"],
+                          "--api-key-env", "UPSTREAM_API_KEY", "--name", "external-replicas"],
     "qwen-coder-and-chat": ["qwen-coder-and-chat"],
     # Kubernetes (kustomize directories); the directory is compose/<name>-k8s.
     "vllm-qwen2-5-7b-k8s": ["--model", f"{FIXTURES}/families/Qwen2.5-7B-Instruct", "--gpus", "0,1",

@@ -10,6 +10,7 @@ import yaml
 from tests.conftest import snapshot
 
 TINY = ("--model", "./models/tiny.gguf", "--cpu")
+EXTERNAL = ("--backend", "external", "--model", "qwen2-5-7b-instruct", "--api-base", "http://gpu-host-1:8000/v1")
 
 CASES = {
     "missing model path": (("--model", "./models/nope"), "--model ./models/nope: no such file"),
@@ -55,6 +56,38 @@ CASES = {
     "output is a file": ((*TINY, "--output", "models/mmproj.gguf"), "--output models/mmproj.gguf: cannot write"),
     "unknown option": ((*TINY, "--frobnicate"), "--frobnicate"),
     "check with stdout": ((*TINY, "--check", "--stdout"), "--check and --stdout"),
+    # --backend external: an OpenAI-compatible server the stack does not run (replicas: --api-base twice)
+    "external without api base": (("--backend", "external", "--model", "qwen"),
+                                   "--model qwen: --backend external needs --api-base URL"),
+    "external api base not a url": ((*EXTERNAL[:-2], "--api-base", "gpu-host-1:8000/v1"),
+                                    "--api-base 'gpu-host-1:8000/v1': not an http(s) URL"),
+    "external api base with a space": ((*EXTERNAL[:-2], "--api-base", "http://gpu host/v1"),
+                                       "--api-base 'http://gpu host/v1': not an http(s) URL"),
+    "external api base another scheme": ((*EXTERNAL[:-2], "--api-base", "ftp://gpu-host-1/v1"),
+                                         "not an http(s) URL"),
+    "external same url twice": ((*EXTERNAL, "--api-base", "http://gpu-host-1:8000/v1/"),
+                                "the same URL twice; each replica needs its own --api-base"),
+    "external key env lower case": ((*EXTERNAL, "--api-key-env", "upstream_key"),
+                                    "--api-key-env 'upstream_key': an environment variable name"),
+    "external key env is a value": ((*EXTERNAL, "--api-key-env", "sk-1234"),
+                                    "--api-key-env 'sk-1234': an environment variable name"),
+    "external gpus": ((*EXTERNAL, "--gpus", "2"), "--gpus 2: the external server decides this"),
+    "external max model len": ((*EXTERNAL, "--max-model-len", "4096"),
+                               "--max-model-len 4096: the external server decides this"),
+    "external tensor parallel": ((*EXTERNAL, "--tensor-parallel", "2"), "--tensor-parallel 2: the external server"),
+    "external tool parser": ((*EXTERNAL, "--tool-parser", "hermes"), "--tool-parser hermes: the external server"),
+    "external reasoning parser": ((*EXTERNAL, "--reasoning-parser", "qwen3"),
+                                  "--reasoning-parser qwen3: the external server"),
+    "external port": ((*EXTERNAL, "--port", "8000"), "--port 8000: the external server decides this"),
+    "external backend image": ((*EXTERNAL, "--backend-image", "vllm/vllm-openai:v0.12.0"),
+                               "--backend-image vllm/vllm-openai:v0.12.0: the external server decides this"),
+    "external extra arg": ((*EXTERNAL, "--extra-arg=--enforce-eager"), "the external server decides this"),
+    "external mmproj": ((*EXTERNAL, "--mmproj", "./models/mmproj.gguf"), "--mmproj ./models/mmproj.gguf: the external"),
+    "external without gateway": ((*EXTERNAL, "--no-litellm"),
+                                 "only reachable through the gateway; drop --no-litellm"),
+    "api base for a backend the stack runs": (("--model", "./models/Qwen2.5-7B-Instruct", "--backend", "vllm",
+                                               "--api-base", "http://gpu-host-1:8000/v1"),
+                                              "vLLM runs in this stack; --api-base is for --backend external"),
 }
 
 
@@ -147,6 +180,12 @@ STACK_VALUE_CASES = {
     "version": ({"version": "v 1"}, "bad.yaml: stacks.s.models[0].version 'v 1': not a valid image tag"),
     "mmproj": ({"mmproj": "./models/mmproj.gguf"}, "bad.yaml: stacks.s.models[0].mmproj ./models/mmproj.gguf: only"),
     "model": ({"model": "./models/nope"}, "bad.yaml: stacks.s.models[0].model ./models/nope: no such file"),
+    "api base": ({"model": "qwen", "backend": "external", "api_base": ["http://gpu-host-1:8000/v1", "gpu-host-2"]},
+                 "bad.yaml: stacks.s.models[0].api_base 'gpu-host-2': not an http(s) URL"),
+    "api key env": ({"model": "qwen", "api_base": "http://gpu-host-1:8000/v1", "api_key_env": "my key"},
+                    "bad.yaml: stacks.s.models[0].api_key_env 'my key': an environment variable name"),
+    "external gpus": ({"model": "qwen", "api_base": "http://gpu-host-1:8000/v1", "gpus": 2},
+                      "bad.yaml: stacks.s.models[0].gpus 2: the external server decides this"),
 }
 
 

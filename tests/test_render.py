@@ -375,3 +375,78 @@ def test_validate_runs_the_real_compose_cli(cli, workdir, monkeypatch):
     broken = cli("render", "--model", "./models/tiny.gguf", "--cpu", "--name", "w", "--validate")
     assert broken.exit_code == 3 and "rejects the rendered docker-compose.yml" in broken.stderr
     assert snapshot(workdir) == before
+
+
+REPLICAS = ("--backend", "external", "--model", "qwen2-5-7b-instruct", "--api-base", "http://gpu-host-1:8000/v1",
+            "--api-base", "http://gpu-host-2:8000/v1/", "--api-key-env", "UPSTREAM_API_KEY", "--name", "gw")
+
+
+def test_external_replicas_are_a_gateway_in_front_of_several_hosts(cli, workdir):
+    render_ok(cli, *REPLICAS)
+    out = workdir / "compose" / "gw"
+    compose = load(out)
+    assert list(compose["services"]) == ["litellm"]  # no backend service: the hosts run their own
+    gateway = compose["services"]["litellm"]
+    assert "depends_on" not in gateway
+    assert gateway["environment"]["UPSTREAM_API_KEY"] == "${UPSTREAM_API_KEY:-}"  # from .env, never the file
+    config = load(out, "litellm-config.yaml")
+    entries = [(e["model_name"], e["litellm_params"]["api_base"]) for e in config["model_list"]]
+    hosts = ["http://gpu-host-1:8000/v1", "http://gpu-host-2:8000/v1"]  # a trailing slash dropped
+    assert entries == [(name, host) for name in ("local-model", "claude-opus-*", "claude-sonnet-*", "claude-haiku-*")
+                       for host in hosts]
+    for entry in config["model_list"]:
+        assert entry["litellm_params"]["model"] == "hosted_vllm/qwen2-5-7b-instruct"
+        assert entry["litellm_params"]["api_key"] == "os.environ/UPSTREAM_API_KEY"
+        assert "cooldown_time" not in entry["litellm_params"]
+    # Router settings proven by tests/e2e/test_replicas.py (README: Several GPU hosts behind one gateway).
+    assert config["router_settings"] == {
+        "routing_strategy": "simple-shuffle", "num_retries": 2, "retry_after": 0, "allowed_fails": 1,
+        "cooldown_time": 5, "enable_weighted_failover": True}
+    assert config["router_settings"]["allowed_fails"] != 3  # LiteLLM takes 3, its default, for "not set"
+    lines = (out / "litellm-config.yaml").read_text().split("router_settings:\n", 1)[1].split("\n\n")[0].splitlines()
+    for n, line in enumerate(lines):  # every setting says what it does, in a comment right above it
+        if line.startswith("  ") and not line.lstrip().startswith("#"):
+            assert lines[n - 1].lstrip().startswith("#"), line
+    manifest = load(out, "llmstack-manifest.yaml")
+    assert manifest["stack"]["backends"] == [] and manifest["stack"]["services"] == ["litellm"]
+    env = workdir / "compose" / "gw" / ".env.example"
+    assert "\n# Required. The key of the external server" in env.read_text()
+    assert "\nUPSTREAM_API_KEY=\n" in env.read_text()
+    assert compose_config_quiet(out).returncode == 0
+
+
+def test_the_upstream_key_never_lands_in_a_rendered_file(cli, workdir):
+    secret = "sk-upstream-" + "7" * 24
+    result = cli("render", *REPLICAS, env={"UPSTREAM_API_KEY": secret})
+    assert result.exit_code == 0, result.stderr
+    out = workdir / "compose" / "gw"
+    assert "Add UPSTREAM_API_KEY=" in result.stdout and secret not in result.stdout + result.stderr
+    for path in out.iterdir():
+        assert secret not in path.read_text(), path.name  # not even .env: the user adds it there
+    assert "UPSTREAM_API_KEY" not in (out / ".env").read_text()
+    assert cli("render", *REPLICAS, "--check", env={"UPSTREAM_API_KEY": secret}).exit_code == 0  # nor depends on it
+
+
+def test_one_external_host_is_not_a_replica_set(cli, workdir):
+    render_ok(cli, "--backend", "external", "--model", "m", "--api-base", "https://llm.example.com/v1", "--name", "one")
+    config = load(workdir / "compose" / "one", "litellm-config.yaml")
+    assert config["router_settings"] == {"disable_cooldowns": True}
+    assert [e["litellm_params"] for e in config["model_list"]][0] == {
+        "model": "hosted_vllm/m", "api_base": "https://llm.example.com/v1"}  # no key variable: none sent
+
+
+def test_an_alias_without_replicas_in_a_replicated_stack_is_never_cooled_down(cli, workdir):
+    (workdir / "models.yaml").write_text(yaml.safe_dump({"stacks": {"mixed": {"models": [
+        {"model": "qwen2-5-7b-instruct", "backend": "external", "alias": "chat",
+         "api_base": ["http://gpu-host-1:8000/v1", "http://gpu-host-2:8000/v1"]},
+        {"model": "./models/tiny.gguf", "gpus": "none", "alias": "small"},
+    ]}}}))
+    render_ok(cli, "mixed", "--config", "models.yaml")
+    out = workdir / "compose" / "mixed"
+    assert list(load(out)["services"]) == ["backend-small", "litellm"]
+    config = load(out, "litellm-config.yaml")
+    params = {(e["model_name"], e["litellm_params"]["api_base"]): e["litellm_params"] for e in config["model_list"]}
+    assert "cooldown_time" not in params[("chat", "http://gpu-host-1:8000/v1")]
+    assert params[("small", "http://backend-small:8080/v1")]["cooldown_time"] == 0
+    assert config["router_settings"]["allowed_fails"] == 1
+    assert compose_config_quiet(out).returncode == 0

@@ -33,6 +33,46 @@ DEFAULTS = GatewayDefaults(image="ghcr.io/berriai/litellm", version="main-v1.104
 CLAUDE_TIERS = ("opus", "sonnet", "haiku")
 
 
+@dataclass(frozen=True)
+class RouterSetting:
+    key: str
+    value: object
+    why: tuple[str, ...]  # comment lines above it in litellm-config.yaml
+
+
+# A stack where some alias has several deployments (replicas, `--api-base` given more than once).
+# MEASURED end to end at the pinned LiteLLM (tests/e2e/test_replicas.py; README "Several GPU hosts
+# behind one gateway"): one of two hosts taken down under steady traffic from both SDKs, zero
+# failed requests; back in traffic within cooldown_time. LiteLLM's own defaults failed about 1 in
+# 60 requests during such an outage (allowed_fails 3 counts as unset, so a replica is left out only
+# once most of its requests that minute failed), and Claude Code's wildcard routes, which LiteLLM
+# never cools down, failed 10 of 90 without enable_weighted_failover.
+REPLICA_ROUTER = (
+    RouterSetting("routing_strategy", "simple-shuffle", ("Each request goes to a replica picked at random.",)),
+    RouterSetting("num_retries", 2, ("A request that fails is retried at once, each time on a replica picked anew.",)),
+    RouterSetting("retry_after", 0, ("No pause before a retry: another replica is likely healthy.",)),
+    RouterSetting("allowed_fails", 1, (
+        "A replica that fails more than once is left out for cooldown_time seconds (LiteLLM takes 3,",
+        "its default, for unset: then only a replica failing most of its requests in a minute is).",
+    )),
+    RouterSetting("cooldown_time", 5, (
+        "Then it is tried again, and the try is retried elsewhere if it fails: a replica that comes",
+        "back takes traffic again within this many seconds.",
+    )),
+    RouterSetting("enable_weighted_failover", True, (
+        "A request whose retries all failed is sent to a replica it has not tried yet. Claude Code's",
+        "claude-*-* routes need this: LiteLLM never leaves out a replica of a wildcard route.",
+    )),
+)
+
+# Every alias has one deployment: a cooldown after an error would only turn it into 429s.
+SINGLE_ROUTER = (
+    RouterSetting("disable_cooldowns", True, (
+        "One deployment per alias: a cooldown after an error would only turn it into 429s.",
+    )),
+)
+
+
 def pinned_version() -> str:
     """The LiteLLM release the default tag pins (`main-v1.104.5` -> `1.104.5`)."""
     return DEFAULTS.version.removeprefix("main-").removeprefix("v").removesuffix("-stable")

@@ -19,6 +19,7 @@ import yaml
 from llmstack import backends, manifest, stamp
 from llmstack.backends.base import python_healthcheck
 from llmstack.errors import RenderError
+from llmstack.gateway import REPLICA_ROUTER, SINGLE_ROUTER
 from llmstack.paths import (
     COMPOSE_FILE,
     ENV_EXAMPLE,
@@ -189,13 +190,14 @@ def _model_info(model: ModelSpec) -> dict[str, Any]:
 def gateway_view(stack: StackSpec) -> dict[str, Any]:
     """The LiteLLM config's entries and router settings, as data the template lays out."""
     entries = []
-    replicated = False
-    by_alias: dict[str, list[dict[str, Any]]] = {}
+    by_alias = {model.alias: _deployments(stack, model) for model in stack.models}
+    replicated = any(len(deployments) > 1 for deployments in by_alias.values())
     for model in stack.models:
         backend = backends.get(model.backend)
-        deployments = _deployments(stack, model)
-        by_alias[model.alias] = deployments
-        replicated = replicated or len(deployments) > 1
+        deployments = by_alias[model.alias]
+        alone = replicated and len(deployments) == 1
+        if alone:  # the router settings below leave out a failing replica; this alias has no other one
+            deployments[0]["cooldown_time"] = 0
         for n, params in enumerate(deployments):
             where = f"replica {n + 1} of {len(deployments)}: " if len(deployments) > 1 else ""
             if model.service:
@@ -208,7 +210,10 @@ def gateway_view(stack: StackSpec) -> dict[str, Any]:
                 "comments": [f"{where}{what}."] + ([
                     f"{backend.litellm_route}/ speaks the backend's /v1/chat/completions for OpenAI and Anthropic",
                     "requests alike (the plain openai/ route sends Anthropic requests to /v1/responses).",
-                ] if n == 0 and model is stack.models[0] else []),
+                ] if n == 0 and model is stack.models[0] else []) + ([
+                    "cooldown_time 0: its only deployment is never left out (that would only turn an error",
+                    "into 429s), whatever router_settings say for the replicated aliases.",
+                ] if alone else []),
                 "params": params,
                 "info_comments": [
                     f"{backend.title} offers tool calling: {backend.features.tools}, vision: {backend.features.vision}"
@@ -223,22 +228,23 @@ def gateway_view(stack: StackSpec) -> dict[str, Any]:
         for n, params in enumerate(by_alias[alias]):
             entries.append({
                 "model_name": pattern,
-                "comments": [f"Claude Code asks for {pattern} model names: served by {alias!r}."] if n == 0 else [],
+                "comments": ([f"Claude Code asks for {pattern} model names: served by {alias!r}."] + ([
+                    "LiteLLM never leaves out a replica of a wildcard route: enable_weighted_failover (in",
+                    "router_settings) sends a request that failed on one replica to another.",
+                ] if len(by_alias[alias]) > 1 else [])) if n == 0 else [],
                 "params": params,
                 "info_comments": [],
                 "info": _model_info(models_by_alias[alias]),
             })
-    if replicated:
-        router = {"routing_strategy": "simple-shuffle", "num_retries": 2, "allowed_fails": 1, "cooldown_time": 10,
-                  "retry_after": 0}
-        comments = [
-            "Replicas of one alias: requests are spread over them; a failed request is retried on",
-            "another replica, and a replica that fails is left out for cooldown_time seconds.",
-        ]
-    else:
-        router = {"disable_cooldowns": True}
-        comments = ["One deployment per alias: a cooldown after an error would only turn it into 429s."]
-    return {"entries": entries, "router": router, "router_comments": comments, "replicated": replicated}
+    settings = REPLICA_ROUTER if replicated else SINGLE_ROUTER
+    router = {setting.key: setting.value for setting in settings}
+    notes = {setting.key: list(setting.why) for setting in settings}
+    comments = [
+        "Replicas of one alias (one model_list entry per upstream server): the router spreads",
+        "requests over them and routes around one that fails.",
+    ] if replicated else []
+    return {"entries": entries, "router": router, "router_notes": notes, "router_comments": comments,
+            "replicated": replicated}
 
 
 def summary(stack: StackSpec) -> dict[str, Any]:

@@ -6,14 +6,18 @@ Debian image). It accepts vLLM's command-line flags and:
 - answers POST /v1/chat/completions, streamed or not: a text reply, or a tool call when
   `tools` are sent (and tool_choice is not "none") and the last message is not a tool result;
 - accepts image parts;
+- answers 500 to a request whose last message contains FAKE-500 (a request every replica fails on);
 - records every request it receives: GET /_requests returns them, DELETE /_requests clears;
-- tells when it turned healthy (GET /_healthy_at, wall clock), for the time-to-ready benchmark.
+- tells when it turned healthy (GET /_healthy_at, wall clock), for the time-to-ready benchmark;
+- exits on SIGTERM as a real server does (as PID 1 Python would ignore it, and `docker stop`
+  would wait its whole timeout before killing it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import socket
 import sys
 import threading
@@ -167,6 +171,9 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(503, {"error": "Loading model"})
             return
         messages = body.get("messages") or []
+        if "FAKE-500" in json.dumps(messages[-1:]):  # a request this server fails on (an internal error)
+            self._send_json(500, {"error": "internal error (asked for by the request)"})
+            return
         tools = body.get("tools") or []
         wants_tool = (
             tools
@@ -244,6 +251,7 @@ class Server(ThreadingHTTPServer):
 def main() -> None:
     server = Server((ARGS.host, ARGS.port), Handler)
     server.daemon_threads = True
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     sys.stderr.write(f"fake-backend: serving {SERVED!r} on {ARGS.host}:{ARGS.port} "
                      f"(healthy after {ARGS.fake_startup_seconds}s; ignored flags: {ARGS.unknown})\n")
     server.serve_forever()
