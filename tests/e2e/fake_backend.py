@@ -7,7 +7,8 @@ Debian image). It accepts vLLM's command-line flags and:
   `tools` are sent (and tool_choice is not "none") and the last message is not a tool result;
 - accepts image parts;
 - answers 500 to a request whose last message contains FAKE-500 (a request every replica fails on);
-- records every request it receives: GET /_requests returns them, DELETE /_requests clears;
+- records every request it receives (with its wall-clock time): GET /_requests returns them,
+  DELETE /_requests clears;
 - tells when it turned healthy (GET /_healthy_at, wall clock), for the time-to-ready benchmark;
 - exits on SIGTERM as a real server does (as PID 1 Python would ignore it, and `docker stop`
   would wait its whole timeout before killing it).
@@ -160,6 +161,7 @@ class Handler(BaseHTTPRequestHandler):
         body = self._body()
         with LOCK:
             RECORDED.append({
+                "at": time.time(),
                 "path": self.path,
                 "authorization": self.headers.get("Authorization"),
                 "body": body,

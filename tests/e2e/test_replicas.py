@@ -206,7 +206,7 @@ def _wait_for(predicate, timeout: float, step: float = 0.05) -> float | None:
 def test_a_host_goes_down_and_comes_back_without_a_failed_request(fleet, stacks):
     first, second = fleet.hosts
     cooldown = fleet.router.get("cooldown_time", 5)  # 5: LiteLLM's default
-    returned: dict[str, float] = {}  # client -> seconds from host 1 healthy again to its first request there
+    returned: dict[str, float] = {}  # client -> seconds from host 1 answering again to its first request there
     with Traffic(fleet) as traffic:
         started = time.monotonic()
         assert _wait_for(lambda: all(len(h.chat_requests()) >= 5 for h in fleet.hosts), 60) is not None, \
@@ -222,9 +222,13 @@ def test_a_host_goes_down_and_comes_back_without_a_failed_request(fleet, stacks)
         _up(stacks, first.directory)
         healthy = time.monotonic()
 
+        # From the moment host 1 answers again (the stand-in's wall clock) to each client's first
+        # request there, as the host's own request log tells.
+        back = httpx.get(f"http://127.0.0.1:{first.port}/_healthy_at", timeout=5).json()["healthy_at"]
+
         def every_client_reached_host_1() -> bool:
             for request in first.chat_requests():
-                returned.setdefault(_client_of(request), time.monotonic() - healthy)
+                returned.setdefault(_client_of(request), request["at"] - back)
             return set(returned) >= set(traffic.calls)
 
         _wait_for(every_client_reached_host_1, cooldown + 10)
@@ -235,7 +239,7 @@ def test_a_host_goes_down_and_comes_back_without_a_failed_request(fleet, stacks)
     failures = [o for o in outcomes if o.error]
     report = [f"router_settings {fleet.router}; {len(outcomes)} requests in {ended - started:.1f}s; "
               f"host 1 down for {healthy - outage:.1f}s (up took {healthy - restart:.1f}s); "
-              f"first request to host 1 once healthy again: "
+              f"first request to host 1 once it answered again: "
               + ", ".join(f"{name} {returned[name]:.2f}s" for name in traffic.calls if name in returned)]
     for name in traffic.calls:
         mine = [o for o in outcomes if o.client == name]
@@ -258,3 +262,19 @@ def test_a_host_goes_down_and_comes_back_without_a_failed_request(fleet, stacks)
         requests = host.chat_requests()
         assert {r["authorization"] for r in requests} == {f"Bearer {fleet.upstream_key}"}
         assert {r["body"]["model"] for r in requests} == {fleet.served}
+
+
+def test_a_request_every_replica_fails_on_does_not_take_the_alias_out(fleet):
+    """allowed_fails 1 leaves out a replica that failed twice. A request that fails everywhere (the
+    backend answers 500 to it: its retries and the failover all fail) gets its error, and the
+    requests after it are served as before."""
+    for host in fleet.hosts:
+        httpx.delete(f"http://127.0.0.1:{host.port}/_requests", timeout=5)
+    oai = openai.OpenAI(base_url=f"{fleet.url}/v1", api_key=fleet.key, max_retries=0, timeout=30)
+    with pytest.raises(openai.InternalServerError):
+        oai.chat.completions.create(model=ALIAS, messages=[{"role": "user", "content": "FAKE-500"}])
+    tried = [len(host.chat_requests()) for host in fleet.hosts]
+    assert all(tried), tried  # the failover sent it to the replica its retries had not reached
+    for _ in range(20):
+        reply = oai.chat.completions.create(model=ALIAS, messages=[{"role": "user", "content": "Hello"}])
+        assert reply.choices[0].message.content.startswith("Hello from the stand-in backend")

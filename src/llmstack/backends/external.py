@@ -3,7 +3,7 @@ for it, only the gateway route.
 
 `--backend external --api-base http://gpu-host-1:8000/v1 --model NAME` routes the alias to the
 model NAME served there. Several `--api-base` values are replicas of one alias: LiteLLM's router
-balances across them and routes around one that fails (see render.py, router settings). A key
+balances across them and routes around one that fails (router settings: gateway.py). A key
 for the upstream server comes from an environment variable named with `--api-key-env` (its value
 lives in `.env`, never in a rendered file). So several GPU hosts, each running a backend-only
 stack (`--no-litellm`, which publishes the backend), serve one alias behind one gateway.
