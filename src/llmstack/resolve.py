@@ -593,8 +593,9 @@ def _external_model(backend: Backend, layers: Layers, source: ModelSource, alias
         if not re.match(r"^https?://[^\s/]+(/\S*)?$", str(url)):
             raise InputError(f"{bases.label(repr(url))}: not an http(s) URL; e.g. http://gpu-host-1:8000/v1")
         checked.append(str(url).rstrip("/"))
-    if len(set(checked)) != len(checked):
-        raise InputError(f"{bases.label(checked[0])}: the same URL twice; each replica needs its own --api-base")
+    twice = next((url for n, url in enumerate(checked) if url in checked[:n]), None)
+    if twice is not None:
+        raise InputError(f"{bases.label(repr(twice))}: the same URL twice; each replica needs its own --api-base")
     key_env = layers.get("api_key_env")
     if key_env is not None and not ENV_NAME_RE.match(str(key_env.value)):
         raise InputError(f"{key_env.label(repr(key_env.value))}: an environment variable name (A-Z, 0-9, _), "
