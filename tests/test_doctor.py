@@ -240,3 +240,16 @@ def test_the_memory_plan_is_checked_against_this_hosts_gpus(cli, workdir):
     assert small.status == "fail" and "x 16 GiB x 1 GPU(s) here = 14.4 GiB" in small.detail
     assert "render again on this host" in small.fix
     assert "GPU memory for backend" not in by_check(doctor.run_checks(stack, FakeHost()))  # unknown: no check
+
+
+def test_an_upstream_key_the_gateway_reads_must_be_in_env(cli, workdir, monkeypatch):
+    result = cli("render", "--backend", "external", "--model", "m", "--api-base", "http://gpu-1:8000/v1",
+                 "--api-key-env", "UPSTREAM_KEY", "--name", "x")
+    assert result.exit_code == 0, result.stderr
+    monkeypatch.delenv("UPSTREAM_KEY", raising=False)
+    stack = stackdir.load("x")
+    missing = by_check(doctor.run_checks(stack, FakeHost()))[".env UPSTREAM_KEY"]
+    assert missing.status == "fail" and "add UPSTREAM_KEY=" in missing.fix
+    with open(workdir / "compose" / "x" / ".env", "a") as env:
+        env.write("UPSTREAM_KEY=sk-upstream-secret\n")
+    assert by_check(doctor.run_checks(stack, FakeHost()))[".env UPSTREAM_KEY"].status == "pass"

@@ -296,6 +296,14 @@ def run_checks(stack: StackDir, host: Host | None = None, cheap: bool = False) -
                                   "use a long random key starting with sk- (LiteLLM rejects well-known weak keys)"))
         else:
             results.append(Result(".env master key", "pass", "set"))
+        for variable in stack.key_variables:
+            if env.get(variable):
+                results.append(Result(f".env {variable}", "pass", "set"))
+            else:
+                results.append(Result(
+                    f".env {variable}", "fail",
+                    f"{variable} is not set: the gateway would send an empty key to the external server",
+                    f"add {variable}=<the upstream server's key> to {stack.directory}/.env"))
 
     if not cheap and stack.hub_cache:
         root = (info or {}).get("DockerRootDir") or "/var/lib/docker"

@@ -276,6 +276,7 @@ def summary(stack: StackSpec) -> dict[str, Any]:
         "mounts": {m.service: [{"source": mount.host_path, "variable": mount.variable, "target": mount.container_path}
                                for mount in m.mounts] for m in stack.services if m.mounts},
         "hub_cache": stack.uses_hub,
+        "key_variables": sorted({m.api_key_env for m in stack.models if m.api_key_env}),
         # For `doctor`: what the memory plan assumed, checked against this host's GPUs.
         "plans": {m.service: {"needed_gib": round(m.plan.needed_gib, 2), "share": m.plan.share,
                               "gpus": m.plan.gpus, "gpu_memory_gib": m.plan.gpu_memory_gib}

@@ -35,6 +35,7 @@ class StackDir:
     mounts: dict[str, list[dict]] = field(default_factory=dict)  # service -> [{source, variable, target}]
     hub_cache: bool = False
     plans: dict[str, dict] = field(default_factory=dict)  # service -> what its memory plan assumed
+    key_variables: list[str] = field(default_factory=list)  # upstream keys the gateway reads from .env
 
     def master_key(self) -> str:
         key = os.environ.get("LITELLM_MASTER_KEY") or read_env_file(self.directory / ENV_FILE).get(
@@ -131,6 +132,7 @@ def load(target: str | None) -> StackDir:
         mounts={str(k): list(v) for k, v in (summary.get("mounts") or {}).items()},
         hub_cache=bool(summary.get("hub_cache")),
         plans={str(k): dict(v) for k, v in (summary.get("plans") or {}).items()},
+        key_variables=[str(v) for v in summary.get("key_variables") or []],
     )
 
 
