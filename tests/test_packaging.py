@@ -34,6 +34,7 @@ def test_python_dash_m_works():
     ("llmstack.stackdir", {"yaml"}),  # up, down, status, logs read the rendered files
     ("llmstack.runtime", {"yaml"}),
     ("llmstack.doctor", {"yaml"}),
+    ("llmstack.claude", set()),  # `llmstack claude` starts Claude Code at once
 ])
 def test_heavy_imports_stay_off_paths_that_do_not_need_them(module, allowed):
     heavy = ("jinja2", "httpx", "pydantic", "yaml", "rich")

@@ -191,7 +191,8 @@ def test_llama_cpu_and_vision(cli, workdir):
     assert [v["target"] for v in backend["volumes"]] == ["/models/tiny.gguf", "/mmproj/mmproj.gguf"]
     assert backend["deploy"]["resources"]["reservations"]["devices"][0]["count"] == "all"
     info = load(out, "litellm-config.yaml")["model_list"][0]["model_info"]
-    assert info == {"supports_function_calling": True, "supports_vision": True}
+    assert info == {"supports_function_calling": True, "supports_vision": True,
+                    "supported_endpoints": ["/v1/chat/completions", "/v1/messages"]}  # native /v1/messages
 
 
 def test_sglang_and_trtllm_commands(cli, workdir):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from llmstack import __version__
 from llmstack._click import Abort, ClickException, ParameterSource, click, share_plain_coercions
@@ -210,6 +211,11 @@ def render(
     k8s_shm_size: str | None = typer.Option(
         None, "--k8s-shm-size", metavar="SIZE", rich_help_panel="Kubernetes",
         help="Size limit of each backend pod's memory-backed /dev/shm [default: 16Gi]."),
+    anthropic_route: str | None = typer.Option(
+        None, "--anthropic-route", metavar="native|translated",
+        help="How the gateway hands Anthropic /v1/messages requests to the backend: native (its own "
+             "/v1/messages, untranslated) or translated (as chat completions) [default: per backend and "
+             "version, from measurements: native for llama.cpp, translated elsewhere]."),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 listing files that differ from a fresh render."),
     stdout: bool = typer.Option(False, "--stdout", help="Print the compose file instead of writing the directory (compose only)."),
     force: bool = typer.Option(False, "--force", help="Overwrite rendered files even if they were edited by hand."),
@@ -234,7 +240,7 @@ def render(
         k8s_model_pvc=k8s_model_pvc, k8s_model_host_path=k8s_model_host_path, k8s_hf_cache_pvc=k8s_hf_cache_pvc,
         k8s_hf_cache_size=k8s_hf_cache_size, k8s_storage_class=k8s_storage_class, k8s_gpu_product=k8s_gpu_product,
         k8s_runtime_class=k8s_runtime_class, k8s_shm_size=k8s_shm_size,
-        regen_command=_regen_command(ctx),
+        anthropic_route=anthropic_route, regen_command=_regen_command(ctx),
     )
     if check and stdout:
         raise InputError("--check and --stdout exclude each other; pass one")
@@ -273,6 +279,8 @@ def render(
         return
     click.echo(f"Next: llmstack up {where}   (or: cd {where} && docker compose up -d)")
 
+
+SETTINGS_FILE = Path(".claude") / "settings.json"  # llmstack.claude.SETTINGS_FILE, without importing it for --help
 
 # Parameters the runtime commands share.
 Target = Annotated[str | None, typer.Argument(
@@ -412,6 +420,83 @@ def smoke(
     if failed:
         click.echo(f"llmstack: {len(failed)} of {len(results)} checks failed", err=True)
         raise typer.Exit(1)
+
+
+class _PassThrough(TyperCommand):
+    """Everything after the first `--` goes to the program run, untouched by this parser; a bare
+    `--write` (not followed by a `.json` path) means the default settings file."""
+
+    def parse_args(self, ctx, args):
+        args = list(args)
+        if "--" in args:
+            at = args.index("--")
+            ctx.meta["passed_through"] = args[at + 1:]
+            args = args[:at]
+        for i, arg in enumerate(args):
+            if arg == "--write" and (i + 1 == len(args) or not args[i + 1].endswith(".json")):
+                args[i] = f"--write={SETTINGS_FILE}"
+        return super().parse_args(ctx, args)
+
+    def collect_usage_pieces(self, ctx):
+        return [*super().collect_usage_pieces(ctx), "[-- CLAUDE_ARGS...]"]
+
+
+@app.command(
+    cls=_PassThrough,
+    epilog=(
+        "Examples:\n\n"
+        "  llmstack claude qwen            (Claude Code on compose/qwen)\n\n"
+        "  llmstack claude qwen -- -p \"Explain this repository\"\n\n"
+        "  eval \"$(llmstack claude qwen --print-env)\"; claude\n\n"
+        "  llmstack claude qwen --settings --write"
+    ),
+)
+def claude(
+    ctx: typer.Context,
+    target: Target = None,
+    print_env: bool = typer.Option(False, "--print-env",
+                                   help="Print `export NAME=value` lines for a POSIX shell instead of running claude."),
+    settings: bool = typer.Option(False, "--settings",
+                                  help="Print a Claude Code settings.json `env` block instead of running claude."),
+    write: str | None = typer.Option(
+        None, "--write", metavar="[PATH.json]",
+        help=f"With --settings: merge the block into PATH.json [default: {SETTINGS_FILE}] instead of printing "
+             "it (other settings in the file are kept)."),
+) -> None:
+    """Run Claude Code (`claude`) against the stack's gateway: its URL, key, model names and settings
+    suited to a local model. Arguments after `--` go to claude."""
+    from llmstack import claude as cc
+    from llmstack import stackdir
+
+    passed = ctx.meta.get("passed_through", [])
+    if print_env and settings:
+        raise InputError("--print-env and --settings exclude each other; pass one")
+    if write is not None and not settings:
+        raise InputError("--write goes with --settings (llmstack claude STACK --settings --write [PATH])")
+    if passed and (print_env or settings):
+        raise InputError(f"{passed[0]}: arguments after `--` go to a claude run; drop them with --print-env/--settings")
+    stack = stackdir.load(target)
+    env = cc.environment(stack)
+    if print_env or settings:
+        if print_env:
+            click.echo(cc.export_lines(env), nl=False)
+        elif write is None:
+            click.echo(cc.settings_text(env), nl=False)
+        else:
+            for line in cc.write_settings(Path(write), env):
+                click.echo(line)
+        for note in env.notes:
+            click.echo(f"llmstack: note: {note}", err=True)
+        return
+
+    binary = cc.find_claude(os.environ.get("PATH"))
+    cc.check_gateway(env.values["ANTHROPIC_BASE_URL"], stack.directory)
+    notes = env.notes + cc.overriding_settings(env.values, Path.home(), Path.cwd())
+    if any(os.environ.get(name) for name in cc.LEFT_OUT):
+        notes.append(f"{', '.join(cc.LEFT_OUT)} left out of this run (the gateway's key goes in ANTHROPIC_AUTH_TOKEN)")
+    for note in notes:
+        click.echo(f"llmstack: note: {note}", err=True)
+    cc.launch(binary, list(passed), cc.run_environment(env, dict(os.environ)))
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

@@ -63,6 +63,7 @@ class StackModel(Strict):
     vision: bool | None = None
     api_base: str | list[str] | None = None
     api_key_env: str | None = None
+    anthropic_route: Literal["native", "translated"] | None = None
     replicas: int | None = Field(default=None, ge=1)
     extra_args: list[str] = []
     args: dict[str, Any] = {}

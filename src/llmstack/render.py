@@ -183,8 +183,23 @@ def _deployments(stack: StackSpec, model: ModelSpec) -> list[dict[str, Any]]:
     return deployments
 
 
+# LiteLLM hands /v1/messages untranslated to a deployment whose model_info lists it (verified
+# with 1.104.5, also for hosted_vllm/ routes and under use_chat_completions_url_for_anthropic_messages).
+NATIVE_ENDPOINTS = ["/v1/chat/completions", "/v1/messages"]
+
+
 def _model_info(model: ModelSpec) -> dict[str, Any]:
-    return {"supports_function_calling": model.tools, "supports_vision": model.vision}
+    info: dict[str, Any] = {"supports_function_calling": model.tools, "supports_vision": model.vision}
+    if model.native_messages:
+        info["supported_endpoints"] = NATIVE_ENDPOINTS
+    return info
+
+
+def _route_comment(model: ModelSpec, title: str) -> str:
+    why = model.origins.get("anthropic_route", "")
+    if model.native_messages:
+        return f"Anthropic requests: passed untranslated to {title}'s own /v1/messages ({why})."
+    return f"Anthropic requests: translated into chat completions ({why})."
 
 
 def gateway_view(stack: StackSpec) -> dict[str, Any]:
@@ -209,7 +224,8 @@ def gateway_view(stack: StackSpec) -> dict[str, Any]:
                 "model_name": model.alias,
                 "comments": [f"{where}{what}."] + ([
                     f"{backend.litellm_route}/ speaks the backend's /v1/chat/completions for OpenAI and Anthropic",
-                    "requests alike (the plain openai/ route sends Anthropic requests to /v1/responses).",
+                    "requests alike (the plain openai/ route sends Anthropic requests to /v1/responses),",
+                    "unless model_info lists /v1/messages: then Anthropic requests pass through untranslated.",
                 ] if n == 0 and model is stack.models[0] else []) + ([
                     "cooldown_time 0: its only deployment is never left out (that would only turn an error",
                     "into 429s), whatever router_settings say for the replicated aliases.",
@@ -219,6 +235,7 @@ def gateway_view(stack: StackSpec) -> dict[str, Any]:
                     f"{backend.title} offers tool calling: {backend.features.tools}, vision: {backend.features.vision}"
                     " (README feature matrix).",
                     f"This model: vision {'true' if model.vision else 'false'} ({model.vision_source}).",
+                    _route_comment(model, backend.title),
                 ],
                 "info": _model_info(model),
             })

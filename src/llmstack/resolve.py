@@ -78,6 +78,7 @@ class RenderOptions:
     k8s_gpu_product: str | None = None
     k8s_runtime_class: str | None = None
     k8s_shm_size: str | None = None
+    anthropic_route: str | None = None
     regen_command: str = "llmstack render"
 
 
@@ -102,6 +103,7 @@ MODEL_FLAGS: dict[str, tuple[str, str]] = {
     "api_base": ("api_base", "--api-base"),
     "api_key_env": ("api_key_env", "--api-key-env"),
     "replicas": ("replicas", "--replicas"),
+    "anthropic_route": ("anthropic_route", "--anthropic-route"),
 }
 
 
@@ -303,6 +305,7 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
         tiers = {str(k): v for k, v in stack.claude.items()} if stack and stack.claude else None
         litellm = replace(litellm, claude_routes=gateway.claude_routes(
             [m.alias for m in planned], tiers, lambda tier: config.origin("stacks", sn or "", "claude", tier)))
+        notices += _claude_context_notices(planned, litellm.claude_routes, single)
 
     spec = StackSpec(
         name=name.value,
@@ -326,6 +329,23 @@ def gpu_memory_missing(opts: RenderOptions, stack: Stack | None, layers: list[La
     if opts.gpu_memory is not None or (stack is not None and stack.gpu_memory is not None):
         return False
     return not all(model_layers.get("gpu_memory") for model_layers in layers)
+
+
+def _claude_context_notices(models: list[ModelSpec], routes: tuple[tuple[str, str], ...], single: bool) -> list[str]:
+    """Claude Code sends tens of thousands of tokens per request: say so for the models it uses."""
+    from llmstack.claude import context_advice
+
+    used = {alias for _, alias in routes}
+    notices = []
+    for model in models:
+        context = model.max_model_len or model.context_limit
+        if model.alias not in used or not context:
+            continue
+        how = "--max-model-len" if single else f"max_model_len on the model {model.alias!r} in models.yaml"
+        advice = context_advice(model.alias, context, model.context_limit, how)
+        if advice:
+            notices.append(advice)
+    return notices
 
 
 def _resolve_gateway(opts: RenderOptions, config: Config, stack: Stack | None) -> LitellmSpec | None:
@@ -526,6 +546,9 @@ def _resolve_model(layers: Layers, config: Config, index: int, single: bool, net
             )
         image = _check_image(Sourced(built, repository.origin))
         origins["image"] = version.origin.describe()
+    # The version decides whether the backend serves /v1/messages (unknown for an image given as is).
+    native = _anthropic_route(layers, backend, None if explicit_image is not None else str(setting("version").value),
+                              origins)
 
     port = setting("port")
     assert port is not None
@@ -557,6 +580,7 @@ def _resolve_model(layers: Layers, config: Config, index: int, single: bool, net
         args=args,
         extra_args=tuple(layers.value("extra_args", ()) or ()),
         publish_port=publish_port,
+        native_messages=native,
         origins=origins,
     )
     # Some backends name the served model themselves (TRT-LLM: the model string).
@@ -606,6 +630,7 @@ def _external_model(backend: Backend, layers: Layers, source: ModelSource, alias
         if found is not None:
             raise InputError(f"{found.label()}: the external server decides this; drop it for --backend external")
     origins["api_base"] = bases.origin.describe()
+    native = _anthropic_route(layers, backend, None, origins)
     vision = layers.get("vision")
     return ModelSpec(
         service="",
@@ -623,8 +648,32 @@ def _external_model(backend: Backend, layers: Layers, source: ModelSource, alias
                       "set `vision: true` in models.yaml if it serves images",
         api_bases=tuple(checked),
         api_key_env=str(key_env.value) if key_env is not None else None,
+        native_messages=native,
         origins=origins,
     )
+
+
+def _anthropic_route(layers: Layers, backend: Backend, version: str | None, origins: dict[str, str]) -> bool:
+    """True when the gateway hands Anthropic /v1/messages requests to the backend untranslated."""
+    asked = layers.get("anthropic_route")
+    if asked is None:
+        route = backend.default_anthropic_route(version)
+        what = f"{backend.title} {version}" if version else backend.title
+        if backend.serves_messages(version) is False:
+            origins["anthropic_route"] = f"{what} has no /v1/messages; it came in {backend.messages_since}"
+        else:
+            origins["anthropic_route"] = f"the default for {what}"
+        return route == "native"
+    if asked.value not in ("native", "translated"):
+        raise InputError(f"{asked.label()}: choose native (the backend's own /v1/messages) or translated "
+                         "(LiteLLM turns Anthropic requests into chat completions)")
+    if asked.value == "native" and backend.serves_messages(version) is False:
+        raise InputError(
+            f"{asked.label()}: {backend.title} {version} has no /v1/messages (served since "
+            f"{backend.messages_since}); pick a later --backend-version or drop the setting"
+        )
+    origins["anthropic_route"] = asked.origin.describe()
+    return asked.value == "native"
 
 
 def _parse_gpus(value: Sourced[Any]) -> GpuSpec:

@@ -87,36 +87,10 @@ def vocabulary() -> tuple[list[str], list[float], list[int]]:
 
 
 def write(path: Path, seed: int = 0, n_layer: int = 2) -> Path:
-    import gguf
-
-    n_embd, n_ff, n_layer, n_head, n_ctx = 64, 128, n_layer, 4, 1 << 20
+    n_embd = 64
     tokens, scores, types = vocabulary()
     n_vocab = len(tokens)
     rng = np.random.default_rng(seed)
-
-    writer = gguf.GGUFWriter(str(path), "llama")
-    writer.add_name("llmstack-tiny-test")
-    writer.add_context_length(n_ctx)
-    writer.add_embedding_length(n_embd)
-    writer.add_block_count(n_layer)
-    writer.add_feed_forward_length(n_ff)
-    writer.add_head_count(n_head)
-    writer.add_head_count_kv(n_head)
-    writer.add_rope_dimension_count(n_embd // n_head)
-    writer.add_layer_norm_rms_eps(1e-5)
-    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
-    writer.add_tokenizer_model("llama")
-    writer.add_token_list(tokens)
-    writer.add_token_scores(scores)
-    writer.add_token_types(types)
-    writer.add_bos_token_id(1)
-    writer.add_eos_token_id(tokens.index("<|im_end|>"))
-    writer.add_unk_token_id(0)
-    writer.add_add_bos_token(False)
-    # No SentencePiece space prefix: the generation prompt after <|im_start|> must tokenize to
-    # exactly its own text, or the tool-call grammar rejects it ("Failed to initialize samplers").
-    writer.add_add_space_prefix(False)
-    writer.add_chat_template(CHAT_TEMPLATE)
 
     # Classes: 0 ordinary, 1 `<tool_call>`, 2 `}`, 3 `</tool_call>`; the favourite next token of each.
     open_id, close_id = tokens.index("<tool_call>"), tokens.index("</tool_call>")
@@ -139,6 +113,41 @@ def write(path: Path, seed: int = 0, n_layer: int = 2) -> Path:
     for cls, token in favourite.items():
         output[token, cls] = 12.0 / scale
     output[[0, 1, 2, 3], :] = -12.0 / scale  # never <unk>, <s>, </s>, <|im_start|>
+    return write_model(path, tokens, scores, types, CHAT_TEMPLATE, embeddings, output, n_layer=n_layer)
+
+
+def write_model(path: Path, tokens: list[str], scores: list[float], types: list[int], template: str,
+                embeddings: np.ndarray, output: np.ndarray, n_layer: int = 2, n_head: int = 4,
+                eos: str = "<|im_end|>") -> Path:
+    """A llama GGUF whose attention and feed-forward weights are zero: the next token depends on
+    the last token's embedding alone (see the module docstring)."""
+    import gguf
+
+    n_vocab, n_embd = embeddings.shape
+    n_ff, n_ctx = 2 * n_embd, 1 << 20
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_name("llmstack-tiny-test")
+    writer.add_context_length(n_ctx)
+    writer.add_embedding_length(n_embd)
+    writer.add_block_count(n_layer)
+    writer.add_feed_forward_length(n_ff)
+    writer.add_head_count(n_head)
+    writer.add_head_count_kv(n_head)
+    writer.add_rope_dimension_count(n_embd // n_head)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(tokens)
+    writer.add_token_scores(scores)
+    writer.add_token_types(types)
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(tokens.index(eos))
+    writer.add_unk_token_id(0)
+    writer.add_add_bos_token(False)
+    # No SentencePiece space prefix: the generation prompt after <|im_start|> must tokenize to
+    # exactly its own text, or the tool-call grammar rejects it ("Failed to initialize samplers").
+    writer.add_add_space_prefix(False)
+    writer.add_chat_template(template)
 
     writer.add_tensor("token_embd.weight", embeddings)
     for i in range(n_layer):
@@ -157,7 +166,6 @@ def write(path: Path, seed: int = 0, n_layer: int = 2) -> Path:
     writer.write_tensors_to_file()
     writer.close()
     return path
-
 
 if __name__ == "__main__":
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "tiny.gguf")

@@ -14,6 +14,7 @@ example under compose/); `tests/test_backends.py` walks the registry to hold eve
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -85,6 +86,14 @@ class Backend:
     # LiteLLM route prefix: hosted_vllm/ speaks the backend's /v1/chat/completions for OpenAI
     # and Anthropic requests alike (openai/ would send Anthropic requests to /v1/responses).
     litellm_route: ClassVar[str] = "hosted_vllm"
+    # Anthropic /v1/messages. `messages_since`: the first version known to serve it natively
+    # (None: no release known). `anthropic_route`: how the gateway hands Anthropic requests to a
+    # version that serves it, decided from measurements (benchmarks/RESULTS.md, "native vs
+    # translated"): "native" passes them through untranslated (LiteLLM's model_info
+    # supported_endpoints), "translated" turns them into chat completions. Versions without the
+    # route are always translated; `--anthropic-route` overrides the default.
+    messages_since: ClassVar[str | None] = None
+    anthropic_route: ClassVar[str] = "translated"
 
     # ---- the container ------------------------------------------------------------------
     # NCCL / pinned memory needs of multi-GPU serving.
@@ -104,6 +113,28 @@ class Backend:
         return f"{repository}:{version}" if gpu else None
 
     # ---- decisions ----------------------------------------------------------------------
+    def version_key(self, version: str) -> tuple[int, ...] | None:
+        """A comparable form of a release name (`v0.12.0` -> (0, 12, 0), `b7349` -> (7349,)); None
+        for names that are no release number (`latest`, `nightly`, a digest)."""
+        match = re.fullmatch(r"[vb]?(\d+(?:\.\d+)*)", version.strip())
+        return tuple(int(part) for part in match.group(1).split(".")) if match else None
+
+    def serves_messages(self, version: str | None) -> bool | None:
+        """Does this version serve POST /v1/messages itself? None when nobody knows (no release
+        known to serve it, or a version that is no release number)."""
+        if self.messages_since is None or version is None:
+            return None
+        have, since = self.version_key(version), self.version_key(self.messages_since)
+        if have is None or since is None:
+            return None
+        return have >= since
+
+    def default_anthropic_route(self, version: str | None) -> str:
+        """The measured better route where this version serves /v1/messages, else translated."""
+        if self.anthropic_route == "native" and self.serves_messages(version):
+            return "native"
+        return "translated"
+
     def tool_parser_for(self, family: str | None) -> str | None:
         return self.tool_parser_by_family.get(family or "")
 

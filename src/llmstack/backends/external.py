@@ -23,6 +23,8 @@ class External(Backend):
     auto_for = frozenset({"name"})
     runs_service = False
     tensor_parallel = False
+    # Nothing is known about the upstream server: translated, unless `--anthropic-route native`
+    # (or `anthropic_route: native` in models.yaml) says it serves /v1/messages well.
 
     def tools_without_parser(self):
         return True  # the upstream server decides; the gateway passes tools through

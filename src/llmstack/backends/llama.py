@@ -30,6 +30,14 @@ class Llama(Backend):
     auto_for = frozenset({"gguf"})
     tensor_parallel = False
     projector = True
+    # /v1/messages (and /v1/messages/count_tokens) since ggml-org/llama.cpp#17570, merged
+    # 2025-11-28 (about b7190); b7349 is the first build this project vouches for. Native is the
+    # default: measured against translation with the real server (benchmarks/RESULTS.md, "native
+    # vs translated"; tests/e2e/test_claude_llama.py): it accepts every Claude Code request shape,
+    # keeps thinking blocks of the history (as reasoning_content), reports prompt-cache reads in
+    # every usage block, and costs the gateway less per request.
+    messages_since = "b7349"
+    anthropic_route = "native"
 
     def image(self, repository, version, gpu):
         return f"{repository}:server-cuda-{version}" if gpu else f"{repository}:server-{version}"

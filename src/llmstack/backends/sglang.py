@@ -63,6 +63,10 @@ class Sglang(Backend):
         "kimi-k2": "kimi_k2",
     }
     reasoning_parser_for_think_tags = "deepseek-r1"
+    # /v1/messages since v0.5.9 (sgl-project/sglang#18630); v0.5.6 has no such route (its
+    # http_server.py): translated. Not measured on a later version: translated there too.
+    messages_since = "v0.5.9"
+    anthropic_route = "translated"
 
     def command(self, model, host):
         cmd = [

@@ -38,6 +38,10 @@ class Trtllm(Backend):
     reasoning_parsers = frozenset({"deepseek-r1", "qwen3"})
     reasoning_parser_by_family = {"qwen3": "qwen3", "deepseek-r1": "deepseek-r1"}
     reasoning_parser_for_think_tags = "deepseek-r1"
+    # trtllm-serve gained /v1/messages in NVIDIA/TensorRT-LLM#18289 (2026-09), long after 1.0.0;
+    # no release is known to carry it: translated (`--anthropic-route native` for an image that does).
+    messages_since = None
+    anthropic_route = "translated"
 
     def memory_share(self, args):
         # The KV cache gets this fraction of what is free after the weights: plan with 0.9 of the GPU.

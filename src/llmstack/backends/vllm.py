@@ -72,6 +72,12 @@ class Vllm(Backend):
         "gpt-oss": None,
     }
     reasoning_parser_for_think_tags = "deepseek_r1"
+    # /v1/messages since v0.11.1, but at v0.12.0 it fails Claude Code's requests: its schema
+    # (vllm/entrypoints/anthropic/protocol.py) rejects a `role: system` message inside `messages`
+    # and thinking blocks in the history, and its answers carry no thinking blocks. LiteLLM's
+    # translation accepts all of that: translated by default.
+    messages_since = "v0.11.1"
+    anthropic_route = "translated"
 
     def command(self, model, host):
         cmd = [

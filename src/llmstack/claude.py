@@ -1,0 +1,248 @@
+"""`llmstack claude`: Claude Code against a rendered stack, or the settings that point it there.
+
+What Claude Code (2.1.x; measured with 2.1.197) needs to talk to the gateway:
+
+- `ANTHROPIC_BASE_URL`: the gateway URL without `/v1`; `ANTHROPIC_AUTH_TOKEN`: the master key,
+  sent as `Authorization: Bearer` (what LiteLLM checks). `ANTHROPIC_API_KEY` would be sent as
+  `x-api-key` as well: it is left out of a run.
+- `ANTHROPIC_DEFAULT_{OPUS,SONNET,HAIKU}_MODEL`: the stack's aliases for its three tiers (the
+  same mapping as the gateway's `claude-<tier>-*` routes), so every request names an alias.
+- `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1`: no telemetry, updates or error reports; the base
+  URL is the only host contacted. `CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS=1`: no request fields
+  only Anthropic's API implements (`context_management`).
+- `CLAUDE_CODE_ATTRIBUTION_HEADER=0`: without it the first system block is a billing line that
+  differs between conversations, which defeats the backend's prefix cache.
+- `API_TIMEOUT_MS`: a local model may take minutes to read a long prompt (default 10 minutes).
+- `CLAUDE_CODE_MAX_OUTPUT_TOKENS`: a quarter of the smallest context (at most 32,000), so
+  prompt plus answer fit; Claude Code would otherwise ask for up to 64,000 tokens.
+
+Kept light (no httpx, pydantic or Jinja): the command starts Claude Code at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+from llmstack.errors import EnvironmentProblem, InputError, StackFailed
+
+if TYPE_CHECKING:  # pragma: no cover
+    from llmstack.stackdir import StackDir
+
+INSTALL = "npm install -g @anthropic-ai/claude-code"
+MIN_CONTEXT = 64 * 1024  # tokens; Claude Code's system prompt and tools alone take 20-30k
+API_TIMEOUT_MS = 30 * 60 * 1000
+MAX_OUTPUT_TOKENS = 32_000
+TIERS = ("opus", "sonnet", "haiku")
+SETTINGS_FILE = Path(".claude") / "settings.json"
+# Settings a user's environment may already hold for a run: their value wins over ours.
+TUNABLE = ("API_TIMEOUT_MS", "CLAUDE_CODE_MAX_OUTPUT_TOKENS", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
+           "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS", "CLAUDE_CODE_ATTRIBUTION_HEADER")
+# Another way to authenticate, which would reach the gateway beside the master key.
+LEFT_OUT = ("ANTHROPIC_API_KEY",)
+
+
+def context_advice(alias: str, context: int, limit: int | None, how: str) -> str | None:
+    """One line when a context is too small for Claude Code, saying how to raise it."""
+    if context >= MIN_CONTEXT:
+        return None
+    if limit is not None and limit < MIN_CONTEXT:
+        fix = f"the model's own limit is {limit} tokens: serve a model with a longer context for Claude Code"
+    else:
+        cap = f"at most the model's own limit, {limit}" if limit else "the model's own limit caps it"
+        fix = f"raise it with {how} {MIN_CONTEXT} or more ({cap})"
+    return (f"{alias}: a {context}-token context is below the {MIN_CONTEXT // 1024}k tokens Claude Code needs "
+            f"(its system prompt and tools alone take 20-30k); {fix}")
+
+
+@dataclass
+class ClaudeEnv:
+    values: dict[str, str]  # what Claude Code's environment (or settings `env`) gets
+    notes: list[str] = field(default_factory=list)  # one line each, for stderr
+
+
+def tier_aliases(stack: StackDir) -> dict[str, str]:
+    """opus/sonnet/haiku -> the alias the gateway routes that tier's `claude-<tier>-*` names to."""
+    if not stack.aliases:
+        raise InputError(f"{stack.directory}: the manifest names no model alias; re-render the stack")
+    first = stack.aliases[0].name
+    return {tier: stack.claude.get(f"claude-{tier}-*", first) for tier in TIERS}
+
+
+def environment(stack: StackDir) -> ClaudeEnv:
+    """The variables that point Claude Code at this stack's gateway."""
+    if not stack.gateway_url:
+        raise InputError(f"{stack.directory} has no LiteLLM gateway (rendered with --no-litellm); Claude Code "
+                         "talks to the gateway: re-render without --no-litellm")
+    tiers = tier_aliases(stack)
+    values = {
+        "ANTHROPIC_BASE_URL": stack.gateway_url.rstrip("/"),
+        "ANTHROPIC_AUTH_TOKEN": stack.master_key(),
+        **{f"ANTHROPIC_DEFAULT_{tier.upper()}_MODEL": alias for tier, alias in tiers.items()},
+        "API_TIMEOUT_MS": str(API_TIMEOUT_MS),
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS": "1",
+        "CLAUDE_CODE_ATTRIBUTION_HEADER": "0",
+    }
+    contexts = {a.name: a.context for a in stack.aliases if a.name in tiers.values()}
+    known = [c for c in contexts.values() if c]
+    if known:
+        values["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(max(1024, min(MAX_OUTPUT_TOKENS, min(known) // 4)))
+    notes = []
+    for alias, context in contexts.items():
+        advice = context_advice(alias, context, None, "--max-model-len") if context else None
+        if advice:
+            notes.append(advice.replace("raise it with", "re-render it with"))
+    return ClaudeEnv(values, notes)
+
+
+def export_lines(env: ClaudeEnv) -> str:
+    """POSIX shell lines for `eval "$(llmstack claude STACK --print-env)"`."""
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in env.values.items()]
+    lines += [f"unset {name}" for name in LEFT_OUT]
+    return "\n".join(lines) + "\n"
+
+
+def settings_text(env: ClaudeEnv) -> str:
+    return json.dumps({"env": env.values}, indent=2) + "\n"
+
+
+def _read_settings(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read it ({getattr(exc, 'strerror', None) or exc}); "
+                         "fix its permissions or pass another path to --write") from None
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); fix it or move it away, "
+                         "then run again (nothing was written)") from None
+    if not isinstance(data, dict) or not isinstance(data.get("env", {}), dict):
+        raise InputError(f"{path}: expected a JSON object whose `env` is an object; fix it or move it away, "
+                         "then run again (nothing was written)")
+    return data
+
+
+def _git_ignored(path: Path) -> bool | None:
+    """Whether git ignores the file (None: not in a git work tree, or no git)."""
+    try:
+        result = subprocess.run(["git", "-C", str(path.parent), "check-ignore", "-q", str(path)],
+                                capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {0: True, 1: False}.get(result.returncode)
+
+
+def write_settings(path: Path, env: ClaudeEnv) -> list[str]:
+    """Merge the `env` block into a Claude Code settings file (other keys and variables are kept),
+    atomically, mode 0600 (it holds the key). Returns what to tell the user."""
+    data = _read_settings(path)
+    existing = dict(data.get("env") or {})
+    replaced = sorted(k for k, v in env.values.items() if k in existing and existing[k] != v)
+    data["env"] = {**existing, **env.values}
+    text = json.dumps(data, indent=2) + "\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(temp, 0o600)
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write it ({exc.strerror or exc}); pass a writable path to --write") from None
+    others = [k for k in data if k != "env"]
+    kept = [f"kept its other settings ({', '.join(others)})"] if others else []
+    changes = [f"replaced {', '.join(replaced)}"] if replaced else []
+    lines = [f"Wrote {path}: an `env` block of {len(env.values)} variables"
+             + "".join(f"; {part}" for part in changes + kept) + "."]
+    secret = (f"{path} holds the gateway's master key (ANTHROPIC_AUTH_TOKEN) and is readable by you alone "
+              "(mode 0600): keep it out of version control")
+    ignored = _git_ignored(path.resolve())
+    if ignored is False:
+        lines.append(f"Warning: {secret}. It is NOT git-ignored: add it to .gitignore "
+                     f"(echo {shlex.quote(str(path))} >> .gitignore), or write .claude/settings.local.json instead "
+                     "(meant for settings you do not share).")
+    else:
+        lines.append(f"Note: {secret}.")
+    return lines
+
+
+def overriding_settings(values: dict[str, str], home: Path, project: Path) -> list[str]:
+    """Claude Code's settings files apply their `env` over the process environment: name the ones
+    that would override what this command sets."""
+    notes = []
+    for path in (home / ".claude" / "settings.json", project / ".claude" / "settings.json",
+                 project / ".claude" / "settings.local.json"):
+        try:
+            env = json.loads(path.read_text(encoding="utf-8")).get("env") or {}
+        except (OSError, ValueError, AttributeError):
+            continue
+        clash = sorted(k for k in values if isinstance(env, dict) and k in env and str(env[k]) != values[k])
+        clash += sorted(k for k in LEFT_OUT if isinstance(env, dict) and k in env)
+        if clash:
+            notes.append(f"{path} sets {', '.join(clash)} for Claude Code, which wins over this command's "
+                         "environment; remove them there")
+    return notes
+
+
+def find_claude(path: str | None = None) -> str:
+    found = shutil.which("claude", path=path)
+    if not found:
+        raise EnvironmentProblem(f"claude: Claude Code is not installed (no `claude` on PATH); install it with "
+                                 f"`{INSTALL}`")
+    return found
+
+
+def check_gateway(url: str, directory: Path, timeout: float = 3.0) -> None:
+    """The gateway answers its liveness probe, or one line saying how to start it."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"{url.rstrip('/')}/health/liveliness", timeout=timeout):
+            return
+    except urllib.error.HTTPError:
+        return  # it answers
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise StackFailed(f"the gateway at {url} does not answer ({reason}); start the stack with "
+                          f"`llmstack up {directory}`") from None
+
+
+def run_environment(env: ClaudeEnv, base: dict[str, str]) -> dict[str, str]:
+    """The process environment of a Claude Code run: ours over the user's, except the tuning
+    variables the user set; other ways to authenticate left out."""
+    run = {k: v for k, v in base.items() if k not in LEFT_OUT}
+    for name, value in env.values.items():
+        if name in TUNABLE and base.get(name):
+            continue
+        run[name] = value
+    return run
+
+
+def launch(binary: str, args: list[str], env: dict[str, str]) -> NoReturn:
+    """Replace this process with Claude Code (its terminal, signals and exit code are its own)."""
+    try:
+        os.execve(binary, [binary, *args], env)
+    except OSError as exc:
+        raise EnvironmentProblem(f"{binary}: cannot run it ({exc.strerror or exc}); reinstall it with `{INSTALL}`") \
+            from None
+    raise AssertionError("unreachable")  # pragma: no cover
