@@ -130,9 +130,11 @@ def test_environment_points_claude_code_at_the_stack(stack):
     assert env.values == {
         "ANTHROPIC_BASE_URL": "http://127.0.0.1:4000",
         "ANTHROPIC_AUTH_TOKEN": key_of(stack),
+        "ANTHROPIC_MODEL": "local-model",
         "ANTHROPIC_DEFAULT_OPUS_MODEL": "local-model",
         "ANTHROPIC_DEFAULT_SONNET_MODEL": "local-model",
         "ANTHROPIC_DEFAULT_HAIKU_MODEL": "local-model",
+        "CLAUDE_CODE_DISABLE_1M_CONTEXT": "1",
         "API_TIMEOUT_MS": "1800000",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS": "1",
@@ -201,6 +203,7 @@ def test_settings_write_merges_and_keeps_other_keys(cli, stack, workdir):
     assert data["permissions"] == {"allow": ["Bash(ls:*)"]}
     assert data["env"]["MY_VAR"] == "1" and data["env"]["API_TIMEOUT_MS"] == "1800000"
     assert "replaced API_TIMEOUT_MS; kept its other settings (permissions)" in result.stdout
+    assert "an `env` block of 12 variables" in result.stdout
 
 
 def test_settings_write_refuses_a_file_it_cannot_read_as_settings(cli, stack, workdir):

@@ -6,7 +6,9 @@ What Claude Code (2.1.x; measured with 2.1.197) needs to talk to the gateway:
   sent as `Authorization: Bearer` (what LiteLLM checks). `ANTHROPIC_API_KEY` would be sent as
   `x-api-key` as well: it is left out of a run.
 - `ANTHROPIC_DEFAULT_{OPUS,SONNET,HAIKU}_MODEL`: the stack's aliases for its three tiers (the
-  same mapping as the gateway's `claude-<tier>-*` routes), so every request names an alias.
+  same mapping as the gateway's `claude-<tier>-*` routes), so every request names an alias;
+  `ANTHROPIC_MODEL`: the opus tier's, the default model. `CLAUDE_CODE_DISABLE_1M_CONTEXT=1`:
+  Claude Code's default is a one-million-token "opus[1m]", which it would take the alias for.
 - `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1`: no telemetry, updates or error reports; the base
   URL is the only host contacted. `CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS=1`: no request fields
   only Anthropic's API implements (`context_management`).
@@ -87,7 +89,9 @@ def environment(stack: StackDir) -> ClaudeEnv:
     values = {
         "ANTHROPIC_BASE_URL": stack.gateway_url.rstrip("/"),
         "ANTHROPIC_AUTH_TOKEN": stack.master_key(),
+        "ANTHROPIC_MODEL": tiers["opus"],
         **{f"ANTHROPIC_DEFAULT_{tier.upper()}_MODEL": alias for tier, alias in tiers.items()},
+        "CLAUDE_CODE_DISABLE_1M_CONTEXT": "1",
         "API_TIMEOUT_MS": str(API_TIMEOUT_MS),
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS": "1",

@@ -409,7 +409,7 @@ def smoke(
     if not url:
         raise InputError(f"{stack.directory} has no LiteLLM gateway (rendered with --no-litellm); pass --base-url")
     aliases = [(a.name, a.tools, a.vision) for a in stack.aliases]
-    results = smoke_checks.run_checks(url, stack.master_key(), aliases)
+    results = smoke_checks.run_checks(url, stack.master_key(), aliases, claude_routes=stack.claude)
     if as_json:
         click.echo(smoke_checks.as_json(results))
     else:

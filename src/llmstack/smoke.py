@@ -25,6 +25,48 @@ WEATHER_TOOL = {
 }
 
 
+# What Claude Code (2.1.x) sends on every turn: beta headers and `?beta=true`, a billing line and
+# system blocks with cache_control, about 25 tools, adaptive thinking with an effort,
+# context_management, and a `role: system` message inside `messages`; always streamed.
+CLAUDE_CODE_BETAS = ("claude-code-20250219,interleaved-thinking-2025-05-14,context-management-2025-06-27,"
+                     "prompt-caching-scope-2026-01-05,mid-conversation-system-2026-04-07,effort-2025-11-24")
+CLAUDE_CODE_TOOLS = ("Agent", "Bash", "Edit", "Glob", "Grep", "NotebookEdit", "Read", "Skill", "TaskCreate",
+                     "TaskGet", "TaskList", "TaskOutput", "TaskStop", "TaskUpdate", "TodoWrite", "WebFetch",
+                     "WebSearch", "Write", "CronCreate", "CronDelete", "CronList", "EnterWorktree", "ExitWorktree",
+                     "SendMessage", "ScheduleWakeup")
+
+
+def claude_code_request(model: str, prompt: str = "Say hello.") -> dict:
+    """A request shaped like Claude Code's (not its text): the parts that trip gateways and backends."""
+    tools = [{"name": name, "description": f"The {name} tool.",
+              "input_schema": {"type": "object", "properties": {"input": {"type": "string", "description": "What to do."}},
+                               "required": ["input"], "additionalProperties": False,
+                               "$schema": "https://json-schema.org/draft/2020-12/schema"}}
+             for name in CLAUDE_CODE_TOOLS]
+    return {
+        "model": model,
+        "max_tokens": 256,
+        "stream": True,
+        "system": [
+            {"type": "text", "text": "x-anthropic-billing-header: cc_version=0.0.0.000; cc_entrypoint=llmstack-smoke;"},
+            {"type": "text", "text": "You are an agent for software engineering tasks.",
+             "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": "Answer briefly.", "cache_control": {"type": "ephemeral"}},
+        ],
+        "tools": tools,
+        "messages": [
+            {"role": "user", "content": [
+                {"type": "text", "text": "<system-reminder>\nToday is a good day.\n</system-reminder>"},
+                {"type": "text", "text": prompt, "cache_control": {"type": "ephemeral"}}]},
+            {"role": "system", "content": "Agents available: none."},
+        ],
+        "metadata": {"user_id": "llmstack-smoke"},
+        "thinking": {"type": "adaptive"},
+        "output_config": {"effort": "high"},
+        "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+    }
+
+
 @dataclass
 class Check:
     check: str
@@ -153,6 +195,30 @@ class Smoke:
             raise CheckFailed(f"no get_weather tool_use: {str(data)[:200]}")
         return f"get_weather({json.dumps(uses[0]['input'])})"
 
+    def claude_code(self, model: str) -> str:
+        headers = {**self.anthropic_headers, "anthropic-beta": CLAUDE_CODE_BETAS}
+        with self.client.stream("POST", "/v1/messages?beta=true", json=claude_code_request(model),
+                                headers=headers) as r:
+            if r.status_code != 200:
+                raise CheckFailed(f"HTTP {r.status_code}: {r.read()[:200]!r}")
+            events = _sse_events(r)
+        kinds = [e[1].get("type") for e in events if isinstance(e[1], dict)]
+        errors = [e[1] for e in events if isinstance(e[1], dict) and e[1].get("type") == "error"]
+        if errors or not kinds or kinds[0] != "message_start" or kinds[-1] != "message_stop":
+            raise CheckFailed(f"unexpected event sequence: {(errors or kinds)[:8]}")
+        blocks = [e[1]["content_block"]["type"] for e in events
+                  if isinstance(e[1], dict) and e[1].get("type") == "content_block_start"]
+        if not blocks:
+            raise CheckFailed("no content block in the answer")
+        return f"{len(kinds)} events, blocks: {', '.join(blocks)}"
+
+    def count_tokens(self, model: str) -> str:
+        body = {k: v for k, v in claude_code_request(model).items() if k in ("model", "system", "tools", "messages")}
+        data = self._post("/v1/messages/count_tokens?beta=true", body, self.anthropic_headers)
+        if not isinstance(data.get("input_tokens"), int) or data["input_tokens"] <= 0:
+            raise CheckFailed(f"no input_tokens: {str(data)[:200]}")
+        return f"{data['input_tokens']} input tokens"
+
     def anthropic_vision(self, alias: str) -> str:
         data = self._anthropic({"model": alias, "max_tokens": 32, "messages": [{"role": "user", "content": [
             {"type": "image", "source": {"type": "base64", "media_type": "image/png",
@@ -161,11 +227,22 @@ class Smoke:
         return f"{len(data.get('content', []))} blocks"
 
 
+def claude_models(aliases: list[str], claude_routes: dict[str, str] | None) -> dict[str, str]:
+    """alias -> the Claude model name Claude Code would ask for it (the first tier routed there);
+    the alias itself when the stack has no Claude routes."""
+    names: dict[str, str] = {}
+    for pattern, alias in (claude_routes or {}).items():
+        names.setdefault(alias, pattern.replace("*", "4-5"))
+    return {alias: names.get(alias, alias) for alias in aliases}
+
+
 def run_checks(base_url: str, key: str, aliases: list[tuple[str, bool, bool]],
-               on_result: Callable[[Check], None] | None = None) -> list[Check]:
-    """aliases: (name, declares tools, declares vision)."""
+               on_result: Callable[[Check], None] | None = None,
+               claude_routes: dict[str, str] | None = None) -> list[Check]:
+    """aliases: (name, declares tools, declares vision); claude_routes: Claude model name pattern -> alias."""
     smoke = Smoke(base_url, key)
     results: list[Check] = []
+    claude_names = claude_models([a for a, _, _ in aliases], claude_routes)
     for alias, tools, vision in aliases:
         plan: list[tuple[str, Callable[..., str], dict]] = [
             ("OpenAI chat", smoke.openai_chat, {}),
@@ -181,10 +258,14 @@ def run_checks(base_url: str, key: str, aliases: list[tuple[str, bool, bool]],
         if vision:
             plan += [("OpenAI image input", smoke.openai_vision, {}),
                      ("Anthropic image input", smoke.anthropic_vision, {})]
+        claude_name = claude_names[alias]
+        plan += [("Claude Code request" + (f" ({claude_name})" if claude_name != alias else ""), smoke.claude_code,
+                  {"model": claude_name}),
+                 ("Anthropic count_tokens", smoke.count_tokens, {"model": claude_name})]
         for name, check_fn, kwargs in plan:
             start = time.perf_counter()
             try:
-                detail, ok = check_fn(alias, **kwargs), True
+                detail, ok = check_fn(**kwargs) if "model" in kwargs else check_fn(alias, **kwargs), True
             except (CheckFailed, httpx.HTTPError, KeyError, IndexError, ValueError, TypeError) as exc:
                 detail, ok = f"{type(exc).__name__}: {exc}" if not isinstance(exc, CheckFailed) else str(exc), False
             check = Check(f"{alias}: {name}" if len(aliases) > 1 else name, ok,

@@ -137,3 +137,18 @@ def stacks(tmp_path_factory, e2e_images):
 
 def wrong_key() -> str:
     return "sk-wrong-" + secrets.token_hex(8)
+
+
+@pytest.fixture(scope="session")
+def claude_code(docker_engine) -> Path:
+    """The real Claude Code CLI at the pinned version (`.ci/run` installs it: python -m tests.e2e.claude_code)."""
+    from tests.e2e import claude_code as cc
+
+    found = cc.installed()
+    if found is None:
+        message = (f"Claude Code {cc.VERSION} is not installed in {cc.PREFIX}; install it with "
+                   "`python -m tests.e2e.claude_code` (what .ci/run does)")
+        if _require():
+            pytest.fail(message + " (LLMSTACK_REQUIRE_DOCKER=1)")
+        pytest.skip(message)
+    return found

@@ -5,10 +5,14 @@ Debian image). It accepts vLLM's command-line flags and:
 - lists the served model on GET /v1/models;
 - answers POST /v1/chat/completions, streamed or not: a text reply, or a tool call when
   `tools` are sent (and tool_choice is not "none") and the last message is not a tool result;
+- with a `Bash` tool among the tools (Claude Code's), calls it only when asked: a user message
+  holding RUN_BASH gets a call running `echo TOOL_OUTPUT` (or the command written after
+  `RUN_BASH:`), anything else a text reply; the tool's result comes back as a text reply;
 - accepts image parts;
 - answers 500 to a request whose last message contains FAKE-500 (a request every replica fails on);
-- records every request it receives (with its wall-clock time): GET /_requests returns them,
-  DELETE /_requests clears;
+- records every request it receives (with its wall-clock time) but its health and model probes
+  (so also what others send it, e.g. a tokenizer download pointed at it): GET /_requests returns
+  them, DELETE /_requests clears;
 - tells when it turned healthy (GET /_healthy_at, wall clock), for the time-to-ready benchmark;
 - exits on SIGTERM as a real server does (as PID 1 Python would ignore it, and `docker stop`
   would wait its whole timeout before killing it).
@@ -28,6 +32,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 RECORDED: list[dict] = []
 LOCK = threading.Lock()
+RUN_BASH = "llmstack-run-bash"
+TOOL_OUTPUT = "llmstack-tool-ok"
+UNRECORDED = ("/health", "/v1/models", "/_requests", "/_healthy_at")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -84,10 +91,33 @@ def tool_call_for(tools: list[dict]) -> dict:
     }
 
 
+def text_of(content) -> str:
+    """A message's text: a string, or the text parts of a list."""
+    if isinstance(content, list):
+        return "".join(part.get("text") or "" for part in content if isinstance(part, dict))
+    return content or ""
+
+
+def bash_call(messages: list[dict]) -> dict | None:
+    """Claude Code's Bash tool, called when a user message asks for it (and only once)."""
+    if any(m.get("role") == "tool" for m in messages):
+        return None
+    for message in reversed(messages):
+        text = text_of(message.get("content")) if message.get("role") == "user" else ""
+        if RUN_BASH in text:
+            command = f"echo {TOOL_OUTPUT}"
+            if f"{RUN_BASH}:" in text:
+                command = text.split(f"{RUN_BASH}:", 1)[1].splitlines()[0].strip() or command
+            return {"id": "call_" + uuid.uuid4().hex[:12], "type": "function",
+                    "function": {"name": "Bash",
+                                 "arguments": json.dumps({"command": command, "description": "Run it"})}}
+    return None
+
+
 def reply_text(messages: list[dict]) -> str:
-    last = messages[-1] if messages else {}
-    if last.get("role") == "tool":
-        return f"The tool said: {last.get('content')}"
+    results = [m for m in messages if m.get("role") == "tool"]
+    if results:  # the last tool result (Claude Code may add a user or system message after it)
+        return f"The tool said: {text_of(results[-1].get('content')).strip()}"
     has_system = any(m.get("role") == "system" for m in messages)
     images = sum(
         1
@@ -131,7 +161,21 @@ class Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b"{}"
         return json.loads(raw or b"{}")
 
+    def _record(self, body=None) -> None:
+        if self.path.split("?")[0] in UNRECORDED:
+            return
+        with LOCK:
+            RECORDED.append({"at": time.time(), "method": self.command, "path": self.path,
+                             "authorization": self.headers.get("Authorization"), "body": body})
+
+    def do_HEAD(self):
+        self._record()
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def do_GET(self):
+        self._record()
         if self.path == "/health":
             if healthy():
                 self._send_json(200, {})
@@ -159,13 +203,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self._body()
-        with LOCK:
-            RECORDED.append({
-                "at": time.time(),
-                "path": self.path,
-                "authorization": self.headers.get("Authorization"),
-                "body": body,
-            })
+        self._record(body)
         if self.path != "/v1/chat/completions":
             self._send_json(404, {"error": f"no route {self.path}"})
             return
@@ -177,12 +215,15 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(500, {"error": "internal error (asked for by the request)"})
             return
         tools = body.get("tools") or []
-        wants_tool = (
-            tools
-            and body.get("tool_choice") != "none"
-            and not (messages and messages[-1].get("role") == "tool")
-        )
-        call = tool_call_for(tools) if wants_tool else None
+        if any(t.get("function", {}).get("name") == "Bash" for t in tools):  # Claude Code: only when asked
+            call = bash_call(messages) if body.get("tool_choice") != "none" else None
+        else:
+            wants_tool = (
+                tools
+                and body.get("tool_choice") != "none"
+                and not (messages and messages[-1].get("role") == "tool")
+            )
+            call = tool_call_for(tools) if wants_tool else None
         text = None if call else reply_text(messages)
         if body.get("stream"):
             self._stream(body, text, call)
