@@ -2,7 +2,7 @@
 
     python -m benchmarks            # full run (about ten minutes; needs Docker, builds test images)
     python -m benchmarks --quick    # seconds: proves every benchmark still runs (CI)
-    python -m benchmarks --only cli # one part: cli, ready, gateway
+    python -m benchmarks --only cli # one part: cli, ready, gateway, anthropic
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks import cli, common, gateway, ready
+from benchmarks import anthropic, cli, common, gateway, ready
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-TITLES = {"cli": "CLI wall time", "ready": "Time to ready", "gateway": "Gateway overhead"}
+TITLES = {"cli": "CLI wall time", "ready": "Time to ready", "gateway": "Gateway overhead",
+          "anthropic": "Native vs translated"}
 
 
 def sections_of(text: str) -> dict[str, str]:
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="run only this part (repeatable); RESULTS.md keeps the other parts' last figures")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    parts = args.only or ["cli", "ready", "gateway"]
+    parts = args.only or list(TITLES)
 
     info = common.machine()
     measured: dict[str, str] = {}
@@ -62,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     if "gateway" in parts:
         text, _ = gateway.run(quick=args.quick)
         measured[TITLES["gateway"]] = f"{stamp}\n\n{text}"
+        print(text, flush=True)
+    if "anthropic" in parts:
+        text, _ = anthropic.run(quick=args.quick)
+        measured[TITLES["anthropic"]] = f"{stamp}\n\n{text}"
         print(text, flush=True)
     if not args.quick:
         previous = sections_of(args.output.read_text()) if args.output.exists() else {}

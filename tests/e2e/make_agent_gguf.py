@@ -14,6 +14,8 @@ with a cue token (the prompt's last token is all the model sees):
 - `<|done|>` when a tool message holds TOOL_OUTPUT: TOOL_SEEN end. The template only chooses this
   when the command's output reached the model as a `tool` message, so the answer TOOL_SEEN
   proves the round trip.
+- `<|long|>` when a user message contains LONG: ` tick tock tick tock ...` until max_tokens (for
+  streaming benchmarks).
 
 Prompt tokens are bytes (no real vocabulary), so keep prompts small: Claude Code runs against
 this model use `--system-prompt` and `--tools Bash`.
@@ -36,14 +38,16 @@ TOOL_OUTPUT = "llmstack-tool-ok"
 THINKING = "llmstack-thinking"
 ANSWER = "llmstack-hello"
 TOOL_SEEN = "llmstack-tool-result-seen"
+LONG = "llmstack-long"
 BASH_COMMAND = f"echo {TOOL_OUTPUT}"
 BASH_CALL = "\n" + json.dumps({"name": "Bash", "arguments": {"command": BASH_COMMAND}})
 
 # ChatML with tools in the system prompt (Hermes style) and Qwen3-style <think> rendering of
 # reasoning_content; the generation prompt ends with the cue.
 CHAT_TEMPLATE = """\
-{%- set ns = namespace(bash=false, done=false) %}
+{%- set ns = namespace(bash=false, done=false, long=false) %}
 {%- for message in messages %}
+{%- if message.role == 'user' and message.content is string and '""" + LONG + """' in message.content %}{%- set ns.long = true %}{%- endif %}
 {%- if message.role == 'user' and message.content is string and '""" + RUN_BASH + """' in message.content %}{%- set ns.bash = true %}{%- endif %}
 {%- if message.role == 'tool' and message.content is string and '""" + TOOL_OUTPUT + """' in message.content %}{%- set ns.done = true %}{%- endif %}
 {%- endfor %}
@@ -78,16 +82,19 @@ CHAT_TEMPLATE = """\
 {%- endfor %}
 {%- if add_generation_prompt %}
 {{- '<|im_start|>assistant\\n' }}
-{%- if ns.done %}{{- '<|done|>' }}{%- elif ns.bash %}{{- '<|bash|>' }}{%- else %}{{- '<|say|>' }}{%- endif %}
+{%- if ns.done %}{{- '<|done|>' }}{%- elif ns.bash %}{{- '<|bash|>' }}{%- elif ns.long %}{{- '<|long|>' }}
+{%- else %}{{- '<|say|>' }}{%- endif %}
 {%- endif %}
 """
 
-SPECIAL = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>", "<|say|>", "<|bash|>", "<|done|>"]
-WORDS = ["<tool_call>", "</tool_call>", "<think>", "</think>", THINKING, ANSWER, TOOL_SEEN, BASH_CALL]
+SPECIAL = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>", "<|say|>", "<|bash|>", "<|done|>", "<|long|>"]
+WORDS = ["<tool_call>", "</tool_call>", "<think>", "</think>", THINKING, ANSWER, TOOL_SEEN, BASH_CALL, " tick",
+         " tock"]
 CHAINS = {
     "<|say|>": ["<think>", THINKING, "</think>", ANSWER, "<|im_end|>"],
     "<|bash|>": ["<tool_call>", BASH_CALL, "<0x0A>", "</tool_call>", "<|im_end|>"],
     "<|done|>": [TOOL_SEEN, "<|im_end|>"],
+    "<|long|>": [" tick", " tock", " tick"],  # a loop: ends at max_tokens
 }
 
 

@@ -17,5 +17,6 @@ def test_benchmarks_quick_mode_runs(e2e_images):
                             text=True, timeout=1200)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     for heading in ("llmstack render (fresh directory)", "litellm own start", "backend direct",
-                    "LiteLLM defaults", "llmstack rendered"):
+                    "LiteLLM defaults", "llmstack rendered", "| 64-token stream | translated |",
+                    "Native vs translated, requests/s", "| thinking in the history (400 chars) |"):
         assert heading in result.stdout
