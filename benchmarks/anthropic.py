@@ -108,7 +108,8 @@ async def _one(client: httpx.AsyncClient, url: str, headers: dict, body: dict) -
     return time.perf_counter() - start, 0
 
 
-async def _load(url: str, headers: dict, body: dict, concurrency: int, requests: int) -> tuple[list[float], int, float, int]:
+async def _load(url: str, headers: dict, body: dict, concurrency: int,
+                requests: int) -> tuple[list[float], int, float, int]:
     """(latencies, events, wall seconds, errors) for `requests` requests from `concurrency` clients."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     latencies: list[float] = []

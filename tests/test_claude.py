@@ -254,9 +254,10 @@ def test_missing_claude_binary_is_one_line_naming_the_install(cli, stack, monkey
 
 # ---- llmstack claude: the run (a stand-in claude and a stand-in gateway, in a subprocess) ---------
 
-FAKE_CLAUDE = """#!/bin/sh
-exec "%s" -c 'import json, os, sys; print(json.dumps({"args": sys.argv[1:], "env": dict(os.environ)}))' "$@"
-""" % sys.executable
+DUMP = 'import json, os, sys; print(json.dumps({"args": sys.argv[1:], "env": dict(os.environ)}))'
+FAKE_CLAUDE = f"""#!/bin/sh
+exec "{sys.executable}" -c '{DUMP}' "$@"
+"""
 
 
 class _Live(BaseHTTPRequestHandler):

@@ -547,8 +547,8 @@ def _resolve_model(layers: Layers, config: Config, index: int, single: bool, net
         image = _check_image(Sourced(built, repository.origin))
         origins["image"] = version.origin.describe()
     # The version decides whether the backend serves /v1/messages (unknown for an image given as is).
-    native = _anthropic_route(layers, backend, None if explicit_image is not None else str(setting("version").value),
-                              origins)
+    pinned = setting("version") if explicit_image is None else None
+    native = _anthropic_route(layers, backend, str(pinned.value) if pinned is not None else None, origins)
 
     port = setting("port")
     assert port is not None

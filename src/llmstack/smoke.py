@@ -39,7 +39,8 @@ CLAUDE_CODE_TOOLS = ("Agent", "Bash", "Edit", "Glob", "Grep", "NotebookEdit", "R
 def claude_code_request(model: str, prompt: str = "Say hello.") -> dict:
     """A request shaped like Claude Code's (not its text): the parts that trip gateways and backends."""
     tools = [{"name": name, "description": f"The {name} tool.",
-              "input_schema": {"type": "object", "properties": {"input": {"type": "string", "description": "What to do."}},
+              "input_schema": {"type": "object",
+                               "properties": {"input": {"type": "string", "description": "What to do."}},
                                "required": ["input"], "additionalProperties": False,
                                "$schema": "https://json-schema.org/draft/2020-12/schema"}}
              for name in CLAUDE_CODE_TOOLS]

@@ -65,7 +65,8 @@ class Run:
         return str(self.result.get("result", ""))
 
     def __str__(self) -> str:
-        return f"exit {self.code} after {self.seconds:.1f}s\nstdout: {self.stdout[-1500:]}\nstderr: {self.stderr[-1500:]}"
+        return (f"exit {self.code} after {self.seconds:.1f}s\nstdout: {self.stdout[-1500:]}\n"
+                f"stderr: {self.stderr[-1500:]}")
 
 
 def environment(binary: Path, home: Path, **extra: str) -> dict[str, str]:

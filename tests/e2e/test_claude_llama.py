@@ -168,10 +168,12 @@ def test_tool_use_streamed_and_not_and_the_result_round_trip(stack, client, rout
     assert [b.type for b in call.content] == (["tool_use"] if route == "native" else ["text", "tool_use"])
     with client.messages.stream(model=route, max_tokens=128, tools=[BASH], messages=ask) as stream:
         streamed = stream.get_final_message()
-    assert [(b.name, b.input) for b in streamed.content if b.type == "tool_use"] == [("Bash", {"command": BASH_COMMAND})]
+    streamed_uses = [(b.name, b.input) for b in streamed.content if b.type == "tool_use"]
+    assert streamed_uses == [("Bash", {"command": BASH_COMMAND})]
     answer = client.messages.create(model=route, max_tokens=32, tools=[BASH], messages=[
         *ask,
-        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in call.content if b.type == "tool_use"]},
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in call.content
+                                          if b.type == "tool_use"]},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id,
                                       "content": [{"type": "text", "text": TOOL_OUTPUT}]},
                                      {"type": "text", "text": "<system-reminder>Carry on.</system-reminder>"}]}])
