@@ -29,41 +29,26 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from llmstack.errors import EnvironmentProblem, InputError, StackFailed
+from llmstack.gateway import CLAUDE_TIERS as TIERS
+from llmstack.gateway import context_advice
 
 if TYPE_CHECKING:  # pragma: no cover
     from llmstack.stackdir import StackDir
 
 INSTALL = "npm install -g @anthropic-ai/claude-code"
-MIN_CONTEXT = 64 * 1024  # tokens; Claude Code's system prompt and tools alone take 20-30k
 API_TIMEOUT_MS = 30 * 60 * 1000
 MAX_OUTPUT_TOKENS = 32_000
-TIERS = ("opus", "sonnet", "haiku")
 SETTINGS_FILE = Path(".claude") / "settings.json"
 # Settings a user's environment may already hold for a run: their value wins over ours.
 TUNABLE = ("API_TIMEOUT_MS", "CLAUDE_CODE_MAX_OUTPUT_TOKENS", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
            "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS", "CLAUDE_CODE_ATTRIBUTION_HEADER")
 # Another way to authenticate, which would reach the gateway beside the master key.
 LEFT_OUT = ("ANTHROPIC_API_KEY",)
-
-
-def context_advice(alias: str, context: int, limit: int | None, how: str) -> str | None:
-    """One line when a context is too small for Claude Code, saying how to raise it."""
-    if context >= MIN_CONTEXT:
-        return None
-    if limit is not None and limit < MIN_CONTEXT:
-        fix = f"the model's own limit is {limit} tokens: serve a model with a longer context for Claude Code"
-    else:
-        cap = f"at most the model's own limit, {limit}" if limit else "the model's own limit caps it"
-        fix = f"raise it with {how} {MIN_CONTEXT} or more ({cap})"
-    return (f"{alias}: a {context}-token context is below the {MIN_CONTEXT // 1024}k tokens Claude Code needs "
-            f"(its system prompt and tools alone take 20-30k); {fix}")
 
 
 @dataclass
@@ -219,6 +204,9 @@ def find_claude(path: str | None = None) -> str:
 
 def check_gateway(url: str, directory: Path, timeout: float = 3.0) -> None:
     """The gateway answers its liveness probe, or one line saying how to start it."""
+    import urllib.error
+    import urllib.request
+
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(f"{url.rstrip('/')}/health/liveliness", timeout=timeout):

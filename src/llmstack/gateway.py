@@ -31,6 +31,7 @@ DEFAULTS = GatewayDefaults(image="ghcr.io/berriai/litellm", version="main-v1.104
                            alias="local-model", num_workers=2)
 
 CLAUDE_TIERS = ("opus", "sonnet", "haiku")
+MIN_CONTEXT = 64 * 1024  # tokens; Claude Code's system prompt and tools alone take 20-30k
 
 
 @dataclass(frozen=True)
@@ -93,3 +94,16 @@ def claude_routes(aliases: Sequence[str], mapping: Mapping[str, str] | None,
             )
         routes.append((f"claude-{tier}-*", alias))
     return tuple(routes)
+
+
+def context_advice(alias: str, context: int, limit: int | None, how: str) -> str | None:
+    """One line when a context is too small for Claude Code, saying how to raise it."""
+    if context >= MIN_CONTEXT:
+        return None
+    if limit is not None and limit < MIN_CONTEXT:
+        fix = f"the model's own limit is {limit} tokens: serve a model with a longer context for Claude Code"
+    else:
+        cap = f"at most the model's own limit, {limit}" if limit else "the model's own limit caps it"
+        fix = f"raise it with {how} {MIN_CONTEXT} or more ({cap})"
+    return (f"{alias}: a {context}-token context is below the {MIN_CONTEXT // 1024}k tokens Claude Code needs "
+            f"(its system prompt and tools alone take 20-30k); {fix}")

@@ -9,11 +9,15 @@ services, gateway URL, aliases, published ports). So:
 - the runtime commands (`up`, `status`, `doctor`, `smoke`, `claude`) read the stack from here
   instead of parsing the compose file back (stackdir.py).
 
-Reading is light (PyYAML only): the runtime commands import this module.
+The body is JSON, which is YAML too: the standard library writes it deterministically on every
+machine, in a tenth of the time PyYAML's pure-Python emitter takes (render is a CLI: its start-up
+cost is measured, see benchmarks/). Reading is light (PyYAML only, for the comment header): the
+runtime commands import this module.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +31,9 @@ FORMAT = 1  # bumped when the layout changes incompatibly
 
 
 def document(summary: dict[str, Any], inputs: dict[str, Any], models: dict[str, Any]) -> str:
-    """The manifest's YAML body (deterministic: insertion order, no aliases, wide lines)."""
+    """The manifest's body (deterministic: insertion order, two-space indent, a trailing newline)."""
     data = {"format": FORMAT, "stack": summary, "inputs": inputs, "models": models}
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000, default_flow_style=False)
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
 def read(directory: Path) -> dict[str, Any] | None:

@@ -333,8 +333,6 @@ def gpu_memory_missing(opts: RenderOptions, stack: Stack | None, layers: list[La
 
 def _claude_context_notices(models: list[ModelSpec], routes: tuple[tuple[str, str], ...], single: bool) -> list[str]:
     """Claude Code sends tens of thousands of tokens per request: say so for the models it uses."""
-    from llmstack.claude import context_advice
-
     used = {alias for _, alias in routes}
     notices = []
     for model in models:
@@ -342,7 +340,7 @@ def _claude_context_notices(models: list[ModelSpec], routes: tuple[tuple[str, st
         if model.alias not in used or not context:
             continue
         how = "--max-model-len" if single else f"max_model_len on the model {model.alias!r} in models.yaml"
-        advice = context_advice(model.alias, context, model.context_limit, how)
+        advice = gateway.context_advice(model.alias, context, model.context_limit, how)
         if advice:
             notices.append(advice)
     return notices
