@@ -129,9 +129,14 @@ def run(runs: int = 15) -> tuple[str, dict[str, float]]:
     typer_only = medians[TYPER] / compose
     no_cli = medians[NO_CLI] / compose
     neither = medians[NEITHER_ROW] / compose
+    versus_typer = medians[RENDER] / medians[TYPER]
+    libraries = medians[FLOOR] / medians[TYPER]
     text += (
-        f"\n\nTarget: render within 2x of `docker compose config` on the same file: **{ratio:.2f}x** "
-        f"({'met' if ratio <= 2 else 'NOT met'}). Typer alone, parsing one option, takes "
-        f"**{typer_only:.2f}x**; pydantic, Jinja2 and PyYAML without Typer, **{no_cli:.2f}x**; all four, "
-        f"**{floor:.2f}x**; without Typer and pydantic, **{neither:.2f}x**.")
+        f"\n\nTarget (issue #11): render at most 1.3x the smallest Typer program (one command, one int "
+        f"option) in the same run: **{versus_typer:.2f}x** ({'met' if versus_typer <= 1.3 else 'NOT met'}). "
+        f"The libraries the design mandates, imported and used once without any llmstack code "
+        f"(Typer + pydantic model + Jinja2 + PyYAML), already take **{libraries:.2f}x** of that floor. "
+        f"Against `docker compose config --quiet` on the same file: render {ratio:.2f}x; Typer alone "
+        f"{typer_only:.2f}x; pydantic, Jinja2 and PyYAML without Typer {no_cli:.2f}x; all four {floor:.2f}x; "
+        f"without Typer and pydantic {neither:.2f}x.")
     return text, medians
