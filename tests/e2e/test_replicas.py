@@ -33,7 +33,7 @@ pytestmark = pytest.mark.e2e
 
 ALIAS = "local-model"
 KEY_VARIABLE = "LLMSTACK_E2E_UPSTREAM_KEY"
-CLAUDE_MODEL = "claude-sonnet-4-5-20250929"  # what Claude Code asks for: the claude-sonnet-* route
+CLAUDE_MODEL = "claude-sonnet-5"  # what Claude Code asks for: the claude-sonnet-* route
 ALIAS_CLIENTS = ("openai", "openai-stream", "anthropic")  # the other client asks for CLAUDE_MODEL
 
 
