@@ -121,14 +121,15 @@ def render(
                                           help="A named stack from config/models.yaml (instead of --model)."),
     model: str | None = typer.Option(
         None, "--model", "-m", metavar="PATH_OR_HF_ID", rich_help_panel="Model",
-        help="A local directory or .gguf file (must exist; mounted read-only) or a Hugging Face id org/name "
+        help="A local model directory, a .gguf file (or one shard of a split set), a Hugging Face cache "
+             "snapshot directory (all mounted read-only), or a Hugging Face id org/name "
              "(served through the HF cache). Paths start with /, ./, ../ or ~."),
     backend: str | None = typer.Option(
         None, "--backend", "-b", metavar=_BACKENDS,
         help="Inference server. auto: a .gguf model (file, split set or directory) -> llama, a "
              "TensorRT-LLM engine directory -> trtllm, --api-base given -> external, anything else -> vllm."),
     name: str | None = typer.Option(None, "--name", metavar="NAME", help="Stack / compose project name [default: slug of the model's name]."),
-    output: str | None = typer.Option(None, "--output", "-o", metavar="DIR", help="Output directory [default: compose/<name>]."),
+    output: str | None = typer.Option(None, "--output", "-o", metavar="DIR", help="Output directory [default: compose/<name>, compose/<name>-k8s for --target kubernetes]."),
     config: str | None = typer.Option(None, "--config", metavar="FILE",
                                          help="Defaults and stacks [default: ./config/models.yaml, else the built-in one]."),
     target: str | None = typer.Option(None, "--target", metavar="compose|kubernetes",
