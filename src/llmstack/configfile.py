@@ -26,6 +26,8 @@ from llmstack.provenance import Origin, builtin, file_key, keypath
 
 
 class Strict(BaseModel):
+    # Schemas are built on first use, not at import (a default made by calling a model class
+    # would build it at import: defaults use default_factory).
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
@@ -102,9 +104,9 @@ class Stack(Strict):
     gpu_memory: float | None = Field(default=None, gt=0)
     # Claude Code's model tiers (opus, sonnet, haiku) -> an alias of this stack.
     claude: dict[Literal["opus", "sonnet", "haiku"], str] | None = None
-    kubernetes: StackKubernetes = StackKubernetes()
+    kubernetes: StackKubernetes = Field(default_factory=StackKubernetes)
     models: list[StackModel] = Field(min_length=1)
-    litellm: StackLitellm = StackLitellm()
+    litellm: StackLitellm = Field(default_factory=StackLitellm)
 
 
 class Defaults(Strict):
@@ -112,7 +114,7 @@ class Defaults(Strict):
 
 
 class ConfigFile(Strict):
-    defaults: Defaults = Defaults()
+    defaults: Defaults = Field(default_factory=Defaults)
     stacks: dict[str, Stack] = {}
 
 
