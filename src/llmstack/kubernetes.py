@@ -26,10 +26,10 @@ from typing import Any
 
 import yaml
 
-from llmstack import backends, manifest, stamp
+from llmstack import backends, stamp
 from llmstack import render as shared
 from llmstack.errors import RenderError
-from llmstack.paths import ENV_EXAMPLE, GITIGNORE, LITELLM_FILE, MANIFEST
+from llmstack.paths import ENV_EXAMPLE, LITELLM_FILE
 from llmstack.spec import KubernetesSpec, ModelSpec, StackSpec, kube_name
 
 KUSTOMIZATION = "kustomization.yaml"
@@ -244,9 +244,7 @@ def render_files(stack: StackSpec) -> dict[str, str]:
     files = {
         KUSTOMIZATION: env.get_template("kubernetes/kustomization.yaml.j2").render(context),
         ENV_EXAMPLE: env.get_template("kubernetes/env.example.j2").render(context),
-        GITIGNORE: env.get_template("gitignore.j2").render(context),
-        MANIFEST: env.get_template("manifest.yaml.j2").render(
-            context, body=manifest.document(summary(stack), dict(stack.inputs), dict(stack.facts))),
+        **shared.shared_files(env, context, stack, summary(stack)),
     }
     template = env.get_template("kubernetes/backend.yaml.j2")
     for m in context["models"]:

@@ -329,6 +329,16 @@ def build_context(stack: StackSpec) -> dict[str, Any]:
     }
 
 
+def shared_files(env: jinja2.Environment, context: dict[str, Any], stack: StackSpec,
+                 stack_summary: dict[str, Any]) -> dict[str, str]:
+    """The files every target writes alike: `.gitignore`, and the manifest with the target's summary."""
+    return {
+        GITIGNORE: env.get_template("gitignore.j2").render(context),
+        MANIFEST: env.get_template("manifest.yaml.j2").render(
+            context, body=manifest.document(stack_summary, dict(stack.inputs), dict(stack.facts))),
+    }
+
+
 def render(stack: StackSpec) -> dict[str, str]:
     """All files of a stack directory except `.env` (which holds the secret and is never rendered)."""
     if stack.target == "kubernetes":
@@ -340,9 +350,7 @@ def render(stack: StackSpec) -> dict[str, str]:
     files = {
         COMPOSE_FILE: env.get_template("docker-compose.yml.j2").render(context),
         ENV_EXAMPLE: env.get_template("env.example.j2").render(context),
-        GITIGNORE: env.get_template("gitignore.j2").render(context),
-        MANIFEST: env.get_template("manifest.yaml.j2").render(
-            context, body=manifest.document(summary(stack), dict(stack.inputs), dict(stack.facts))),
+        **shared_files(env, context, stack, summary(stack)),
     }
     if stack.litellm is not None:
         files[LITELLM_FILE] = env.get_template("litellm-config.yaml.j2").render(context)

@@ -127,8 +127,9 @@ def classify(given: Sourced[str], recorded: Mapping[str, Any] | None, external: 
         return ModelSource(given, "path", facts, path=path, is_dir=path.is_dir())
     if HUB_ID_RE.match(text):
         facts = modelinfo.inspect_hub_id(text, env)
-        if facts.format == "unknown" and recorded and recorded.get("facts"):
-            return ModelSource(given, "hub", modelinfo.facts_from_dict(recorded["facts"]), hub_id=text,
+        known_before = (recorded or {}).get("facts") or {}
+        if facts.format == "unknown" and known_before.get("format", "unknown") != "unknown":
+            return ModelSource(given, "hub", modelinfo.facts_from_dict(known_before), hub_id=text,
                                from_manifest=True)
         return ModelSource(given, "hub", facts, hub_id=text)
     raise InputError(

@@ -114,3 +114,12 @@ def print_args(prompt: str, *extra: str) -> list[str]:
 
 if __name__ == "__main__":
     print(install())
+
+
+def llmstack_claude(directory: Path, binary: Path, workspace: Path, *claude_args: str, timeout: float = 120,
+                    **env: str) -> Run:
+    """`llmstack claude DIR -- ARGS` as a user runs it (a subprocess: it execs claude), with a fresh
+    HOME (workspace/home) and working directory (workspace/work)."""
+    llmstack = Path(sys.executable).parent / "llmstack"
+    argv = [str(llmstack), "claude", str(directory), "--", *claude_args]
+    return run(argv, environment(binary, workspace / "home", **env), workspace / "work", timeout=timeout)

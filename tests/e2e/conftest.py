@@ -152,3 +152,11 @@ def claude_code(docker_engine) -> Path:
             pytest.fail(message + " (LLMSTACK_REQUIRE_DOCKER=1)")
         pytest.skip(message)
     return found
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    """A fresh HOME and working directory for one Claude Code run."""
+    (tmp_path / "home").mkdir()
+    (tmp_path / "work").mkdir()
+    return tmp_path

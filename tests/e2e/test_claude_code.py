@@ -147,21 +147,6 @@ def test_smoke_sends_a_claude_code_shaped_request(stack):
 
 # ---- the real Claude Code CLI ----------------------------------------------------------------------
 
-@pytest.fixture
-def workspace(tmp_path):
-    (tmp_path / "home").mkdir()
-    (tmp_path / "work").mkdir()
-    return tmp_path
-
-
-def llmstack_claude(stack, binary, workspace, *claude_args: str, **env: str) -> cc.Run:
-    """`llmstack claude DIR -- ARGS` as a user runs it (a subprocess: it execs claude)."""
-    from benchmarks.common import BIN
-
-    argv = [str(BIN / "llmstack"), "claude", str(stack.directory), "--", *claude_args]
-    return cc.run(argv, cc.environment(binary, workspace / "home", **env), workspace / "work")
-
-
 def test_claude_code_as_a_new_user_points_it(stack, claude_code, workspace):
     """Only ANTHROPIC_BASE_URL and the key, no model named: Claude Code asks for claude-opus-4-8."""
     stack.clear()
@@ -178,7 +163,7 @@ def test_claude_code_as_a_new_user_points_it(stack, claude_code, workspace):
 
 def test_llmstack_claude_plain_answer_without_choosing_a_model(stack, claude_code, workspace):
     stack.clear()
-    done = llmstack_claude(stack, claude_code, workspace, *cc.print_args("Say hello."))
+    done = cc.llmstack_claude(stack.directory, claude_code, workspace, *cc.print_args("Say hello."))
     assert done.code == 0 and not done.result.get("is_error"), done
     assert done.text.startswith("Hello from the stand-in backend"), done
     assert list(done.result.get("modelUsage", {})) == [MAIN]  # the opus tier, asked by its alias
@@ -191,7 +176,7 @@ def test_llmstack_claude_plain_answer_without_choosing_a_model(stack, claude_cod
 @pytest.mark.parametrize("tier", ["haiku", "sonnet", "opus"])
 def test_llmstack_claude_each_model_tier(stack, claude_code, workspace, tier):
     stack.clear()
-    done = llmstack_claude(stack, claude_code, workspace, *cc.print_args("Say hello.", "--model", tier))
+    done = cc.llmstack_claude(stack.directory, claude_code, workspace, *cc.print_args("Say hello.", "--model", tier))
     assert done.code == 0 and not done.result.get("is_error"), done
     assert done.text.startswith("Hello from the stand-in backend"), done
     assert MAIN in done.result.get("modelUsage", {})
@@ -200,7 +185,7 @@ def test_llmstack_claude_each_model_tier(stack, claude_code, workspace, tier):
 
 def test_llmstack_claude_bash_tool_round_trip(stack, claude_code, workspace):
     stack.clear()
-    done = llmstack_claude(stack, claude_code, workspace,
+    done = cc.llmstack_claude(stack.directory, claude_code, workspace,
                            *cc.print_args("Please llmstack-run-bash now.", "--allowedTools", "Bash(echo:*)"))
     assert done.code == 0 and not done.result.get("is_error"), done
     assert done.text == "The tool said: llmstack-tool-ok", done
@@ -216,7 +201,7 @@ def test_llmstack_claude_bash_tool_round_trip(stack, claude_code, workspace):
 
 def test_llmstack_claude_with_a_wrong_key_is_refused(stack, claude_code, workspace):
     stack.clear()
-    done = llmstack_claude(stack, claude_code, workspace, *cc.print_args("Say hello."),
+    done = cc.llmstack_claude(stack.directory, claude_code, workspace, *cc.print_args("Say hello."),
                            LITELLM_MASTER_KEY=wrong_key())
     assert done.code == 1 and done.result.get("is_error") is True, done
     assert done.result.get("api_error_status") in (400, 401, 403), done

@@ -195,25 +195,12 @@ def test_count_tokens_is_the_gateways_estimate(stack, route):
 
 # ---- the real Claude Code CLI --------------------------------------------------------------------
 
-@pytest.fixture
-def workspace(tmp_path):
-    (tmp_path / "home").mkdir()
-    (tmp_path / "work").mkdir()
-    return tmp_path
-
-
-def llmstack_claude(stack, binary, workspace, *claude_args: str, **env: str) -> cc.Run:
-    from benchmarks.common import BIN
-
-    argv = [str(BIN / "llmstack"), "claude", str(stack.directory), "--", *claude_args]
-    return cc.run(argv, cc.environment(binary, workspace / "home", **env), workspace / "work", timeout=180)
-
-
 @pytest.mark.parametrize("tier, route", [(None, "native"), ("opus", "native"), ("sonnet", "translated"),
                                          ("haiku", "native")])
 def test_claude_code_answers(stack, claude_code, workspace, tier, route):
     model = ("--model", tier) if tier else ()
-    done = llmstack_claude(stack, claude_code, workspace, *cc.print_args("Say hello.", *SMALL_CLAUDE, *model))
+    args = cc.print_args("Say hello.", *SMALL_CLAUDE, *model)
+    done = cc.llmstack_claude(stack.directory, claude_code, workspace, *args, timeout=180)
     assert done.code == 0 and not done.result.get("is_error"), done
     assert done.text == ANSWER, done
     assert list(done.result.get("modelUsage", {})) == [route]  # the alias, so the route, of the tier
@@ -221,9 +208,8 @@ def test_claude_code_answers(stack, claude_code, workspace, tier, route):
 
 @pytest.mark.parametrize("tier, route", [("opus", "native"), ("sonnet", "translated")])
 def test_claude_code_bash_round_trip(stack, claude_code, workspace, tier, route):
-    done = llmstack_claude(stack, claude_code, workspace,
-                           *cc.print_args(f"Please {RUN_BASH}.", *SMALL_CLAUDE, "--model", tier,
-                                          "--allowedTools", "Bash(echo:*)"))
+    args = cc.print_args(f"Please {RUN_BASH}.", *SMALL_CLAUDE, "--model", tier, "--allowedTools", "Bash(echo:*)")
+    done = cc.llmstack_claude(stack.directory, claude_code, workspace, *args, timeout=180)
     assert done.code == 0 and not done.result.get("is_error"), done
     # The model only says this when Bash's output reached it as a tool message (make_agent_gguf).
     assert done.text == TOOL_SEEN, done
@@ -231,7 +217,8 @@ def test_claude_code_bash_round_trip(stack, claude_code, workspace, tier, route)
 
 
 def test_claude_code_with_a_wrong_key_is_refused(stack, claude_code, workspace):
-    done = llmstack_claude(stack, claude_code, workspace, *cc.print_args("Say hello.", *SMALL_CLAUDE),
-                           LITELLM_MASTER_KEY=wrong_key())
+    args = cc.print_args("Say hello.", *SMALL_CLAUDE)
+    done = cc.llmstack_claude(stack.directory, claude_code, workspace, *args, timeout=180,
+                              LITELLM_MASTER_KEY=wrong_key())
     assert done.code == 1 and done.result.get("is_error") is True, done
     assert done.result.get("api_error_status") in (400, 401, 403), done
