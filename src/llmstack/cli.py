@@ -253,9 +253,13 @@ def render(
         return
     where = outcome.output_dir
     if outcome.differing is not None:
+        if outcome.merged:
+            click.echo(f"{where}: Compose would also load what render did not write: {'; '.join(outcome.merged)}; "
+                       "remove it, or move the change into the inputs and re-render", err=True)
         if outcome.differing:
             click.echo(f"{where}: out of date with its inputs: {', '.join(outcome.differing)}", err=True)
             click.echo(f"re-render with: {opts.regen_command}", err=True)
+        if outcome.differing or outcome.merged:
             raise typer.Exit(1)
         click.echo(f"{where}: up to date")
         return

@@ -10,7 +10,7 @@ from llmstack.errors import EnvironmentProblem, InputError, RenderError
 from llmstack.paths import COMPOSE_FILE
 from llmstack.render import render
 from llmstack.resolve import RenderOptions, resolve
-from llmstack.write import WriteResult, diff, write
+from llmstack.write import WriteResult, compose_would_merge, diff, write
 
 
 @dataclass
@@ -23,6 +23,7 @@ class RenderOutcome:
     target: str = "compose"
     port_forward: str | None = None  # kubernetes: how to reach the gateway
     differing: list[str] | None = None  # with check=True
+    merged: list[str] = field(default_factory=list)  # with check=True: what Compose would load beside them
     result: WriteResult | None = None  # when written
     stdout: str | None = None
 
@@ -112,6 +113,8 @@ def render_stack(opts: RenderOptions, check: bool = False, to_stdout: bool = Fal
         outcome.stdout = files[COMPOSE_FILE]
     elif check:
         outcome.differing = diff(resolved.output_dir, files)
+        if not kubernetes:
+            outcome.merged = compose_would_merge(resolved.output_dir)
     else:
         # kustomize's secretGenerator needs .env even without a gateway.
         outcome.result = write(resolved.output_dir, files, with_env=spec.litellm is not None or kubernetes,
