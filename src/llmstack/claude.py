@@ -71,9 +71,10 @@ def environment(stack: StackDir) -> ClaudeEnv:
         raise InputError(f"{stack.directory} has no LiteLLM gateway (rendered with --no-litellm); Claude Code "
                          "talks to the gateway: re-render without --no-litellm")
     tiers = tier_aliases(stack)
+    url, key = stack.gateway()  # the manifest verified, the URL what the compose file publishes
     values = {
-        "ANTHROPIC_BASE_URL": stack.gateway_url.rstrip("/"),
-        "ANTHROPIC_AUTH_TOKEN": stack.master_key(),
+        "ANTHROPIC_BASE_URL": url,
+        "ANTHROPIC_AUTH_TOKEN": key,
         "ANTHROPIC_MODEL": tiers["opus"],
         **{f"ANTHROPIC_DEFAULT_{tier.upper()}_MODEL": alias for tier, alias in tiers.items()},
         "CLAUDE_CODE_DISABLE_1M_CONTEXT": "1",
@@ -96,7 +97,12 @@ def environment(stack: StackDir) -> ClaudeEnv:
 
 def export_lines(env: ClaudeEnv) -> str:
     """POSIX shell lines for `eval "$(llmstack claude STACK --print-env)"`."""
+    from llmstack.stackdir import is_loopback
+
     lines = [f"export {name}={shlex.quote(value)}" for name, value in env.values.items()]
+    if is_loopback(env.values.get("ANTHROPIC_BASE_URL", "")):  # keep the key off any proxy
+        loopback = ",".join(LOOPBACK_NAMES)
+        lines += [f'export NO_PROXY="${{NO_PROXY:+$NO_PROXY,}}{loopback}"', 'export no_proxy="$NO_PROXY"']
     lines += [f"unset {name}" for name in LEFT_OUT]
     return "\n".join(lines) + "\n"
 
@@ -219,14 +225,30 @@ def check_gateway(url: str, directory: Path, timeout: float = 3.0) -> None:
                           f"`llmstack up {directory}`") from None
 
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+
+
+def no_proxy(base: dict[str, str]) -> str:
+    """The user's NO_PROXY (or no_proxy) with the loopback names added: Claude Code honours the
+    standard proxy variables, NO_PROXY included (code.claude.com/docs/en/network-config), and the
+    key must never travel through a proxy to a gateway on this machine."""
+    current = base.get("NO_PROXY") or base.get("no_proxy") or ""
+    names = [n for n in current.replace(" ", ",").split(",") if n]
+    return ",".join(names + [n for n in LOOPBACK_NAMES if n not in names])
+
+
 def run_environment(env: ClaudeEnv, base: dict[str, str]) -> dict[str, str]:
     """The process environment of a Claude Code run: ours over the user's, except the tuning
-    variables the user set; other ways to authenticate left out."""
+    variables the user set; other ways to authenticate left out; no proxy for a loopback gateway."""
+    from llmstack.stackdir import is_loopback
+
     run = {k: v for k, v in base.items() if k not in LEFT_OUT}
     for name, value in env.values.items():
         if name in TUNABLE and base.get(name):
             continue
         run[name] = value
+    if is_loopback(env.values.get("ANTHROPIC_BASE_URL", "")):
+        run["NO_PROXY"] = run["no_proxy"] = no_proxy(base)
     return run
 
 

@@ -369,7 +369,11 @@ def status(
     target: Target = None,
     as_json: AsJson = False,
 ) -> None:
-    """One row per service: state, health, published endpoint."""
+    """One row per service: state, health, published endpoint.
+
+    Exit codes: 0 every service is running (and healthy, where it has a healthcheck); 1 a service
+    is not (not created, starting, paused, restarting, exited, unhealthy), or the engine cannot be
+    asked; 2 bad input (no such directory or stack)."""
     import json
 
     from llmstack import runtime, stackdir
@@ -377,9 +381,14 @@ def status(
     rows = runtime.status_rows(stackdir.load(target))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
-        return
-    click.echo(_table(["SERVICE", "STATE", "HEALTH", "ENDPOINT"],
-                      [[r["service"], r["state"], r["health"], r["endpoint"]] for r in rows]))
+    else:
+        click.echo(_table(["SERVICE", "STATE", "HEALTH", "ENDPOINT"],
+                          [[r["service"], r["state"], r["health"], r["endpoint"]] for r in rows]))
+    down = [f"{r['service']} ({r['state']}{', ' + r['health'] if r['health'] not in ('-', 'healthy') else ''})"
+            for r in rows if not r["ok"]]
+    if down:
+        click.echo(f"llmstack: not running or not healthy: {', '.join(down)}", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -403,6 +412,9 @@ def smoke(
     target: Target = None,
     base_url: str | None = typer.Option(None, "--base-url", metavar="URL",
                                            help="Gateway URL [default: from the rendered directory]."),
+    timeout: float = typer.Option(120.0, "--timeout", metavar="SECONDS", min=1,
+                                  help="Longest wait for each check; after one times out, that model's other checks "
+                                       "are skipped."),
     as_json: AsJson = False,
 ) -> None:
     """Exercise the running gateway through the OpenAI and Anthropic APIs (exit 1 on any failure)."""
@@ -410,11 +422,11 @@ def smoke(
     from llmstack import stackdir
 
     stack = stackdir.load(target)
-    url = base_url or stack.gateway_url
-    if not url:
+    if not (base_url or stack.gateway_url):
         raise InputError(f"{stack.directory} has no LiteLLM gateway (rendered with --no-litellm); pass --base-url")
+    url, key = stack.gateway(base_url)
     aliases = [(a.name, a.tools, a.vision) for a in stack.aliases]
-    results = smoke_checks.run_checks(url, stack.master_key(), aliases, claude_routes=stack.claude)
+    results = smoke_checks.run_checks(url, key, aliases, claude_routes=stack.claude, timeout=timeout)
     if as_json:
         click.echo(smoke_checks.as_json(results))
     else:

@@ -121,7 +121,7 @@ class Host:
         from llmstack.compose import Project
 
         try:
-            rows = Project(compose, stack.directory).ps()
+            rows = Project(compose, stack.directory, stack.project).ps()
         except LlmstackError:
             return set()
         return {str(row.get("Service")) for row in rows if str(row.get("State", "")).lower() == "running"}

@@ -48,6 +48,16 @@ def read(directory: Path) -> dict[str, Any] | None:
     return data
 
 
+def pristine_on_disk(directory: Path) -> bool | None:
+    """Whether the manifest is exactly as rendered (its llmstack-hash verifies); None without one."""
+    from llmstack.stamp import pristine
+
+    try:
+        return pristine((directory / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def recorded_models(directory: Path) -> dict[str, Any]:
     """model input (as given) -> {"source": ..., "facts": ...} from an earlier render, if any."""
     data = read(directory)
