@@ -306,6 +306,8 @@ def up(
     from llmstack import runtime, stackdir
 
     stack = stackdir.load(target)
+    if stack.gateway_url:
+        stack.gateway()  # the manifest and its gateway URL checked before anything starts
     _preflight(stack)
     waited = runtime.up(stack, timeout=timeout, wait=not no_wait, echo=click.echo, echo_err=runtime.echo_stderr)
     if no_wait:

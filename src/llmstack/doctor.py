@@ -124,7 +124,9 @@ class Host:
             rows = Project(compose, stack.directory, stack.project).ps()
         except LlmstackError:
             return set()
-        return {str(row.get("Service")) for row in rows if str(row.get("State", "")).lower() == "running"}
+        # A paused or restarting container of the stack still holds its published ports.
+        return {str(row.get("Service")) for row in rows
+                if str(row.get("State", "")).lower() in ("running", "paused", "restarting")}
 
 
 @dataclass

@@ -191,11 +191,22 @@ def llama_server_image(version: str = LLAMA_CPP_PYTHON) -> str:
     return _on_base(tag, _llama_server_binary(version), '["/app/llama-server"]')
 
 
+def respawning_gateway_image() -> str:
+    """A gateway whose workers keep dying and being re-spawned (tests/e2e/respawning_gateway.py)."""
+    source = HERE / "respawning_gateway.py"
+    tag = f"llmstack-e2e/respawning-gateway:{hashlib.sha256(source.read_bytes()).hexdigest()[:12]}"
+    if image_exists(tag):
+        return tag
+    return _on_base(tag, source, '["python3", "-u", "/app/respawning_gateway.py"]')
+
+
 def main() -> None:
     print(litellm_image())
     print(fake_backend_image())
     print(llama_server_image())
+    print(respawning_gateway_image())
 
 
 if __name__ == "__main__":
     main()
+
