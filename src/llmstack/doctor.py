@@ -16,11 +16,12 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from llmstack import signature
 from llmstack.compose import ComposeCli, find_compose
 from llmstack.errors import LlmstackError
 from llmstack.paths import ENV_FILE
 from llmstack.spec import GpuSpec
-from llmstack.stackdir import StackDir, read_env_file
+from llmstack.stackdir import StackDir, compose_services, read_env_file
 
 # healthcheck.start_interval (every rendered healthcheck has one) across Compose and Engine
 # versions, read in Compose's source (pkg/compose/convert.go, ToMobyHealthCheck) and run here:
@@ -117,6 +118,27 @@ class Host:
     def readable(self, path: Path) -> bool:
         return path.exists() and os.access(path, os.R_OK)
 
+    def local_digest(self, image: str) -> str | None:
+        """`repository@sha256:…` of the image as this engine holds it (what `up` runs), if pulled."""
+        try:
+            out = subprocess.run(["docker", "image", "inspect", "--format", "{{json .RepoDigests}}", image],
+                                 capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if out.returncode != 0:
+            return None
+        try:
+            digests = json.loads(out.stdout) or []
+        except ValueError:
+            return None
+        repository = image.split("@", 1)[0]
+        if ":" in repository.rsplit("/", 1)[-1]:
+            repository = repository.rsplit(":", 1)[0]
+        return next((d for d in digests if str(d).split("@", 1)[0] == repository), None)
+
+    def verify_signature(self, image: str) -> signature.Verdict:
+        return signature.verify(image)
+
     def running_services(self, stack: StackDir, compose: ComposeCli) -> set[str]:
         from llmstack.compose import Project
 
@@ -200,6 +222,17 @@ def _gpu_memory(stack: StackDir, host: Host) -> list[Result]:
         else:
             results.append(Result(label, "pass", detail))
     return results
+
+
+def _litellm_signature(stack: StackDir, host: Host) -> list[Result]:
+    """LiteLLM's signature on the gateway image, checked with cosign where it is installed: the
+    digest this engine holds when the image is pulled (what `up` runs), else the reference."""
+    image = str(compose_services(stack.directory).get("litellm", {}).get("image") or "")
+    if not image or not signature.litellm_repository(image):
+        return []
+    checked = image if "@" in image else (host.local_digest(image) or image)
+    verdict = host.verify_signature(checked)
+    return [Result("LiteLLM image signature", verdict.status, verdict.detail, verdict.fix)]
 
 
 def run_checks(stack: StackDir, host: Host | None = None, cheap: bool = False) -> list[Result]:
@@ -306,6 +339,9 @@ def run_checks(stack: StackDir, host: Host | None = None, cheap: bool = False) -
                     f".env {variable}", "fail",
                     f"{variable} is not set: the gateway would send an empty key to the external server",
                     f"add {variable}=<the upstream server's key> to {stack.directory}/.env"))
+
+    if not cheap and stack.gateway_url:
+        results += _litellm_signature(stack, host)
 
     if not cheap and stack.hub_cache:
         root = (info or {}).get("DockerRootDir") or "/var/lib/docker"

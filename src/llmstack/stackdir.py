@@ -153,16 +153,22 @@ def _reachable_as(address: str) -> str:
     return "127.0.0.1" if address in ("0.0.0.0", "::", "") else address
 
 
-def published_gateway(directory: Path) -> list[tuple[str, int]]:
-    """Where the compose file in directory makes the gateway (service `litellm`) reachable on this host."""
+def compose_services(directory: Path) -> dict[str, dict]:
+    """The services of the directory's compose file, as written ({} when unreadable)."""
     import yaml
 
     try:
         data = yaml.safe_load((directory / COMPOSE_FILE).read_text(encoding="utf-8"))
-        service = data["services"]["litellm"]
+        services = data["services"]
     except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError):
-        return []
-    if not isinstance(service, dict):
+        return {}
+    return {str(k): v for k, v in services.items() if isinstance(v, dict)} if isinstance(services, dict) else {}
+
+
+def published_gateway(directory: Path) -> list[tuple[str, int]]:
+    """Where the compose file in directory makes the gateway (service `litellm`) reachable on this host."""
+    service = compose_services(directory).get("litellm")
+    if service is None:
         return []
     if service.get("network_mode") == "host":
         listen = _host_network_listen(service)
