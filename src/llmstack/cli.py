@@ -285,6 +285,31 @@ def render(
     click.echo(f"Next: llmstack up {where}   (or: cd {where} && docker compose up -d)")
 
 
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  llmstack pin                      (every stack of ./config/models.yaml)\n\n"
+        "  llmstack pin qwen --config deploy/models.yaml"
+    ),
+)
+def pin(
+    stack: str | None = typer.Argument(None, metavar="[STACK]",
+                                       help="Only this stack of models.yaml [default: every stack]."),
+    config: str | None = typer.Option(None, "--config", metavar="FILE",
+                                      help="The models.yaml to read and write [default: ./config/models.yaml]."),
+) -> None:
+    """Pin every image the stacks run by digest: ask each registry what its tag points at and write the
+    digests into models.yaml's `pins:`, so every render writes image:tag@sha256:... (needs the registries)."""
+    from llmstack import pins, registry
+
+    path = Path(config) if config else Path("config/models.yaml")
+    if not path.is_file():
+        raise InputError(f"{path}: no models.yaml here to write the pins into; pass --config FILE (copy the "
+                         "packaged defaults there first if you have none)")
+    count = pins.pin(path, stack, registry.digest, click.echo)
+    click.echo(f"Pinned {count} image(s) in {path}; re-render the stacks (their images now carry the digests).")
+
+
 SETTINGS_FILE = Path(".claude") / "settings.json"  # llmstack.claude.SETTINGS_FILE, without importing it for --help
 
 # Parameters the runtime commands share.

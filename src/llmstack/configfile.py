@@ -116,6 +116,7 @@ class Defaults(Strict):
 class ConfigFile(Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     stacks: dict[str, Stack] = {}
+    pins: dict[str, Any] = {}  # image tag -> digest, written by `llmstack pin` (pins.py)
 
 
 @dataclass(frozen=True)
@@ -144,8 +145,9 @@ class Config:
     """The validated content of a models.yaml, merged over the built-in defaults."""
 
     def __init__(self, path: Path | None, where: str, backend_settings: dict[str, BackendSettings],
-                 litellm: LitellmSettings, stacks: dict[str, Stack]):
+                 litellm: LitellmSettings, stacks: dict[str, Stack], pins: dict[str, str] | None = None):
         self.path = path
+        self.pins = pins or {}
         self.where = where  # how errors name the file
         self.backend_settings = backend_settings
         self.litellm = litellm
@@ -246,7 +248,9 @@ def load(path: Path | None = None) -> Config:
                 )
             if entry.backend in known:
                 _validate(known[entry.backend].args_model, entry.args, where, prefix + ("args",))
-    return Config(path, where, settings, litellm, parsed.stacks)
+    from llmstack.pins import check as check_pins
+
+    return Config(path, where, settings, litellm, parsed.stacks, pins=check_pins(parsed.pins, where))
 
 
 def _backend_settings(backend: backends.Backend, raw: dict[str, Any] | None, where: str) -> BackendSettings:

@@ -8,6 +8,7 @@ from pathlib import Path
 from llmstack import configfile
 from llmstack.errors import EnvironmentProblem, InputError, RenderError
 from llmstack.paths import COMPOSE_FILE
+from llmstack.pins import apply as apply_pins
 from llmstack.render import render
 from llmstack.resolve import RenderOptions, resolve
 from llmstack.write import WriteResult, compose_would_merge, diff, write
@@ -93,7 +94,7 @@ def render_stack(opts: RenderOptions, check: bool = False, to_stdout: bool = Fal
                  force: bool = False, validate: bool = False) -> RenderOutcome:
     config = configfile.load(Path(opts.config) if opts.config else None)
     resolved = resolve(opts, config)
-    spec = resolved.spec
+    spec = apply_pins(resolved.spec, config.pins)  # image:tag@digest where models.yaml pins the tag
     kubernetes = spec.target == "kubernetes"
     if to_stdout and kubernetes:
         raise InputError("--stdout prints a compose file; for Kubernetes render the directory and run "
