@@ -71,9 +71,17 @@ def untracked(root: Path) -> list[str]:
             if line.startswith("??")]
 
 
+def waiting_for_lock(pid: int) -> bool:
+    """Whether the process is blocked on a flock (Linux /proc/locks lists waiters with `->`)."""
+    return any(line.split()[1] == "->" and line.split()[5] == str(pid)
+               for line in Path("/proc/locks").read_text().splitlines() if len(line.split()) > 5)
+
+
 def test_kill_9_during_the_write_leaves_the_old_or_the_new_directory(two_renders, workdir):
-    """30 runs of `llmstack render` killed with SIGKILL at random moments of its write phase
-    (from the moment its workspace appears, over the time a write takes)."""
+    """30 runs of `llmstack render` killed with SIGKILL at random moments of its write phase. To
+    aim at that phase (milliseconds after about a second of start-up), the test holds the render
+    lock until the render waits for it, lets go, and kills it a random moment later, over the
+    time a write takes here."""
     out, a, b = two_renders
     repo = workdir / "compose"
     git("init", "-q", cwd=repo)
@@ -83,20 +91,22 @@ def test_kill_9_during_the_write_leaves_the_old_or_the_new_directory(two_renders
     key = a[".env"].decode().split("LITELLM_MASTER_KEY=")[1].strip()
 
     def run(port: str, kill_after: float | None) -> float:
-        proc = llmstack("render", *TINY, "--litellm-port", port, cwd=workdir)
-        seen = None
-        while proc.poll() is None:
-            if seen is None and workspace.exists():
-                seen = time.monotonic()
-            if seen is not None and kill_after is not None and time.monotonic() - seen >= kill_after:
-                proc.send_signal(signal.SIGKILL)
-                break
+        """Seconds from releasing the lock to the render's end (or its kill)."""
+        with writer.locked(out.resolve()):
+            proc = llmstack("render", *TINY, "--litellm-port", port, cwd=workdir)
+            while not waiting_for_lock(proc.pid):
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                time.sleep(0.005)
+        released = time.monotonic()
+        if kill_after is not None:
+            while time.monotonic() - released < kill_after and proc.poll() is None:
+                pass
+            proc.send_signal(signal.SIGKILL)
         proc.wait()
-        return time.monotonic() - (seen or time.monotonic())
+        return time.monotonic() - released
 
-    # How long the write phase lasts here (lock to workspace removal), on this machine now.
-    assert run("4001", None) > 0 and tree(out) == b
-    phase = max(run("4000", None), run("4001", None), 0.002)
+    # How long the write phase lasts here (lock released to the process gone), on this machine now.
+    phase = sorted([run("4001", None), run("4000", None), run("4001", None)])[1]
     assert tree(out) == b
     rng = random.Random(16)
     outcomes = []
