@@ -312,3 +312,18 @@ def test_check_ignores_files_compose_does_not_load(cli, workdir):
     (out / "README.md").write_text("notes\n")
     (out / "override.yml").write_text("services: {}\n")
     assert cli("render", *TINY, "--check").exit_code == 0
+
+
+def test_a_directory_that_cannot_be_swapped_is_one_line(workdir, monkeypatch):
+    out = workdir / "stack"
+    writer.write(out, {"a.yml": "one\n"}, with_env=False)
+
+    def busy(a, b):
+        raise OSError(16, "Device or resource busy", str(a))
+
+    monkeypatch.setattr(writer, "exchange", busy)
+    from llmstack.errors import InputError
+
+    with pytest.raises(InputError, match=r"cannot be replaced as a whole \(Device or resource busy\): it is a mount"):
+        writer.write(out, {"a.yml": "two\n"}, with_env=False, force=True)
+    assert (out / "a.yml").read_text() == "one\n" and not writer.workspace_of(out).exists()

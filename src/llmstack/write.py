@@ -2,8 +2,8 @@
 
 How a render reaches its directory `D` (say `compose/qwen`):
 
-1. Lock. Every render of `D` takes an exclusive `flock` on `.qwen.llmstack-render/lock`, in a
-   hidden workspace beside `D` (same parent, so the same filesystem). Renders into one directory
+1. Lock. Every render of `D` takes an exclusive `flock` on `.qwen.llmstack-render/.gitignore`,
+   in a hidden workspace beside `D` (same parent, so the same filesystem). Renders into one directory
    run one after the other: the hand-edit check, the `.env` decision and the swap below happen
    under the lock, so no render decides on a directory another render is changing.
 2. Stage. A complete new directory is built inside the workspace: every rendered file that
@@ -20,9 +20,10 @@ How a render reaches its directory `D` (say `compose/qwen`):
    was never marked complete (`_recover`). Either way the result is exactly old or new.
 4. Clean up. The old directory, now in the workspace, is removed, then the workspace itself.
 
-Nothing temporary is ever inside `D`, and nothing in the workspace can be committed: its first
-file is a `.gitignore` holding `*` (git then ignores the whole directory, the `.gitignore`
-included), and it is mode 0700. A render killed with SIGKILL can leave the workspace behind
+Nothing temporary is ever inside `D`, and nothing in the workspace can be committed: the lock
+file is the workspace's `.gitignore`, holding `*` (git then ignores the whole directory, the
+`.gitignore` included), created whole before anything else and removed after everything else;
+the workspace is mode 0700. A render killed with SIGKILL can leave the workspace behind
 (never a temporary file in `D`); the next render of `D` removes it under the lock. A fresh
 master key exists only in the new `.env` (or, after a kill before the swap, in that ignored,
 owner-only workspace until the next render removes it).
@@ -51,7 +52,7 @@ from llmstack.paths import COMPOSE_FILE, ENV_FILE
 from llmstack.stamp import pristine
 
 WORKSPACE_SUFFIX = ".llmstack-render"
-LOCK_FILE = "lock"
+LOCK_FILE = ".gitignore"  # the lock is the workspace's `*` ignore file (see locked)
 IGNORE_ALL = "# llmstack render workspace: temporary, never commit (removed by the next render)\n*\n"
 COMPLETE_MARK = ".llmstack-complete"  # only in a staged directory, only with the two-rename fallback
 
@@ -241,20 +242,23 @@ def workspace_of(output_dir: Path) -> Path:
 def locked(output_dir: Path) -> Iterator[Path]:
     """Hold the render lock of output_dir; yields its workspace (git-ignored, mode 0700).
 
-    The workspace is removed when the lock is released, so the lock file is unlinked while
-    held: a process that opened it before must notice it then holds a lock on a deleted file,
-    and tries again (the inode check below)."""
+    The lock file is the workspace's `.gitignore` (`*`): whatever state a killed render leaves,
+    the workspace holds that file, complete, or nothing at all. It is created whole (written
+    anonymously, then linked in) and removed last, while held, with the workspace: a process
+    that opened it before then holds a lock on a deleted file, notices (the inode check below)
+    and starts again."""
     workspace = workspace_of(output_dir)
+    ignore = workspace / LOCK_FILE
     while True:
         try:
             workspace.mkdir(mode=0o700, exist_ok=True)
-            fd = os.open(workspace / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = _open_ignore_file(workspace, ignore)
         except FileNotFoundError:  # the workspace went away between mkdir and open
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                same = os.path.samestat(os.fstat(fd), os.stat(workspace / LOCK_FILE))
+                same = os.path.samestat(os.fstat(fd), os.stat(ignore))
             except FileNotFoundError:
                 same = False
         except BaseException:
@@ -264,7 +268,6 @@ def locked(output_dir: Path) -> Iterator[Path]:
             break
         os.close(fd)
     try:
-        _write_ignore_all(workspace)
         yield workspace
     finally:
         try:
@@ -273,24 +276,47 @@ def locked(output_dir: Path) -> Iterator[Path]:
             os.close(fd)
 
 
-def _write_ignore_all(workspace: Path) -> None:
-    ignore = workspace / ".gitignore"
-    if not ignore.exists():
-        temp = workspace / ".gitignore.new"
-        temp.unlink(missing_ok=True)
-        _write_file(temp, IGNORE_ALL)
-        os.replace(temp, ignore)
+def _open_ignore_file(workspace: Path, ignore: Path) -> int:
+    """Open the workspace's `.gitignore`, creating it with its whole content in one step."""
+    try:
+        return os.open(ignore, os.O_RDWR)
+    except FileNotFoundError:
+        pass
+    anonymous = getattr(os, "O_TMPFILE", 0)
+    try:  # Linux: written without a name, then linked in complete
+        fd = os.open(workspace, anonymous | os.O_RDWR, 0o644) if anonymous else -1
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            raise
+        fd = -1
+    if fd >= 0:
+        os.write(fd, IGNORE_ALL.encode())
+        try:
+            os.link(f"/proc/self/fd/{fd}", ignore)
+            return fd
+        except FileExistsError:
+            os.close(fd)
+            return os.open(ignore, os.O_RDWR)
+        except OSError:
+            os.close(fd)
+    # Elsewhere: a named temporary file, linked in (only a crash at this very moment leaves it).
+    temp = workspace / f".gitignore.{secrets.token_hex(4)}"
+    _write_file(temp, IGNORE_ALL)
+    try:
+        os.link(temp, ignore)
+    except FileExistsError:
+        pass
+    finally:
+        temp.unlink()
+    return os.open(ignore, os.O_RDWR)
 
 
 def _remove_workspace(workspace: Path) -> None:
-    """Everything but the lock, then the lock, then the directory (which another render may
-    have reused meanwhile: then it stays, theirs)."""
+    """Everything but the lock, then the lock (the `.gitignore`), then the directory (which
+    another render may have taken meanwhile: then it stays, theirs)."""
     for entry in workspace.iterdir():
-        if entry.name in (LOCK_FILE, ".gitignore"):
-            continue
-        _remove(entry)
-    with contextlib.suppress(FileNotFoundError):
-        (workspace / ".gitignore").unlink()
+        if entry.name != LOCK_FILE:
+            _remove(entry)
     with contextlib.suppress(FileNotFoundError):
         (workspace / LOCK_FILE).unlink()
     with contextlib.suppress(OSError):
@@ -309,7 +335,7 @@ def _sweep(output_dir: Path, workspace: Path) -> None:
     """What a killed render left in the workspace: finished or undone, then removed."""
     _recover(output_dir, workspace)
     for entry in workspace.iterdir():
-        if entry.name not in (LOCK_FILE, ".gitignore"):
+        if entry.name != LOCK_FILE:
             _remove(entry)
 
 
@@ -384,6 +410,11 @@ def write(output_dir: Path, files: dict[str, str], with_env: bool, force: bool =
             _sweep(output_dir, workspace)
             return _write_locked(output_dir, shown, workspace, files, with_env, force, env_reader)
     except OSError as exc:
+        if exc.errno in (errno.EXDEV, errno.EBUSY):
+            raise InputError(
+                f"--output {shown}: cannot be replaced as a whole ({exc.strerror}): it is a mount point, or on "
+                "another filesystem than its parent; render into a directory below the mount"
+            ) from None
         raise _unwritable(shown, exc) from None
 
 
