@@ -291,14 +291,17 @@ def _open_ignore_file(workspace: Path, ignore: Path) -> int:
         fd = -1
     if fd >= 0:
         os.write(fd, IGNORE_ALL.encode())
-        try:
-            os.link(f"/proc/self/fd/{fd}", ignore)
+        into = os.open(workspace, os.O_RDONLY | os.O_DIRECTORY)
+        try:  # linkat(AT_SYMLINK_FOLLOW) of the /proc magic link: a dir fd makes Python use linkat
+            os.link(f"/proc/self/fd/{fd}", ignore.name, dst_dir_fd=into, follow_symlinks=True)
             return fd
         except FileExistsError:
             os.close(fd)
             return os.open(ignore, os.O_RDWR)
         except OSError:
             os.close(fd)
+        finally:
+            os.close(into)
     # Elsewhere: a named temporary file, linked in (only a crash at this very moment leaves it).
     temp = workspace / f".gitignore.{secrets.token_hex(4)}"
     _write_file(temp, IGNORE_ALL)
