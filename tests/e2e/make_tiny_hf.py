@@ -1,0 +1,156 @@
+"""Write a tiny random-weight Qwen3 model directory that the real vLLM server loads and serves.
+
+Nothing is downloaded from a model hub; everything is generated offline, deterministically (fixed
+seeds), in well under a second, about 1.7 MB:
+
+- `config.json`: `Qwen3ForCausalLM` (the real Qwen3 architecture: q/k norms, grouped KV heads),
+  hidden size 128, 2 layers, 4 attention heads over 2 KV heads of 32, tied embeddings, float32,
+  `max_position_embeddings` 65536 (room for Claude Code's requests, ~25 tools and a long system
+  prompt).
+- `model.safetensors`: random weights (normal, std 0.02; norms 1), written with `safetensors`.
+  Greedy output is therefore fixed but meaningless text.
+- `tokenizer.json`: a byte-level BPE (any text, any byte, can be encoded) trained with
+  `tokenizers` on a few KB of generated text, plus the special and added tokens that Qwen3's chat
+  template and vLLM's Qwen3 parsers use: `<|endoftext|>`, `<|im_start|>`, `<|im_end|>` (special,
+  stripped from answers) and `<tool_call>`, `</tool_call>`, `<tool_response>`,
+  `</tool_response>`, `<think>`, `</think>` (ordinary added tokens, kept in the decoded text, as
+  the parsers need; vLLM's qwen3 reasoning parser also needs `<think>`/`</think>` to be single
+  tokens: vllm/parser/qwen3.py, `token_id_terminals`).
+- `tokenizer_config.json`: Qwen3's own chat template (tools in the system prompt, `<tool_call>`
+  JSON calls, `<think>` reasoning, `enable_thinking`), read from llama.cpp's copy of it,
+  `models/templates/Qwen-Qwen3-0.6B.jinja`, in PyPI's llama-cpp-python sdist (the version
+  tests/e2e/images.py pins; the sdist is cached there): a released package, not a hand-written
+  imitation.
+- `generation_config.json`: end of turn `<|im_end|>` or `<|endoftext|>`, as Qwen3's.
+
+    python -m tests.e2e.make_tiny_hf OUT_DIR
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+
+SEED = 20261129
+TEMPLATE_MEMBER = "vendor/llama.cpp/models/templates/Qwen-Qwen3-0.6B.jinja"
+SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+ADDED = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", "<think>", "</think>"]
+VOCAB = 1024  # BPE merges + 256 bytes; the tokens above come on top
+HIDDEN, INTERMEDIATE, LAYERS, HEADS, KV_HEADS, HEAD_DIM = 128, 256, 2, 4, 2, 32
+CONTEXT = 65536
+
+WORDS = ("the weather is sunny in Paris Tokyo London city name arguments get current tool call function "
+         "result user assistant system you can help with today hello world and to of it that this "
+         "file read write edit run command bash echo list search code python test error output "
+         "answer question think reason step first then because so not yes no please thanks").split()
+PUNCTUATION = ['{"', '": "', '", "', '"}', '": {', "}}", "[", "]", ", ", ". ", "? ", "\n", "\n\n", "  ", "_", "-",
+               "/", ":", "(", ")", "<", ">", "=", "'", "`", "#", "*", "0", "1", "2", "42", "100"]
+
+
+def template_text(sdist: Path | None = None) -> str:
+    """Qwen3's chat template from the cached llama-cpp-python sdist (downloaded if missing)."""
+    if sdist is None:
+        from tests.e2e.images import llama_cpp_sdist
+
+        sdist = llama_cpp_sdist()
+    with tarfile.open(sdist) as archive:
+        member = next(m for m in archive.getmembers() if m.name.endswith("/" + TEMPLATE_MEMBER))
+        handle = archive.extractfile(member)
+        assert handle is not None
+        return handle.read().decode()
+
+
+def _corpus() -> list[str]:
+    rng = np.random.default_rng(SEED)
+    lines = []
+    for _ in range(400):
+        pieces = [WORDS[i] if rng.random() < 0.7 else PUNCTUATION[i % len(PUNCTUATION)]
+                  for i in rng.integers(0, len(WORDS), size=12)]
+        lines.append(" ".join(pieces))
+    return lines
+
+
+def _tokenizer():
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=VOCAB, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator(_corpus(), trainer=trainer)
+    tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL])
+    tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in ADDED])
+    return tokenizer
+
+
+def _weights(vocab: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(SEED)
+
+    def dense(rows: int, cols: int) -> np.ndarray:
+        return (rng.standard_normal((rows, cols)) * 0.02).astype(np.float32)
+
+    def ones(size: int) -> np.ndarray:
+        return np.ones(size, dtype=np.float32)
+
+    tensors = {"model.embed_tokens.weight": dense(vocab, HIDDEN), "model.norm.weight": ones(HIDDEN)}
+    for layer in range(LAYERS):
+        p = f"model.layers.{layer}."
+        tensors.update({
+            p + "input_layernorm.weight": ones(HIDDEN),
+            p + "post_attention_layernorm.weight": ones(HIDDEN),
+            p + "self_attn.q_proj.weight": dense(HEADS * HEAD_DIM, HIDDEN),
+            p + "self_attn.k_proj.weight": dense(KV_HEADS * HEAD_DIM, HIDDEN),
+            p + "self_attn.v_proj.weight": dense(KV_HEADS * HEAD_DIM, HIDDEN),
+            p + "self_attn.o_proj.weight": dense(HIDDEN, HEADS * HEAD_DIM),
+            p + "self_attn.q_norm.weight": ones(HEAD_DIM),
+            p + "self_attn.k_norm.weight": ones(HEAD_DIM),
+            p + "mlp.gate_proj.weight": dense(INTERMEDIATE, HIDDEN),
+            p + "mlp.up_proj.weight": dense(INTERMEDIATE, HIDDEN),
+            p + "mlp.down_proj.weight": dense(HIDDEN, INTERMEDIATE),
+        })
+    return tensors
+
+
+def write(out: Path, template: str | None = None) -> Path:
+    """Write the model directory `out` (created) and return it."""
+    from safetensors.numpy import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = _tokenizer()
+    tokenizer.save(str(out / "tokenizer.json"))
+    vocab = tokenizer.get_vocab_size(with_added_tokens=True)
+    ids = {t: tokenizer.token_to_id(t) for t in SPECIAL + ADDED}
+    save_file(_weights(vocab), str(out / "model.safetensors"), metadata={"format": "pt"})
+    config = {
+        "architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "vocab_size": vocab,
+        "hidden_size": HIDDEN, "intermediate_size": INTERMEDIATE, "num_hidden_layers": LAYERS,
+        "num_attention_heads": HEADS, "num_key_value_heads": KV_HEADS, "head_dim": HEAD_DIM,
+        "hidden_act": "silu", "max_position_embeddings": CONTEXT, "rms_norm_eps": 1e-6,
+        "rope_theta": 1000000.0, "attention_bias": False, "attention_dropout": 0.0,
+        "tie_word_embeddings": True, "torch_dtype": "float32", "initializer_range": 0.02,
+        "use_sliding_window": False, "sliding_window": None, "max_window_layers": LAYERS, "use_cache": True,
+        "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"],
+    }
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    (out / "generation_config.json").write_text(json.dumps(
+        {"bos_token_id": ids["<|endoftext|>"], "eos_token_id": [ids["<|im_end|>"], ids["<|endoftext|>"]],
+         "pad_token_id": ids["<|endoftext|>"]}, indent=2) + "\n")
+    added = {str(ids[t]): {"content": t, "lstrip": False, "rstrip": False, "normalized": False,
+                           "single_word": False, "special": t in SPECIAL} for t in SPECIAL + ADDED}
+    (out / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": CONTEXT,
+        "bos_token": None, "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "unk_token": None,
+        "add_bos_token": False, "add_prefix_space": False, "clean_up_tokenization_spaces": False,
+        "errors": "replace", "split_special_tokens": False, "added_tokens_decoder": added,
+        "chat_template": template if template is not None else template_text(),
+    }, indent=2) + "\n")
+    return out
+
+
+if __name__ == "__main__":
+    print(write(Path(sys.argv[1])))
