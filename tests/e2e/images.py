@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -28,7 +29,7 @@ CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "
 
 
 def log(message: str) -> None:
-    print(f"[e2e images] {message}", file=sys.stderr, flush=True)
+    print(f"[e2e images {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def run(*cmd: str, **kwargs) -> subprocess.CompletedProcess:

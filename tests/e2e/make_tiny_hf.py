@@ -4,11 +4,17 @@ Nothing is downloaded from a model hub; everything is generated offline, determi
 seeds), in well under a second, about 1.7 MB:
 
 - `config.json`: `Qwen3ForCausalLM` (the real Qwen3 architecture: q/k norms, grouped KV heads),
-  hidden size 128, 2 layers, 4 attention heads over 2 KV heads of 32, tied embeddings, float32,
+  hidden size 128, 2 layers, 4 attention heads over 2 KV heads of 32, float32,
   `max_position_embeddings` 65536 (room for Claude Code's requests, ~25 tools and a long system
   prompt).
 - `model.safetensors`: random weights (normal, std 0.02; norms 1), written with `safetensors`.
-  Greedy output is therefore fixed but meaningless text.
+  Greedy output is therefore fixed but meaningless text. One exception, so that grammar-forced
+  output ends: a random model prefers optional JSON whitespace forever (`{  \n  \n ...` until
+  max_tokens, seen with vLLM 0.32's forced tool calls). Hidden dimension 0 of every embedding is a
+  constant 1 (the residual stream then carries it through the two small random layers, and the
+  final norm makes it dominate), and the untied output matrix turns that dimension into a per-token
+  bias: -1 for tokens that are only whitespace, 0 for all others. Whitespace is then never the
+  model's choice when anything else is allowed; among the other tokens the random weights decide.
 - `tokenizer.json`: a byte-level BPE (any text, any byte, can be encoded) trained with
   `tokenizers` on a few KB of generated text, plus the special and added tokens that Qwen3's chat
   template and vLLM's Qwen3 parsers use: `<|endoftext|>`, `<|im_start|>`, `<|im_end|>` (special,
@@ -88,7 +94,7 @@ def _tokenizer():
     return tokenizer
 
 
-def _weights(vocab: int) -> dict[str, np.ndarray]:
+def _weights(vocab: int, whitespace: list[int]) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(SEED)
 
     def dense(rows: int, cols: int) -> np.ndarray:
@@ -97,7 +103,11 @@ def _weights(vocab: int) -> dict[str, np.ndarray]:
     def ones(size: int) -> np.ndarray:
         return np.ones(size, dtype=np.float32)
 
-    tensors = {"model.embed_tokens.weight": dense(vocab, HIDDEN), "model.norm.weight": ones(HIDDEN)}
+    embed, output = dense(vocab, HIDDEN), dense(vocab, HIDDEN)
+    embed[:, 0] = 1.0  # a constant direction in the residual stream ...
+    output[:, 0] = 0.0
+    output[whitespace, 0] = -1.0  # ... read out as a bias against whitespace-only tokens
+    tensors = {"model.embed_tokens.weight": embed, "lm_head.weight": output, "model.norm.weight": ones(HIDDEN)}
     for layer in range(LAYERS):
         p = f"model.layers.{layer}."
         tensors.update({
@@ -125,14 +135,15 @@ def write(out: Path, template: str | None = None) -> Path:
     tokenizer.save(str(out / "tokenizer.json"))
     vocab = tokenizer.get_vocab_size(with_added_tokens=True)
     ids = {t: tokenizer.token_to_id(t) for t in SPECIAL + ADDED}
-    save_file(_weights(vocab), str(out / "model.safetensors"), metadata={"format": "pt"})
+    whitespace = [i for i in range(vocab) if tokenizer.decode([i]) and not tokenizer.decode([i]).strip()]
+    save_file(_weights(vocab, whitespace), str(out / "model.safetensors"), metadata={"format": "pt"})
     config = {
         "architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "vocab_size": vocab,
         "hidden_size": HIDDEN, "intermediate_size": INTERMEDIATE, "num_hidden_layers": LAYERS,
         "num_attention_heads": HEADS, "num_key_value_heads": KV_HEADS, "head_dim": HEAD_DIM,
         "hidden_act": "silu", "max_position_embeddings": CONTEXT, "rms_norm_eps": 1e-6,
         "rope_theta": 1000000.0, "attention_bias": False, "attention_dropout": 0.0,
-        "tie_word_embeddings": True, "torch_dtype": "float32", "initializer_range": 0.02,
+        "tie_word_embeddings": False, "torch_dtype": "float32", "initializer_range": 0.02,
         "use_sliding_window": False, "sliding_window": None, "max_window_layers": LAYERS, "use_cache": True,
         "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"],
     }

