@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 if TYPE_CHECKING:  # pragma: no cover
     from llmstack.spec import ModelSpec
 
-# Model formats a backend may serve (the `format` fact of llmstack.modelinfo, plus `name`: a
+# Model formats a backend may serve (the `format` fact of llmstack.model, plus `name`: a
 # model another server already serves, for gateway-only backends).
 FORMATS = frozenset({"hf", "gguf", "trtllm-engine", "name"})
 
