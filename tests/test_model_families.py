@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import gguf  # a test dependency: its absence must fail, not skip
 import pytest
 
-from llmstack.model import FAMILIES as FAMILY_NAMES
-from llmstack.model import family_from_name, inspect_path
+from llmstack.model import families, family_from_name, inspect_path
 from tests.model_helpers import EXPECTED, FAMILIES, write_config
 
 
 def test_every_family_key_has_a_fixture() -> None:
     covered = {expected[0] for expected in EXPECTED.values()}
-    assert set(FAMILY_NAMES) - covered == {"phi", "other"}
+    assert set(families.names()) - covered == {"phi", "other"}
 
 
 def test_neutral_name_takes_the_family_from_config_json() -> None:
@@ -99,3 +99,61 @@ def test_kimi_gguf_with_deepseek2_architecture(tmp_path: Path) -> None:
 ])
 def test_family_from_name(name: str, family: str | None) -> None:
     assert family_from_name(name) == family
+
+
+# ---------------------------------------------------------------------------------------------
+# The family table
+# ---------------------------------------------------------------------------------------------
+
+def test_a_family_registered_by_a_test_is_detected_everywhere(tmp_path: Path) -> None:
+    """A new family is one entry: its model types (config.json, architectures, GGUF), a variant told
+    apart by a template marker, name patterns and traits; nothing else changes."""
+    zeta = families.Family("zeta", ("zeta_moe", "zeta"), names=r"zeta[-_. ]?\d", always_reasoning=True)
+    zeta_coder = families.Family("zeta-coder", names=r"zeta[-_. ]?\d[-_.]?coder", clues=(
+        families.Clue(within=("zeta",), markers=("<zeta_tool>",), why="zeta tool format"),
+    ))
+    assert family_from_name("org/Zeta-2-Coder") is None and not families.always_reasons("zeta")
+    with families.registered(zeta, before="other"), families.registered(zeta_coder, before="zeta"):
+        chat = write_config(tmp_path / "chat", {"architectures": ["ZetaMoeForCausalLM"], "model_type": "zeta_moe"},
+                            "{{ messages }}")
+        assert inspect_path(chat).family == "zeta"
+        assert inspect_path(chat).origins["family"] == "config.json: model_type 'zeta_moe'"
+        coder = write_config(tmp_path / "coder", {"architectures": ["ZetaForCausalLM"]}, "<zeta_tool>{{ tools }}")
+        facts = inspect_path(coder)
+        assert facts.family == "zeta-coder"
+        assert facts.origins["family"] == ("config.json: architectures[0] 'ZetaForCausalLM' + "
+                                           "tokenizer_config.json: chat_template (zeta tool format)")
+        path = tmp_path / "zeta.gguf"
+        writer = gguf.GGUFWriter(path, "zeta")
+        writer.add_context_length(4096)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        assert inspect_path(path).family == "zeta"
+        assert family_from_name("org/Zeta-2-Coder") == "zeta-coder" and family_from_name("Zeta-2") == "zeta"
+        assert families.always_reasons("zeta") and not families.always_reasons("zeta-coder")
+        assert families.names()[-3:] == ("zeta-coder", "zeta", "other")
+    assert "zeta" not in families.names() and inspect_path(chat).family == "other"
+
+
+@pytest.mark.parametrize("entry, message", [
+    (families.Family("qwen3"), "a new lowercase name"),
+    (families.Family("Bad Name"), "a new lowercase name"),
+    (families.Family("dup", ("Qwen3_MoE",)), "model type 'Qwen3_MoE' is listed by qwen3"),
+    (families.Family("empty", ("--",)), "model type '--' is empty"),
+    (families.Family("lost", clues=(families.Clue(markers=("x",)),)), "a clue within 'lost', which lists no model"),
+    (families.Family("stray", clues=(families.Clue(within=("hermes",)),)), "within 'hermes', which lists no model"),
+    (families.Family("chooser", ("chooser",), clues=(families.Clue(names=("nope",)),)), "the unknown family 'nope'"),
+])
+def test_the_table_refuses_a_broken_entry(entry: families.Family, message: str) -> None:
+    before = families.names()
+    with pytest.raises(ValueError, match=re.escape(message)):
+        families.register(entry)
+    assert families.names() == before
+
+
+def test_traits_live_in_the_table() -> None:
+    assert {f.name for f in families.table() if f.always_reasoning} == {"gpt-oss", "deepseek-r1"}
+    assert families.names()[-1] == "other"
+    assert not families.always_reasons(None) and not families.always_reasons("no-such-family")

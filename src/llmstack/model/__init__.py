@@ -11,13 +11,13 @@ what a chat template says. Nothing here imports third-party packages, so importi
 """
 
 from llmstack.model.facts import FORMATS, ModelFacts, facts_from_dict, facts_to_dict
-from llmstack.model.families import FAMILIES, family_from_name, vision_from_name
+from llmstack.model.families import family_from_name, vision_from_name
 from llmstack.model.gguf import GGUF_FILE_TYPES, GgufArray, GgufListing, list_gguf, read_gguf_metadata
 from llmstack.model.hf import HfSnapshot, hf_cache_dir, hf_snapshot
 from llmstack.model.inspect import inspect_hub_id, inspect_path
 
 __all__ = [
-    "FAMILIES", "FORMATS", "GGUF_FILE_TYPES", "GgufArray", "GgufListing", "HfSnapshot", "ModelFacts",
+    "FORMATS", "GGUF_FILE_TYPES", "GgufArray", "GgufListing", "HfSnapshot", "ModelFacts",
     "facts_from_dict", "facts_to_dict", "family_from_name", "hf_cache_dir", "hf_snapshot", "inspect_hub_id",
     "inspect_path", "list_gguf", "read_gguf_metadata", "vision_from_name",
 ]
