@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from llmstack.model.facts import as_int
 from llmstack.model.families import norm
 
 if TYPE_CHECKING:
     from llmstack.model.hf import Config
 
+
+_MAX_BITS = 32  # bits per quantized weight
 
 _DTYPE_BYTES = {"float32": 4.0, "float": 4.0, "bfloat16": 2.0, "float16": 2.0, "half": 2.0,
                 "float8_e4m3fn": 1.0, "float8_e5m2": 1.0}
@@ -89,14 +90,18 @@ def estimate_weights(cfg: Config, dtype: str | None, quantization: str | None) -
     elif quantization == "mxfp4":
         size, how = expert * 4.25 / 8 + (dense + embedding) * base, "mxfp4 experts (4.25 bits)"
     elif quantization in ("awq", "gptq", "compressed-tensors", "bitsandbytes"):
-        bits = as_int(quant_config.get("bits")) or as_int(quant_config.get("w_bit"))
+        where = "config.json: quantization_config"
+        bits = cfg.out.count(quant_config.get("bits"), f"{where}.bits", _MAX_BITS) \
+            or cfg.out.count(quant_config.get("w_bit"), f"{where}.w_bit", _MAX_BITS)
         groups = quant_config.get("config_groups")
         if bits is None and isinstance(groups, dict):
             for group in groups.values():
                 weights = group.get("weights") if isinstance(group, dict) else None
-                if isinstance(weights, dict) and as_int(weights.get("num_bits")):
-                    bits = as_int(weights["num_bits"])
-                    break
+                if isinstance(weights, dict):
+                    bits = cfg.out.count(weights.get("num_bits"), f"{where}.config_groups.*.weights.num_bits",
+                                         _MAX_BITS)
+                    if bits:
+                        break
         if bits is None and quantization == "bitsandbytes":
             bits = 4 if quant_config.get("load_in_4bit") else 8
         bits = bits or 4

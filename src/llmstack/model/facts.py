@@ -32,6 +32,12 @@ from typing import Any
 
 FORMATS = ("hf", "gguf", "trtllm-engine", "unknown")
 
+# The largest count (heads, layers, tokens of context, ...) and size in bytes taken from a model
+# file; beyond them, and at or below zero, a number is ignored with a note. Published models:
+# contexts up to ~10 M tokens (Llama 4 Scout), sizes up to ~2 TB (a 1-trillion-parameter model).
+MAX_COUNT = (1 << 31) - 1
+MAX_BYTES = 1 << 50
+
 
 @dataclass(frozen=True)
 class ModelFacts:
@@ -80,6 +86,19 @@ class Collector:
         if text not in self.notes:
             self.notes.append(text)
 
+    def count(self, value: Any, origin: str, limit: int = MAX_COUNT) -> int | None:
+        """`value` as a whole number from 1 to `limit`. None for a missing value and for zero (in
+        model configs it means "none"); None with a note for anything else: negative, fractional,
+        NaN, infinite, too large, not a number."""
+        if value is None:
+            return None
+        number = as_int(value)
+        if number is not None and 0 < number <= limit:
+            return number
+        if number != 0:
+            self.note(f"{origin} {shown(value)}: not a whole number from 1 to {limit:,}; ignored")
+        return None
+
     def facts(self, **fixed: Any) -> ModelFacts:
         values = {**self.values, **fixed}
         return ModelFacts(
@@ -87,6 +106,12 @@ class Collector:
             origins=dict(sorted(self.origins.items())),
             notes=tuple(self.notes),
         )
+
+
+def shown(value: Any, width: int = 40) -> str:
+    """A value read from a model as a note shows it: ASCII (line breaks and controls escaped), short."""
+    text = ascii(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def as_int(value: Any) -> int | None:

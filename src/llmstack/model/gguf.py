@@ -18,15 +18,16 @@ import mmap
 import os
 import re
 import struct
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from llmstack.errors import ModelFileError
-from llmstack.model.facts import Collector, ModelFacts, as_int
+from llmstack.model.facts import MAX_COUNT, Collector, ModelFacts, as_int
 from llmstack.model.families import FamilyInput, decide_family, norm
-from llmstack.model.files import file_size
+from llmstack.model.files import file_size, open_regular, regular
 from llmstack.model.template import Template, template_facts
 
 
@@ -67,7 +68,26 @@ _UNQUANTIZED_FILE_TYPES = {"F32", "F16", "BF16"}
 _SPLIT_RE = re.compile(r"^(?P<base>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
 
 
+# Limits of the header reader. A GGUF file is mapped, not read, so a claimed length costs
+# nothing until something walks it: every claim is checked against the file's real size and
+# these caps before anything is allocated or walked. Published models stay far below them: some
+# 30-60 keys, tokenizer arrays of up to ~650k strings (gpt-oss: 201k tokens + 446k merges),
+# chat templates of a few 10 KB, no arrays of arrays.
+MAX_KEYS = 1 << 16             # key/value entries
+MAX_TENSORS = 1 << 20          # tensor infos claimed by the header (not read)
+MAX_KEY_BYTES = 1 << 16        # a key's name
+MAX_STRING_BYTES = 16 << 20    # one string value kept (a chat template)
+MAX_KEPT_BYTES = 64 << 20      # all strings kept together
+MAX_WALKED = 1 << 21           # string and array elements walked one by one, all arrays together
+MAX_NESTING = 4                # arrays of arrays
+MAX_SECONDS = 20.0             # the whole header (a slow disk; never reached by a real file here)
+
+
 class _Corrupt(Exception):
+    pass
+
+
+class _Limit(Exception):
     pass
 
 
@@ -76,16 +96,21 @@ def read_gguf_metadata(path: Path, *, quick: bool = False) -> dict[str, Any]:
 
     Values: int/float/bool/str for scalars, `GgufArray` for arrays. `quick` stops at the first
     `tokenizer.*` key (enough to tell a model from a projector). Raises ModelFileError when the
-    file is not a readable GGUF file.
+    file is not a regular, readable GGUF file or its header goes beyond the limits above.
     """
     path = Path(path)
+    fd = open_regular(path)
     try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size < 24:
-                raise _Corrupt(f"{size} bytes is too short for a GGUF header")
-            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                return _parse_gguf(data, size, quick)
+        size = os.fstat(fd).st_size
+        if size < 24:
+            raise _Corrupt(f"{size} bytes is too short for a GGUF header")
+        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as data:
+            return _Header(data, size).parse(quick)
+    except _Limit as exc:
+        raise ModelFileError(
+            f"{path}: {exc}, beyond what llmstack reads of a GGUF header; "
+            "re-download it or convert the model again"
+        ) from None
     except _Corrupt as exc:
         raise ModelFileError(
             f"{path}: not a readable GGUF file ({exc}); re-download it or convert the model again"
@@ -99,82 +124,116 @@ def read_gguf_metadata(path: Path, *, quick: bool = False) -> dict[str, Any]:
         raise ModelFileError(
             f"{path}: cannot read it ({exc.strerror or exc}); check the path and permissions"
         ) from None
+    finally:
+        os.close(fd)
 
 
-def _parse_gguf(data: Any, size: int, quick: bool) -> dict[str, Any]:
-    if data[:4] != b"GGUF":
-        raise _Corrupt("it does not start with the GGUF magic")
-    order = "<"
-    (version,) = struct.unpack_from("<I", data, 4)
-    if version & 0xFFFF == 0:  # written on a machine of the other byte order
-        order = ">"
-        (version,) = struct.unpack_from(">I", data, 4)
-    if version not in (2, 3):
-        raise _Corrupt(f"GGUF version {version} is not supported (2 and 3 are)")
-    tensor_count, kv_count = struct.unpack_from(order + "QQ", data, 8)
-    if kv_count * 13 > size:  # every entry takes at least 13 bytes
-        raise _Corrupt(f"it claims {kv_count} metadata entries")
-    u64 = struct.Struct(order + "Q").unpack_from
-    u32 = struct.Struct(order + "I").unpack_from
-    offset = 24
+class _Header:
+    """One pass over the key/value section, within the limits."""
 
-    def read_string(at: int) -> tuple[str, int]:
-        (length,) = u64(data, at)
-        end = at + 8 + length
-        if end > size:
-            raise _Corrupt("a string runs past the end of the file")
-        return bytes(data[at + 8:end]).decode("utf-8", errors="replace"), end
+    def __init__(self, data: Any, size: int) -> None:
+        self.data, self.size = data, size
+        self.order = "<"
+        self.kept = 0
+        self.walked = 0
+        self.deadline = time.monotonic() + MAX_SECONDS
 
-    def read_value(kind: int, at: int) -> tuple[Any, int]:
+    def u64(self, at: int) -> int:
+        return int(struct.unpack_from(self.order + "Q", self.data, at)[0])
+
+    def fits(self, at: int, length: int, what: str) -> int:
+        """The end of `length` bytes at `at`, when the file holds them."""
+        end = at + length
+        if end > self.size:
+            raise _Corrupt(f"{what} runs past the end of the file")
+        return end
+
+    def walk(self, count: int) -> None:
+        self.walked += count
+        if self.walked > MAX_WALKED:
+            raise _Limit(f"its arrays hold more than {MAX_WALKED:,} elements")
+        if time.monotonic() > self.deadline:
+            raise _Limit(f"reading its header took more than {MAX_SECONDS:.0f} s")
+
+    def string(self, at: int, limit: int = MAX_STRING_BYTES) -> tuple[str, int]:
+        length = self.u64(at)
+        end = self.fits(at + 8, length, "a string")
+        if length > limit:
+            raise _Limit(f"it claims a string of {length:,} bytes (more than {limit:,})")
+        self.kept += length
+        if self.kept > MAX_KEPT_BYTES:
+            raise _Limit(f"its strings hold more than {MAX_KEPT_BYTES:,} bytes")
+        return bytes(self.data[at + 8:end]).decode("utf-8", errors="replace"), end
+
+    def value(self, kind: int, at: int, depth: int = 0) -> tuple[Any, int]:
         if kind == GGUF_STRING:
-            return read_string(at)
-        if kind == GGUF_ARRAY:
-            item, count = struct.unpack_from(order + "IQ", data, at)
-            at += 12
-            if item in _GGUF_SCALAR:
-                width = _GGUF_SIZE[item]
-                if at + count * width > size:
-                    raise _Corrupt("an array runs past the end of the file")
-                values = None
-                if count <= _KEEP_ARRAY_VALUES:
-                    values = struct.unpack_from(f"{order}{count}{_GGUF_SCALAR[item]}", data, at)
-                return GgufArray(item, count, values), at + count * width
-            if item == GGUF_STRING:
-                if at + count * 8 > size:
-                    raise _Corrupt("an array runs past the end of the file")
-                if count <= _KEEP_STRING_VALUES:
-                    kept = []
-                    for _ in range(count):
-                        text, at = read_string(at)
-                        kept.append(text)
-                    return GgufArray(item, count, tuple(kept)), at
-                for _ in range(count):  # skip: only the count is kept
-                    at += 8 + u64(data, at)[0]
-                if at > size:
-                    raise _Corrupt("an array runs past the end of the file")
-                return GgufArray(item, count, None), at
-            if item == GGUF_ARRAY:
-                if count * 12 > size:
-                    raise _Corrupt("an array runs past the end of the file")
-                for _ in range(count):
-                    _, at = read_value(GGUF_ARRAY, at)
-                return GgufArray(item, count, None), at
+            return self.string(at)
+        if kind != GGUF_ARRAY:
+            fmt = _GGUF_SCALAR.get(kind)
+            if fmt is None:
+                raise _Corrupt(f"unknown value type {kind}")
+            end = self.fits(at, _GGUF_SIZE[kind], "a value")
+            return struct.unpack_from(self.order + fmt, self.data, at)[0], end
+        if depth >= MAX_NESTING:
+            raise _Limit(f"its arrays nest more than {MAX_NESTING} deep")
+        item, count = struct.unpack_from(self.order + "IQ", self.data, at)
+        at += 12
+        if item in _GGUF_SCALAR:
+            end = self.fits(at, count * _GGUF_SIZE[item], "an array")
+            values = None
+            if count <= _KEEP_ARRAY_VALUES:
+                values = struct.unpack_from(f"{self.order}{count}{_GGUF_SCALAR[item]}", self.data, at)
+            return GgufArray(item, count, values), end
+        if item not in (GGUF_STRING, GGUF_ARRAY):
             raise _Corrupt(f"unknown array element type {item}")
-        fmt = _GGUF_SCALAR.get(kind)
-        if fmt is None:
-            raise _Corrupt(f"unknown value type {kind}")
-        (value,) = struct.unpack_from(order + fmt, data, at)
-        return value, at + _GGUF_SIZE[kind]
+        self.fits(at, count * (8 if item == GGUF_STRING else 12), "an array")  # the smallest elements
+        self.walk(count)
+        if item == GGUF_STRING and count <= _KEEP_STRING_VALUES:
+            kept = []
+            for _ in range(count):
+                text, at = self.string(at)
+                kept.append(text)
+            return GgufArray(item, count, tuple(kept)), at
+        if item == GGUF_ARRAY:
+            for _ in range(count):
+                _, at = self.value(GGUF_ARRAY, at, depth + 1)
+            return GgufArray(item, count, None), at
+        u64, data, size = struct.Struct(self.order + "Q").unpack_from, self.data, self.size
+        for number in range(count):  # skipped: only the count is kept
+            at += 8 + u64(data, at)[0]
+            if at > size:
+                raise _Corrupt("a string runs past the end of the file")
+            if not number & 0xFFFF:
+                self.walk(0)
+        return GgufArray(item, count, None), at
 
-    meta: dict[str, Any] = {"GGUF.version": version, "GGUF.tensor_count": tensor_count}
-    for _ in range(kv_count):
-        key, offset = read_string(offset)
-        if quick and key.startswith("tokenizer."):
-            break
-        (kind,) = u32(data, offset)
-        value, offset = read_value(kind, offset + 4)
-        meta[key] = value
-    return meta
+    def parse(self, quick: bool) -> dict[str, Any]:
+        data = self.data
+        if data[:4] != b"GGUF":
+            raise _Corrupt("it does not start with the GGUF magic")
+        (version,) = struct.unpack_from("<I", data, 4)
+        if version & 0xFFFF == 0:  # written on a machine of the other byte order
+            self.order = ">"
+            (version,) = struct.unpack_from(">I", data, 4)
+        if version not in (2, 3):
+            raise _Corrupt(f"GGUF version {version} is not supported (2 and 3 are)")
+        tensor_count, kv_count = struct.unpack_from(self.order + "QQ", data, 8)
+        if kv_count * 13 > self.size:  # every entry takes at least 13 bytes
+            raise _Corrupt(f"it claims {kv_count} metadata entries")
+        if kv_count > MAX_KEYS:
+            raise _Limit(f"it claims {kv_count:,} metadata entries (more than {MAX_KEYS:,})")
+        if tensor_count > MAX_TENSORS:
+            raise _Limit(f"it claims {tensor_count:,} tensors (more than {MAX_TENSORS:,})")
+        meta: dict[str, Any] = {"GGUF.version": version, "GGUF.tensor_count": tensor_count}
+        offset = 24
+        for _ in range(kv_count):
+            key, offset = self.string(offset, MAX_KEY_BYTES)
+            if quick and key.startswith("tokenizer."):
+                break
+            (kind,) = struct.unpack_from(self.order + "I", data, offset)
+            meta[key], offset = self.value(kind, offset + 4)
+            self.walk(0)
+        return meta
 
 
 def is_projector(meta: Mapping[str, Any]) -> bool:
@@ -194,7 +253,7 @@ def list_gguf(directory: Path) -> GgufListing:
     Reads only the first keys of each header (cheap). Raises ModelFileError for a corrupt file.
     """
     directory = Path(directory)
-    files = sorted(p for p in directory.iterdir() if p.suffix.lower() == ".gguf" and p.is_file())
+    files = sorted(p for p in directory.iterdir() if p.suffix.lower() == ".gguf" and regular(p))
     groups: dict[str, list[tuple[int, Path]]] = {}
     for path in files:
         parts = split_parts(path)
@@ -212,20 +271,26 @@ def list_gguf(directory: Path) -> GgufListing:
     return GgufListing(tuple(models), tuple(projectors))
 
 
-def _gguf_int(meta: Mapping[str, Any], key: str) -> int | None:
+def _gguf_int(meta: Mapping[str, Any], key: str, out: Collector, src: str) -> int | None:
     value = meta.get(key)
     if isinstance(value, GgufArray):
         return None
-    return as_int(value)
+    return out.count(value, f"{src}: {key}")
 
 
-def _gguf_per_layer(meta: Mapping[str, Any], key: str) -> tuple[int | None, tuple[int, ...] | None]:
-    """A count that may be per layer (array): (max, per-layer values)."""
+def _gguf_per_layer(meta: Mapping[str, Any], key: str, out: Collector,
+                    src: str) -> tuple[int | None, tuple[int, ...] | None]:
+    """A count that may be per layer (array): (max, per-layer values). Layers without attention
+    count 0 (hybrid models)."""
     value = meta.get(key)
     if isinstance(value, GgufArray) and value.values:
-        numbers = tuple(int(v) for v in value.values)
-        return max(numbers), numbers
-    return as_int(value), None
+        numbers = [as_int(v) for v in value.values]
+        counts = tuple(n for n in numbers if n is not None and 0 <= n <= MAX_COUNT)
+        if len(counts) == len(numbers) and max(counts) > 0:
+            return max(counts), counts
+        out.note(f"{src}: {key} holds values that are no head counts; ignored")
+        return None, None
+    return _gguf_int(meta, key, out, src), None
 
 
 def inspect_gguf(path: Path, projectors: tuple[str, ...] | None = None) -> ModelFacts:
@@ -240,7 +305,7 @@ def inspect_gguf(path: Path, projectors: tuple[str, ...] | None = None) -> Model
         files = []
         for number in range(1, count + 1):
             shard = directory / f"{base}-{number:05d}-of-{count:05d}.gguf"
-            if shard.is_file():
+            if regular(shard):
                 files.append(shard)
             else:
                 out.note(f"split shard {shard.name} missing")
@@ -255,7 +320,7 @@ def inspect_gguf(path: Path, projectors: tuple[str, ...] | None = None) -> Model
         out.note("no general.architecture in the GGUF header")
 
     if parts:
-        split_count = _gguf_int(meta, "split.count")
+        split_count = _gguf_int(meta, "split.count", out, src)
         if split_count is not None and split_count != parts[2]:
             out.note(f"split.count {split_count} in {src} disagrees with the file names ({parts[2]} shards)")
 
@@ -267,9 +332,10 @@ def inspect_gguf(path: Path, projectors: tuple[str, ...] | None = None) -> Model
         return f"{arch}.{suffix}"
 
     def int_fact(fact: str, suffix: str, what: str) -> int | None:
-        value = _gguf_int(meta, key(suffix)) if arch else None
+        value = _gguf_int(meta, key(suffix), out, src) if arch else None
         if value is None:
-            out.note(f"{what} unknown: no {key(suffix) if arch else suffix} in {src}")
+            absent = not arch or key(suffix) not in meta
+            out.note(f"{what} unknown: no {key(suffix) if arch else suffix} in {src}" if absent else f"{what} unknown")
             return None
         out.set(fact, value, f"{src}: {key(suffix)}")
         return value
@@ -277,19 +343,19 @@ def inspect_gguf(path: Path, projectors: tuple[str, ...] | None = None) -> Model
     context = int_fact("context_length", "context_length", "context length")
     layers = int_fact("num_layers", "block_count", "layer count")
     hidden = int_fact("hidden_size", "embedding_length", "hidden size")
-    heads, _ = _gguf_per_layer(meta, key("attention.head_count")) if arch else (None, None)
+    heads, _ = _gguf_per_layer(meta, key("attention.head_count"), out, src) if arch else (None, None)
     out.set("num_attention_heads", heads, f"{src}: {key('attention.head_count')}")
     if heads is None:
         out.note("attention heads unknown")
-    kv_heads, kv_per_layer = _gguf_per_layer(meta, key("attention.head_count_kv")) if arch else (None, None)
+    kv_heads, kv_per_layer = _gguf_per_layer(meta, key("attention.head_count_kv"), out, src) if arch else (None, None)
     kv_origin = f"{src}: {key('attention.head_count_kv')}"
-    if kv_heads is None and heads is not None:
+    if kv_heads is None and heads is not None and key("attention.head_count_kv") not in meta:
         kv_heads, kv_origin = heads, f"{src}: {key('attention.head_count')} (no head_count_kv)"
     out.set("num_kv_heads", kv_heads, kv_origin)
-    key_len = _gguf_int(meta, key("attention.key_length")) if arch else None
-    value_len = _gguf_int(meta, key("attention.value_length")) if arch else None
+    key_len = _gguf_int(meta, key("attention.key_length"), out, src) if arch else None
+    value_len = _gguf_int(meta, key("attention.value_length"), out, src) if arch else None
     head_origin = f"{src}: {key('attention.key_length')}"
-    if key_len is None and hidden and heads:
+    if key_len is None and hidden and heads and key("attention.key_length") not in meta:
         key_len, head_origin = hidden // heads, f"{src}: {key('embedding_length')} / {key('attention.head_count')}"
     value_len = value_len or key_len
     out.set("head_dim", key_len, head_origin)
@@ -297,12 +363,16 @@ def inspect_gguf(path: Path, projectors: tuple[str, ...] | None = None) -> Model
     tokens = meta.get("tokenizer.ggml.tokens")
     if isinstance(tokens, GgufArray):
         out.set("vocab_size", tokens.length, f"{src}: tokenizer.ggml.tokens (length)")
-    elif arch and _gguf_int(meta, key("vocab_size")) is not None:
-        out.set("vocab_size", _gguf_int(meta, key("vocab_size")), f"{src}: {key('vocab_size')}")
+    elif arch and _gguf_int(meta, key("vocab_size"), out, src) is not None:
+        out.set("vocab_size", _gguf_int(meta, key("vocab_size"), out, src), f"{src}: {key('vocab_size')}")
     else:
         out.note("vocabulary size unknown")
 
-    file_type = _gguf_int(meta, "general.file_type")
+    file_type = meta.get("general.file_type")
+    file_type = as_int(file_type) if not isinstance(file_type, GgufArray) else None
+    if file_type is not None and not 0 <= file_type <= 0xFFFF:
+        out.note(f"{src}: general.file_type {file_type}: no weight type; ignored")
+        file_type = None
     if file_type is not None:
         type_name = GGUF_FILE_TYPES.get(file_type, f"type {file_type}")
         out.set("dtype", type_name, f"{src}: general.file_type")
@@ -311,8 +381,8 @@ def inspect_gguf(path: Path, projectors: tuple[str, ...] | None = None) -> Model
     else:
         out.note(f"weight type unknown: no general.file_type in {src}")
 
-    kv_lora = _gguf_int(meta, key("attention.kv_lora_rank")) if arch else None
-    rope_dim = _gguf_int(meta, key("rope.dimension_count")) if arch else None
+    kv_lora = _gguf_int(meta, key("attention.kv_lora_rank"), out, src) if arch else None
+    rope_dim = _gguf_int(meta, key("rope.dimension_count"), out, src) if arch else None
     if kv_lora and rope_dim and layers:
         out.set("kv_bytes_per_token", layers * (kv_lora + rope_dim) * 2,
                 f"{src}: block_count x (attention.kv_lora_rank + rope.dimension_count) x 2 bytes (MLA)")
@@ -367,7 +437,7 @@ def _projectors_beside(directory: Path, exclude: set[str]) -> tuple[str, ...]:
     found = []
     for candidate in sorted(directory.iterdir()):
         if candidate.name in exclude or candidate.suffix.lower() != ".gguf" or not candidate.is_file():
-            continue
+            continue  # FIFOs and devices beside the model are not read
         parts = split_parts(candidate)
         if parts and parts[1] != 1:
             continue

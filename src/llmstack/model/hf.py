@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmstack.errors import ModelFileError
 from llmstack.model.estimate import estimate_weights
-from llmstack.model.facts import Collector, ModelFacts, as_int
+from llmstack.model.facts import MAX_BYTES, Collector, ModelFacts
 from llmstack.model.families import FamilyInput, decide_family, kind_from_architecture, norm
-from llmstack.model.files import file_size, read_json_object, read_text
+from llmstack.model.files import file_size, read_json_object, read_text, regular
 from llmstack.model.template import Template, joined, template_facts
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
@@ -50,8 +51,8 @@ def _hub_id_from_repo_dir(name: str) -> str | None:
 
 def _read_ref(repo_root: Path, ref: str = "main") -> str | None:
     try:
-        return (repo_root / "refs" / ref).read_text(encoding="utf-8").strip() or None
-    except (OSError, UnicodeDecodeError):
+        return read_text(repo_root / "refs" / ref, 4096, "a refs file").strip() or None
+    except ModelFileError:
         return None
 
 
@@ -105,15 +106,15 @@ def _template_text(value: Any) -> str | None:
 def hf_templates(directory: Path) -> list[Template]:
     found: list[Template] = []
     tokenizer_config = directory / "tokenizer_config.json"
-    if tokenizer_config.is_file():
+    if regular(tokenizer_config):
         text = _template_text(read_json_object(tokenizer_config).get("chat_template"))
         if text:
             found.append(Template(text, "tokenizer_config.json: chat_template"))
     jinja = directory / "chat_template.jinja"
-    if jinja.is_file():
+    if regular(jinja):
         found.append(Template(read_text(jinja), "chat_template.jinja"))
     processor = directory / "chat_template.json"
-    if processor.is_file():
+    if regular(processor):
         text = _template_text(read_json_object(processor).get("chat_template"))
         if text:
             found.append(Template(text, "chat_template.json: chat_template"))
@@ -123,11 +124,12 @@ def hf_templates(directory: Path) -> list[Template]:
 class Config:
     """config.json with `text_config` looked up first (vision-language wrappers)."""
 
-    def __init__(self, data: dict[str, Any], origin_file: str = "config.json") -> None:
+    def __init__(self, data: dict[str, Any], out: Collector, origin_file: str = "config.json") -> None:
         self.data = data
         text = data.get("text_config")
         self.text = text if isinstance(text, dict) else None
         self.file = origin_file
+        self.out = out  # notes what is ignored
 
     def get(self, *keys: str) -> tuple[Any, str | None]:
         for key in keys:
@@ -138,14 +140,16 @@ class Config:
         return None, None
 
     def get_int(self, *keys: str) -> tuple[int | None, str | None]:
+        """(count, origin); (None, origin) when the value there is no usable count (noted)."""
         value, origin = self.get(*keys)
-        number = as_int(value)
-        return (number, origin) if number is not None else (None, None)
+        if origin is None:
+            return None, None
+        return self.out.count(value, origin), origin
 
     def omitted_default(self, key: str) -> int | None:
         """transformers' default for a key the config omits (by the text model's type)."""
         text_type = self.text.get("model_type") if self.text else self.data.get("model_type")
-        return TRANSFORMERS_DEFAULTS.get(text_type or "", {}).get(key)
+        return TRANSFORMERS_DEFAULTS.get(text_type if isinstance(text_type, str) else "", {}).get(key)
 
 
 # transformers' defaults for keys some published configs omit (Gemma3TextConfig:
@@ -156,8 +160,8 @@ TRANSFORMERS_DEFAULTS: dict[str, dict[str, int]] = {
 
 
 def inspect_hf(directory: Path, data: dict[str, Any], name: str) -> ModelFacts:
-    cfg = Config(data)
     out = Collector()
+    cfg = Config(data, out)
     architectures = data.get("architectures")
     architecture = None
     if isinstance(architectures, list) and architectures and isinstance(architectures[0], str):
@@ -170,11 +174,12 @@ def inspect_hf(directory: Path, data: dict[str, Any], name: str) -> ModelFacts:
 
     def int_fact(fact: str, keys: tuple[str, ...], what: str) -> int | None:
         value, origin = cfg.get_int(*keys)
-        if value is None and keys[0] in defaults:
+        if origin is None and keys[0] in defaults:
             value = defaults[keys[0]]
             origin = f"transformers default for {text_type or model_type} (config.json omits {keys[0]})"
         if value is None or origin is None:
-            out.note(f"{what} unknown: config.json has no {keys[0]}")
+            if origin is None:
+                out.note(f"{what} unknown: config.json has no {keys[0]}")
             return None
         out.set(fact, value, origin)
         return value
@@ -187,7 +192,7 @@ def inspect_hf(directory: Path, data: dict[str, Any], name: str) -> ModelFacts:
     hidden = int_fact("hidden_size", ("hidden_size", "n_embd", "d_model"), "hidden size")
     vocab = int_fact("vocab_size", ("vocab_size",), "vocabulary size")
     kv_heads, kv_origin = cfg.get_int("num_key_value_heads", "num_kv_heads")
-    if kv_heads is None and heads is not None:
+    if kv_origin is None and heads is not None:
         kv_heads = heads
         kv_origin = "config.json: num_attention_heads (no num_key_value_heads: one KV head per query head)"
     if kv_heads is None:
@@ -198,9 +203,9 @@ def inspect_hf(directory: Path, data: dict[str, Any], name: str) -> ModelFacts:
     rope_dim, _ = cfg.get_int("qk_rope_head_dim")
     nope_dim, _ = cfg.get_int("qk_nope_head_dim")
     head_dim, head_origin = cfg.get_int("head_dim")
-    if head_dim is None and kv_lora is not None and rope_dim is not None and nope_dim is not None:
+    if head_origin is None and kv_lora is not None and rope_dim is not None and nope_dim is not None:
         head_dim, head_origin = nope_dim + rope_dim, "config.json: qk_nope_head_dim + qk_rope_head_dim"
-    if head_dim is None and hidden and heads:
+    if head_origin is None and hidden and heads:
         head_dim, head_origin = hidden // heads, "config.json: hidden_size / num_attention_heads"
     if head_dim is None:
         out.note("head dimension unknown")
@@ -221,7 +226,7 @@ def inspect_hf(directory: Path, data: dict[str, Any], name: str) -> ModelFacts:
             quantization = method.lower()
             out.set("quantization", quantization, f"{quant_origin}.quant_method")
     hf_quant = directory / "hf_quant_config.json"
-    if quantization is None and hf_quant.is_file():
+    if quantization is None and regular(hf_quant):
         algo = read_json_object(hf_quant).get("quantization", {})
         algo = algo.get("quant_algo") if isinstance(algo, dict) else None
         if isinstance(algo, str):
@@ -289,7 +294,7 @@ def _hf_weights(out: Collector, directory: Path, cfg: Config, dtype: str | None,
         sizes = {p.name: file_size(p) for p in files}
         present = {name for name, size in sizes.items() if size is not None}
         index = directory / indexes.get(suffix, "")
-        expected = _index_shards(index) if suffix in indexes and index.is_file() else None
+        expected = _index_shards(index) if suffix in indexes and regular(index) else None
         if present == set(sizes) and (not expected or expected <= present):
             origin = f"sum of {len(present)} *{suffix} file(s)"
             out.set("weights_bytes", sum(size for size in sizes.values() if size is not None), origin)
@@ -298,10 +303,11 @@ def _hf_weights(out: Collector, directory: Path, cfg: Config, dtype: str | None,
         break
     for index_name in indexes.values():
         index = directory / index_name
-        if not index.is_file():
+        if not regular(index):
             continue
         metadata = read_json_object(index).get("metadata")
-        total = as_int(metadata.get("total_size")) if isinstance(metadata, dict) else None
+        total = out.count(metadata.get("total_size"), f"{index_name}: metadata.total_size", MAX_BYTES) \
+            if isinstance(metadata, dict) else None
         if total is None:
             continue
         out.set("weights_bytes", total, f"{index_name}: metadata.total_size")

@@ -4,13 +4,14 @@ never the network."""
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
 from llmstack.errors import ModelFileError
 from llmstack.model.facts import Collector, ModelFacts
 from llmstack.model.families import family_from_name
-from llmstack.model.files import read_json_object
+from llmstack.model.files import not_regular, read_json_object, regular
 from llmstack.model.gguf import inspect_gguf, list_gguf
 from llmstack.model.hf import WEIGHT_SUFFIXES, hf_cache_dir, hf_snapshot, inspect_hf
 from llmstack.model.trtllm import inspect_trtllm, is_trtllm_config
@@ -20,9 +21,15 @@ def inspect_path(path: Path) -> ModelFacts:
     """Facts for a local model: a directory (HF layout, HF cache snapshot, TRT-LLM engine,
     GGUF files) or a .gguf file (a split shard means the whole set)."""
     path = Path(path).expanduser()
-    if not path.exists():
-        raise ModelFileError(f"{path}: no such file or directory; check the path")
-    if path.is_file():
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such file or directory; check the path") from None
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot read it ({exc.strerror or exc}); check the path") from None
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)) or (stat.S_ISDIR(mode) and path.suffix.lower() == ".gguf"):
+        raise not_regular(path, mode)
+    if stat.S_ISREG(mode):
         if path.suffix.lower() == ".gguf":
             return inspect_gguf(path)
         out = Collector()
@@ -36,11 +43,11 @@ def inspect_path(path: Path) -> ModelFacts:
 
 def inspect_directory(directory: Path, name: str) -> ModelFacts:
     config_path = directory / "config.json"
-    config = read_json_object(config_path) if config_path.is_file() else None
+    config = read_json_object(config_path) if regular(config_path) else None
     engines = sorted(directory.glob("rank*.engine"))
     if (config is not None and is_trtllm_config(config)) or engines:
         return inspect_trtllm(directory, config, engines, name)
-    ggufs = [p for p in directory.iterdir() if p.suffix.lower() == ".gguf" and p.is_file()]
+    ggufs = [p for p in directory.iterdir() if p.suffix.lower() == ".gguf" and regular(p)]
     has_hf_weights = any(p.suffix in WEIGHT_SUFFIXES for p in directory.iterdir())
     if ggufs and not has_hf_weights:
         listing = list_gguf(directory)

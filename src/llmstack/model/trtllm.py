@@ -27,47 +27,62 @@ def inspect_trtllm(directory: Path, config: dict[str, Any] | None, engines: list
     pretrained = config.get("pretrained_config") or {}
     build = config.get("build_config") or {}
 
-    def pc(fact: str, key: str, what: str) -> Any:
+    def pc(fact: str, key: str, what: str, text: bool = False) -> Any:
         value = pretrained.get(key)
         if value is None:
             out.note(f"{what} unknown: no pretrained_config.{key}")
             return None
-        out.set(fact, value, f"config.json: pretrained_config.{key}")
+        origin = f"config.json: pretrained_config.{key}"
+        if text:
+            value = value if isinstance(value, str) else None
+        else:
+            value = out.count(value, origin)
+        out.set(fact, value, origin)
         return value
 
-    architecture = pc("architecture", "architecture", "architecture")
-    architecture = architecture if isinstance(architecture, str) else None
-    pc("dtype", "dtype", "dtype")
-    heads = pc("num_attention_heads", "num_attention_heads", "attention heads")
-    kv_heads = pretrained.get("num_key_value_heads")
+    def pc_text(fact: str, key: str, what: str) -> str | None:
+        value = pc(fact, key, what, text=True)
+        return value if isinstance(value, str) else None
+
+    def pc_count(fact: str, key: str, what: str) -> int | None:
+        value = pc(fact, key, what)
+        return value if isinstance(value, int) else None
+
+    architecture = pc_text("architecture", "architecture", "architecture")
+    pc_text("dtype", "dtype", "dtype")
+    heads = pc_count("num_attention_heads", "num_attention_heads", "attention heads")
+    kv_raw = pretrained.get("num_key_value_heads")
+    kv_heads = out.count(kv_raw, "config.json: pretrained_config.num_key_value_heads")
     if kv_heads is not None:
         out.set("num_kv_heads", kv_heads, "config.json: pretrained_config.num_key_value_heads")
-    elif heads is not None:
+    elif kv_raw is None and heads is not None:
         kv_heads = heads
         out.set("num_kv_heads", heads, "config.json: pretrained_config.num_attention_heads (no num_key_value_heads)")
     else:
         out.note("KV head count unknown")
-    layers = pc("num_layers", "num_hidden_layers", "layer count")
-    hidden = pc("hidden_size", "hidden_size", "hidden size")
-    vocab = pc("vocab_size", "vocab_size", "vocabulary size")
-    head_dim = pretrained.get("head_size")
+    layers = pc_count("num_layers", "num_hidden_layers", "layer count")
+    hidden = pc_count("hidden_size", "hidden_size", "hidden size")
+    vocab = pc_count("vocab_size", "vocab_size", "vocabulary size")
+    head_raw = pretrained.get("head_size")
+    head_dim = out.count(head_raw, "config.json: pretrained_config.head_size")
     if head_dim is not None:
         out.set("head_dim", head_dim, "config.json: pretrained_config.head_size")
-    elif hidden and heads:
+    elif head_raw is None and hidden and heads:
         head_dim = hidden // heads
         out.set("head_dim", head_dim, "config.json: pretrained_config.hidden_size / num_attention_heads")
     else:
         out.note("head dimension unknown")
-    context = as_int(build.get("max_seq_len"))
+    context = out.count(build.get("max_seq_len"), "config.json: build_config.max_seq_len")
     if context is not None:
         out.set("context_length", context, "config.json: build_config.max_seq_len")
-    else:
+    elif build.get("max_seq_len") is None:
         out.note("context length unknown: no build_config.max_seq_len")
     mapping = pretrained.get("mapping")
-    tp = as_int(mapping.get("tp_size")) if isinstance(mapping, dict) else None
+    tp = out.count(mapping.get("tp_size"), "config.json: pretrained_config.mapping.tp_size") \
+        if isinstance(mapping, dict) else None
     if tp is not None:
         out.set("tp_size", tp, "config.json: pretrained_config.mapping.tp_size")
-    else:
+    elif not isinstance(mapping, dict) or mapping.get("tp_size") is None:
         out.note("tensor-parallel size unknown: no pretrained_config.mapping.tp_size")
     quant = pretrained.get("quantization")
     algo = quant.get("quant_algo") if isinstance(quant, dict) else None
@@ -100,7 +115,7 @@ def inspect_trtllm(directory: Path, config: dict[str, Any] | None, engines: list
             rope_type = (kind, f"config.json: pretrained_config.rotary_scaling {kind!r}")
     kinds = [(kind_from_architecture(architecture), f"config.json: pretrained_config.architecture {architecture!r}")] \
         if architecture else []
-    family, family_origin = decide_family(FamilyInput(kinds, template, rope_type, as_int(vocab),
+    family, family_origin = decide_family(FamilyInput(kinds, template, rope_type, vocab,
                                                  as_int(pretrained.get("max_position_embeddings")), name))
     if family:
         out.set("family", family, family_origin or "")
