@@ -26,6 +26,8 @@ the manifest records them (`facts_to_dict` / `facts_from_dict`, written and read
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -37,6 +39,27 @@ FORMATS = ("hf", "gguf", "trtllm-engine", "unknown")
 # contexts up to ~10 M tokens (Llama 4 Scout), sizes up to ~2 TB (a 1-trillion-parameter model).
 MAX_COUNT = (1 << 31) - 1
 MAX_BYTES = 1 << 50
+
+# What a name llmstack takes from a model file as an identifier looks like (architecture, model
+# type, dtype, quantization method, rope type, family): every one published fits, e.g.
+# `Qwen2_5_VLForConditionalGeneration`, `gemma3_text`, `gpt-oss`, `float8_e4m3fn`, `W4A16_AWQ`.
+# Anything else (a line break, `${...}`, a space, a quote) is no identifier: it is ignored, with a
+# note, where it is read, so it travels no further.
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+# A display name (GGUF general.name) may hold spaces and punctuation, but no character that
+# breaks or hides a line: controls (NUL, \n, \r, U+0085), format characters (bidi overrides,
+# zero-width), U+2028 / U+2029, surrogates, private use.
+_NOT_IN_NAMES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+MAX_NAME_CHARS = 256
+
+
+def is_identifier(value: Any) -> bool:
+    return isinstance(value, str) and _IDENTIFIER.fullmatch(value) is not None
+
+
+def is_display_name(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_NAME_CHARS and value.strip() == value \
+        and not any(unicodedata.category(char) in _NOT_IN_NAMES for char in value)
 
 
 @dataclass(frozen=True)
@@ -85,6 +108,13 @@ class Collector:
     def note(self, text: str) -> None:
         if text not in self.notes:
             self.notes.append(text)
+
+    def identifier(self, value: Any, origin: str, what: str) -> str | None:
+        """`value` when it is an identifier (see `_IDENTIFIER`); None, with a note when there was a value."""
+        if value is None or is_identifier(value):
+            return value
+        self.note(f"{origin} {shown(value)}: not {what}; ignored")
+        return None
 
     def count(self, value: Any, origin: str, limit: int = MAX_COUNT) -> int | None:
         """`value` as a whole number from 1 to `limit`. None for a missing value and for zero (in
@@ -141,16 +171,45 @@ def facts_to_dict(facts: ModelFacts) -> dict[str, Any]:
     return result
 
 
+_IDENTIFIERS = ("architecture", "model_type", "family", "dtype", "quantization")
+_SIZES = ("weights_bytes", "kv_bytes_per_token")
+_FLAGS = ("vision", "thinking", "tool_template", "weights_exact")
+
+
+def _recorded(key: str, value: Any) -> Any:
+    """A recorded value in the shape `facts_to_dict` writes it, else None."""
+    if key in ("files", "notes"):
+        return tuple(value) if isinstance(value, list) and all(isinstance(v, str) for v in value) else None
+    if key == "origins":
+        good = isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+        return dict(value) if good else None
+    if key == "format":
+        return value if value in FORMATS else None
+    if key in _FLAGS:
+        return value if isinstance(value, bool) else None
+    if key in ("name", "mmproj"):
+        return value if isinstance(value, str) else None
+    if key in _IDENTIFIERS:
+        return value if is_identifier(value) else None
+    number = as_int(value)
+    return number if number is not None and 0 <= number <= (MAX_BYTES if key in _SIZES else MAX_COUNT) else None
+
+
 def facts_from_dict(data: Mapping[str, Any]) -> ModelFacts:
-    """The inverse of `facts_to_dict` (unknown keys are ignored, missing ones default)."""
+    """The inverse of `facts_to_dict` (unknown keys are ignored, missing ones default). A value
+    of the wrong shape (a hand-edited manifest) is dropped with a note, like a bad value read
+    from a model file."""
     known = {item.name for item in fields(ModelFacts)}
     values: dict[str, Any] = {}
+    dropped: list[str] = []
     for key, value in data.items():
-        if key not in known:
+        if key not in known or value is None:
             continue
-        if key in ("files", "notes"):
-            value = tuple(value or ())
-        elif key == "origins":
-            value = dict(value or {})
-        values[key] = value
+        checked = _recorded(key, value)
+        if checked is None:
+            dropped.append(f"manifest: facts.{key} {shown(value)}: not what llmstack records there; ignored")
+        else:
+            values[key] = checked
+    if dropped:
+        values["notes"] = (*values.get("notes", ()), *dropped)
     return ModelFacts(**values)

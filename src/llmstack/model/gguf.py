@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from llmstack.errors import ModelFileError
-from llmstack.model.facts import MAX_COUNT, Collector, ModelFacts, as_int
+from llmstack.model.facts import MAX_COUNT, Collector, ModelFacts, as_int, is_display_name, shown
 from llmstack.model.families import FamilyInput, decide_family, norm
 from llmstack.model.files import file_size, open_regular, regular
 from llmstack.model.template import Template, template_facts
@@ -314,9 +314,9 @@ def inspect_gguf(path: Path, projectors: tuple[str, ...] | None = None) -> Model
     first = files[0]
     meta = read_gguf_metadata(first)
     src = first.name
-    arch = meta.get("general.architecture") if isinstance(meta.get("general.architecture"), str) else None
+    arch = out.identifier(meta.get("general.architecture"), f"{src}: general.architecture", "an architecture name")
     out.set("architecture", arch, f"{src}: general.architecture")
-    if arch is None:
+    if "general.architecture" not in meta:
         out.note("no general.architecture in the GGUF header")
 
     if parts:
@@ -418,8 +418,12 @@ def inspect_gguf(path: Path, projectors: tuple[str, ...] | None = None) -> Model
     else:
         out.set("vision", False, "no mmproj .gguf beside the model")
 
-    general_name = meta.get("general.name") if isinstance(meta.get("general.name"), str) else None
-    rope_scaling = meta.get(key("rope.scaling.type")) if arch else None
+    general_name = meta.get("general.name")
+    if general_name is not None and not is_display_name(general_name):
+        out.note(f"{src}: general.name {shown(general_name)}: not a model name; ignored")
+        general_name = None
+    rope_scaling = out.identifier(meta.get(key("rope.scaling.type")), f"{src}: {key('rope.scaling.type')}",
+                                  "a rope type") if arch else None
     family, origin = decide_family(FamilyInput(
         [(norm(arch), f"{src}: general.architecture {arch!r}")] if arch else [],
         template,

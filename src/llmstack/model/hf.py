@@ -164,12 +164,13 @@ def inspect_hf(directory: Path, data: dict[str, Any], name: str) -> ModelFacts:
     cfg = Config(data, out)
     architectures = data.get("architectures")
     architecture = None
-    if isinstance(architectures, list) and architectures and isinstance(architectures[0], str):
-        architecture = architectures[0]
+    if isinstance(architectures, list) and architectures:
+        architecture = out.identifier(architectures[0], "config.json: architectures[0]", "an architecture name")
     out.set("architecture", architecture, "config.json: architectures[0]")
-    model_type = data.get("model_type") if isinstance(data.get("model_type"), str) else None
+    model_type = out.identifier(data.get("model_type"), "config.json: model_type", "a model type")
     out.set("model_type", model_type, "config.json: model_type")
-    text_type = cfg.text.get("model_type") if cfg.text and isinstance(cfg.text.get("model_type"), str) else None
+    text_type = out.identifier(cfg.text.get("model_type"), "config.json: text_config.model_type", "a model type") \
+        if cfg.text else None
     defaults = TRANSFORMERS_DEFAULTS.get(text_type or model_type or "", {})
 
     def int_fact(fact: str, keys: tuple[str, ...], what: str) -> int | None:
@@ -213,6 +214,7 @@ def inspect_hf(directory: Path, data: dict[str, Any], name: str) -> ModelFacts:
 
     dtype, dtype_origin = cfg.get("torch_dtype", "dtype")
     if isinstance(dtype, str):
+        dtype = out.identifier(dtype, dtype_origin or "config.json", "a dtype name")
         out.set("dtype", dtype, dtype_origin or "")
     else:
         dtype = None
@@ -222,6 +224,7 @@ def inspect_hf(directory: Path, data: dict[str, Any], name: str) -> ModelFacts:
     quantization = None
     if isinstance(quant_config, dict):
         method = quant_config.get("quant_method") or quant_config.get("quant_algo")
+        method = out.identifier(method, f"{quant_origin}.quant_method", "a quantization method")
         if isinstance(method, str):
             quantization = method.lower()
             out.set("quantization", quantization, f"{quant_origin}.quant_method")
@@ -229,6 +232,7 @@ def inspect_hf(directory: Path, data: dict[str, Any], name: str) -> ModelFacts:
     if quantization is None and regular(hf_quant):
         algo = read_json_object(hf_quant).get("quantization", {})
         algo = algo.get("quant_algo") if isinstance(algo, dict) else None
+        algo = out.identifier(algo, "hf_quant_config.json: quantization.quant_algo", "a quantization method")
         if isinstance(algo, str):
             quantization = algo.lower()
             out.set("quantization", quantization, "hf_quant_config.json: quantization.quant_algo")
@@ -246,7 +250,7 @@ def inspect_hf(directory: Path, data: dict[str, Any], name: str) -> ModelFacts:
     rope, rope_origin = cfg.get("rope_scaling")
     rope_type = None
     if isinstance(rope, dict):
-        kind = rope.get("rope_type") or rope.get("type")
+        kind = out.identifier(rope.get("rope_type") or rope.get("type"), f"{rope_origin}.rope_type", "a rope type")
         if isinstance(kind, str):
             rope_type = (kind, f"{rope_origin}.rope_type {kind!r}")
     kinds = []

@@ -34,7 +34,7 @@ def inspect_trtllm(directory: Path, config: dict[str, Any] | None, engines: list
             return None
         origin = f"config.json: pretrained_config.{key}"
         if text:
-            value = value if isinstance(value, str) else None
+            value = out.identifier(value, origin, f"a {what} name")
         else:
             value = out.count(value, origin)
         out.set(fact, value, origin)
@@ -85,7 +85,8 @@ def inspect_trtllm(directory: Path, config: dict[str, Any] | None, engines: list
     elif not isinstance(mapping, dict) or mapping.get("tp_size") is None:
         out.note("tensor-parallel size unknown: no pretrained_config.mapping.tp_size")
     quant = pretrained.get("quantization")
-    algo = quant.get("quant_algo") if isinstance(quant, dict) else None
+    algo = out.identifier(quant.get("quant_algo"), "config.json: pretrained_config.quantization.quant_algo",
+                          "a quantization method") if isinstance(quant, dict) else None
     if isinstance(algo, str):
         out.set("quantization", algo.lower(), "config.json: pretrained_config.quantization.quant_algo")
     if layers and kv_heads and head_dim:
@@ -110,7 +111,8 @@ def inspect_trtllm(directory: Path, config: dict[str, Any] | None, engines: list
     rope = pretrained.get("rotary_scaling")
     rope_type = None
     if isinstance(rope, dict):
-        kind = rope.get("rope_type") or rope.get("type")
+        kind = out.identifier(rope.get("rope_type") or rope.get("type"),
+                              "config.json: pretrained_config.rotary_scaling", "a rope type")
         if isinstance(kind, str):
             rope_type = (kind, f"config.json: pretrained_config.rotary_scaling {kind!r}")
     kinds = [(kind_from_architecture(architecture), f"config.json: pretrained_config.architecture {architecture!r}")] \
