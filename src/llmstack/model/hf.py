@@ -121,6 +121,14 @@ def hf_templates(directory: Path) -> list[Template]:
     return found
 
 
+def scaling_type(out: Collector, rope: Any, where: str) -> tuple[str, str] | None:
+    """(type, origin) of a rope scaling mapping (config.json rope_scaling, TRT-LLM rotary_scaling)."""
+    if not isinstance(rope, dict):
+        return None
+    kind = out.identifier(rope.get("rope_type") or rope.get("type"), where, "a rope type")
+    return (kind, f"{where} {kind!r}") if kind is not None else None
+
+
 class Config:
     """config.json with `text_config` looked up first (vision-language wrappers)."""
 
@@ -248,11 +256,7 @@ def inspect_hf(directory: Path, data: dict[str, Any], name: str) -> ModelFacts:
     template_facts(out, template)
 
     rope, rope_origin = cfg.get("rope_scaling")
-    rope_type = None
-    if isinstance(rope, dict):
-        kind = out.identifier(rope.get("rope_type") or rope.get("type"), f"{rope_origin}.rope_type", "a rope type")
-        if isinstance(kind, str):
-            rope_type = (kind, f"{rope_origin}.rope_type {kind!r}")
+    rope_type = scaling_type(out, rope, f"{rope_origin}.rope_type")
     kinds = []
     if model_type:
         kinds.append((norm(model_type), f"config.json: model_type {model_type!r}"))

@@ -11,7 +11,7 @@ from typing import Any
 from llmstack.model.facts import Collector, ModelFacts, as_int
 from llmstack.model.families import FamilyInput, decide_family, kind_from_architecture
 from llmstack.model.files import file_size
-from llmstack.model.hf import hf_templates
+from llmstack.model.hf import hf_templates, scaling_type
 from llmstack.model.template import joined, template_facts
 
 
@@ -108,13 +108,7 @@ def inspect_trtllm(directory: Path, config: dict[str, Any] | None, engines: list
         out.note("vision support unknown")
     template = joined(hf_templates(directory))
     template_facts(out, template)
-    rope = pretrained.get("rotary_scaling")
-    rope_type = None
-    if isinstance(rope, dict):
-        kind = out.identifier(rope.get("rope_type") or rope.get("type"),
-                              "config.json: pretrained_config.rotary_scaling", "a rope type")
-        if isinstance(kind, str):
-            rope_type = (kind, f"config.json: pretrained_config.rotary_scaling {kind!r}")
+    rope_type = scaling_type(out, pretrained.get("rotary_scaling"), "config.json: pretrained_config.rotary_scaling")
     kinds = [(kind_from_architecture(architecture), f"config.json: pretrained_config.architecture {architecture!r}")] \
         if architecture else []
     family, family_origin = decide_family(FamilyInput(kinds, template, rope_type, vocab,
