@@ -48,6 +48,7 @@ class Parsers:
     auto: bool = False
     deprecated: Mapping[str, str] = field(default_factory=dict)  # alias -> the name to use
     source: str = ""
+    complete: bool = True  # False: a partial list (an extract), so a missing name proves nothing
 
     def accepts(self, name: str) -> bool:
         return name in self.names or (name == "auto" and self.auto)
@@ -95,6 +96,7 @@ class Entry:
     images: tuple[Image, ...]
     flags: frozenset[str]
     flags_source: str
+    flags_complete: bool
     tool_parsers: Parsers | None
     reasoning_parsers: Parsers | None
     endpoints: Mapping[str, Endpoint]
@@ -259,7 +261,8 @@ def _parsers(data: Mapping[str, Any] | None) -> Parsers | None:
     if data is None:
         return None
     return Parsers(names=frozenset(data["names"]), auto=bool(data.get("auto", False)),
-                   deprecated=dict(data.get("deprecated", {})), source=data.get("source", ""))
+                   deprecated=dict(data.get("deprecated", {})), source=data.get("source", ""),
+                   complete=bool(data.get("complete", True)))
 
 
 def _entry_from_dict(data: Mapping[str, Any]) -> Entry:
@@ -279,6 +282,7 @@ def _entry_from_dict(data: Mapping[str, Any]) -> Entry:
         ),
         flags=frozenset(data["flags"]["names"]),
         flags_source=data["flags"].get("source", ""),
+        flags_complete=bool(data["flags"].get("complete", True)),
         tool_parsers=_parsers(data.get("tool_parsers")),
         reasoning_parsers=_parsers(data.get("reasoning_parsers")),
         endpoints={
