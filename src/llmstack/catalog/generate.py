@@ -52,6 +52,7 @@ RELEASES: dict[str, dict[str, Release]] = {
         "v0.5.6": Release("sglang", "0.5.6"),
         "v0.5.9": Release("sglang", "0.5.9"),
         "v0.5.12": Release("sglang", "0.5.12", "sglang-0.5.12-cp312-cp312-manylinux_2_34_x86_64.whl"),
+        "v0.5.14": Release("sglang", "0.5.14", "sglang-0.5.14-cp312-cp312-manylinux_2_34_x86_64.whl"),
         "v0.5.16": Release("sglang", "0.5.16", "sglang-0.5.16-cp312-cp312-manylinux_2_34_x86_64.whl"),
         "v0.5.23": Release("sglang", "0.5.23", "sglang-0.5.23-cp312-cp312-manylinux_2_34_x86_64.whl"),
     },
@@ -65,7 +66,10 @@ RELEASES: dict[str, dict[str, Release]] = {
         "1.2.1": Release("trtllm-1.2.1", "1.2.1", kind="extract"),
     },
     "litellm": {
-        "v1.108.14": Release("litellm", "1.108.14"),
+        # The newest 1.108.x (LTS line) whose `litellm[proxy]` resolves from the package index here:
+        # 1.108.8-1.108.14 pin litellm-enterprise==0.1.79.post2 / litellm-proxy-extras==0.4.110.post1,
+        # which the index does not hold (`pip install --dry-run "litellm[proxy]==1.108.N"`, 2026-11-29).
+        "v1.108.7": Release("litellm", "1.108.7"),
     },
 }
 

@@ -41,6 +41,7 @@ def read(archive: Archive, version: str) -> dict[str, Any]:
 def flags(archive: Archive) -> tuple[set[str], str]:
     tree = static.parse(archive.read(SERVER_ARGS), SERVER_ARGS)
     names, dynamic = static.option_strings(tree)
+    names |= _annotated_fields(tree)  # 0.5.1x: A[T, Arg(...)] fields on ServerArgs itself
     sources = [SERVER_ARGS]
     field_files = [p for p in archive.glob(FIELDS, ".py")]
     for path in field_files:
