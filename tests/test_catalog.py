@@ -20,8 +20,17 @@ from tests.conftest import missing
 ALL = [(b, v) for b, vs in generate.RELEASES.items() for v in vs]
 
 
+@pytest.fixture(scope="module")
+def release_files() -> None:
+    """Every release file, downloaded in parallel once (a no-op when the cache holds them)."""
+    try:
+        generate.prefetch(ALL)
+    except (urllib.error.URLError, OSError) as exc:
+        missing(f"cannot download the engines' release files: {exc}", "LLMSTACK_REQUIRE_CATALOG_SOURCES")
+
+
 @pytest.mark.parametrize(("backend", "version"), ALL, ids=[f"{b}-{v}" for b, v in ALL])
-def test_entry_regenerates_byte_for_byte(backend: str, version: str) -> None:
+def test_entry_regenerates_byte_for_byte(release_files: None, backend: str, version: str) -> None:
     try:
         text = generate.render(generate.build(backend, version))
     except (urllib.error.URLError, OSError) as exc:

@@ -115,6 +115,14 @@ def build(backend: str, version: str) -> dict[str, Any]:
     return entry
 
 
+def prefetch(pairs: list[tuple[str, str]]) -> None:
+    """Download the release files of these entries in parallel (cached ones are skipped)."""
+    from llmstack.catalog.release import download_all
+    wanted = [(r.project, r.version, r.file) for b, v in pairs
+              if (r := RELEASES[b][v]).kind == "pypi"]
+    download_all(wanted)
+
+
 def render(entry: dict[str, Any]) -> str:
     return json.dumps(entry, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
@@ -143,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if an entry differs")
     args = parser.parse_args(argv)
     differ = []
-    for backend, version in targets(args.backend, args.version):
+    chosen = targets(args.backend, args.version)
+    prefetch(chosen)
+    for backend, version in chosen:
         text = render(build(backend, version))
         path = path_of(backend, version)
         if args.check:

@@ -10,6 +10,7 @@ sha256, and never installs or imports it. Nothing here runs on the CLI path.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -34,6 +35,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "llmstack-catalog"
 
 
+@functools.cache
 def index_url() -> str:
     """The package index pip uses here, without naming any host in this repository."""
     url = os.environ.get("PIP_INDEX_URL")
@@ -65,6 +67,7 @@ def _normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+@functools.cache
 def _listing(project: str) -> list[dict]:
     url = f"{index_url()}/{_normalize(project)}/"
     request = urllib.request.Request(url, headers={"Accept": SIMPLE_JSON})
@@ -106,6 +109,14 @@ def download(project: str, version: str, filename: str | None = None) -> Release
     partial.rename(target)
     meta.write_text(expected + "\n")
     return ReleaseFile(project, version, wanted, expected, target.stat().st_size, target)
+
+
+def download_all(wanted: list[tuple[str, str, str | None]], workers: int = 4) -> list[ReleaseFile]:
+    """Several release files at once (threads: the time goes to the network, not the CPU)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda w: download(*w), wanted))
 
 
 class Archive:
