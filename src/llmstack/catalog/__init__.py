@@ -191,7 +191,7 @@ def entry(backend: str, version: str) -> Entry:
     name = _canonical(backend, version)
     if name not in versions(backend):
         raise NotCatalogued(f"{backend} {version} is not catalogued (catalogued: {', '.join(versions(backend))})")
-    text = resources.files(DATA_PACKAGE).joinpath(backend, f"{name}.json").read_text(encoding="utf-8")
+    text = resources.files(DATA_PACKAGE).joinpath(backend).joinpath(f"{name}.json").read_text(encoding="utf-8")
     return _entry_from_dict(json.loads(text))
 
 

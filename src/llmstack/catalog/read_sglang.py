@@ -80,7 +80,10 @@ def _annotated_fields(tree: ast.Module) -> set[str]:
                 if isinstance(no_cli, ast.Constant) and no_cli.value is True:
                     continue
                 cli = kw.get("cli_name")
-                name = cli.value if isinstance(cli, ast.Constant) else "--" + stmt.target.id.replace("_", "-")
+                if isinstance(cli, ast.Constant) and isinstance(cli.value, str):
+                    name = cli.value
+                else:
+                    name = "--" + stmt.target.id.replace("_", "-")
                 out.add(name)
                 out.update(static.str_list(kw.get("aliases")))
     return out

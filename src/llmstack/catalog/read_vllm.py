@@ -140,6 +140,9 @@ def recipes(archive: Archive) -> list[dict[str, Any]]:
             item["tool_parser"] = tool
         if reasoning:
             item["reasoning_parser"] = reasoning
+        plugins = [a for a in tool_args + reasoning_args if str(a) in ("--tool-parser-plugin", "--reasoning-parser-plugin")]
+        if plugins:
+            item["parser_plugin"] = True  # the parser is not in the release: the recipe downloads a plugin
         if model.get("min_vllm_version"):
             item["min_version"] = str(model["min_vllm_version"])
         out.append(item)
