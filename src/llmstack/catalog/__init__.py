@@ -20,10 +20,10 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
-DATA_PACKAGE = "llmstack.catalog.data"
+DATA = Path(__file__).parent / "data"
 SCHEMA = 1
 
 
@@ -159,8 +159,7 @@ def _version_key(version: str) -> tuple:
 
 @functools.cache
 def backends() -> tuple[str, ...]:
-    root = resources.files(DATA_PACKAGE)
-    return tuple(sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("_")))
+    return tuple(sorted(p.name for p in DATA.iterdir() if p.is_dir() and not p.name.startswith("_")))
 
 
 @functools.cache
@@ -168,8 +167,7 @@ def versions(backend: str) -> tuple[str, ...]:
     """Catalogued versions of a backend, oldest first."""
     if backend not in backends():
         raise UnknownBackend(f"no catalogue for backend {backend!r} (catalogued: {', '.join(backends())})")
-    folder = resources.files(DATA_PACKAGE).joinpath(backend)
-    names = [p.name[: -len(".json")] for p in folder.iterdir() if p.name.endswith(".json")]
+    names = [p.name[: -len(".json")] for p in (DATA / backend).iterdir() if p.name.endswith(".json")]
     return tuple(sorted(names, key=_version_key))
 
 
@@ -191,7 +189,7 @@ def entry(backend: str, version: str) -> Entry:
     name = _canonical(backend, version)
     if name not in versions(backend):
         raise NotCatalogued(f"{backend} {version} is not catalogued (catalogued: {', '.join(versions(backend))})")
-    text = resources.files(DATA_PACKAGE).joinpath(backend).joinpath(f"{name}.json").read_text(encoding="utf-8")
+    text = (DATA / backend / f"{name}.json").read_text(encoding="utf-8")
     return _entry_from_dict(json.loads(text))
 
 

@@ -105,12 +105,7 @@ def registry(archive: Archive, paths: tuple[str, ...], dict_name: str, names_fil
     if not names:
         raise LookupError(f"{path}: no parser names found")
     # Names registered to the same detector class are spellings of one parser.
-    by_class: dict[str, list[str]] = {}
-    if isinstance(value, ast.Dict):
-        for key, val in zip(value.keys, value.values, strict=False):
-            if isinstance(key, ast.Constant) and isinstance(key.value, str):
-                by_class.setdefault(ast.unparse(val), []).append(key.value)
-    same = sorted(sorted(group) for group in by_class.values() if len(group) > 1)
+    same = static.same_value_groups(value)
     out: dict[str, Any] = {"names": sorted(names), "source": source, "auto": _accepts_auto(archive, option),
                            "deprecated": {}}
     if same:

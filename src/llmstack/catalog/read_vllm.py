@@ -95,7 +95,8 @@ def registry(archive: Archive, kind: str) -> dict[str, Any]:
     if path is None:
         raise LookupError(f"no {kind} parser registry in {archive.path.name}")
     tree = static.parse(archive.read(path), path)
-    names = set(static.dict_keys(static.assigned(tree, REGISTRY_DICTS[kind])))
+    value = static.assigned(tree, REGISTRY_DICTS[kind])
+    names = set(static.dict_keys(value))
     folder = path.rsplit("/", 1)[0] + "/"
     for module in archive.glob(folder, ".py"):
         if "/" in module[len(folder):]:
@@ -103,8 +104,12 @@ def registry(archive: Archive, kind: str) -> dict[str, Any]:
         names |= static.decorator_names(static.parse(archive.read(module), module), "register_module")
     if not names:
         raise LookupError(f"{path}: no parser names found")
-    return {"names": sorted(names), "source": path + f" ({REGISTRY_DICTS[kind]} and @register_module)",
-            "auto": False, "deprecated": {}}
+    out: dict[str, Any] = {"names": sorted(names), "source": path + f" ({REGISTRY_DICTS[kind]} and @register_module)",
+                           "auto": False, "deprecated": {}}
+    same = static.same_value_groups(value)
+    if same:
+        out["same_parser"] = same  # names registered to one (module, class): spellings of one parser
+    return out
 
 
 def endpoints(archive: Archive) -> dict[str, Any]:
@@ -140,8 +145,8 @@ def recipes(archive: Archive) -> list[dict[str, Any]]:
             item["tool_parser"] = tool
         if reasoning:
             item["reasoning_parser"] = reasoning
-        plugins = [a for a in tool_args + reasoning_args if str(a) in ("--tool-parser-plugin", "--reasoning-parser-plugin")]
-        if plugins:
+        plugin_flags = ("--tool-parser-plugin", "--reasoning-parser-plugin")
+        if any(str(a) in plugin_flags for a in tool_args + reasoning_args):
             item["parser_plugin"] = True  # the parser is not in the release: the recipe downloads a plugin
         if model.get("min_vllm_version"):
             item["min_version"] = str(model["min_vllm_version"])

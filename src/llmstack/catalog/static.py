@@ -139,3 +139,13 @@ def decorator_names(tree: ast.AST, attr: str) -> set[str]:
                     else:
                         out.update(str_list(value))
     return out
+
+
+def same_value_groups(value: ast.expr | None) -> list[list[str]]:
+    """Keys of a dict literal that map to the same value (written the same way), groups of 2+."""
+    groups: dict[str, list[str]] = {}
+    if isinstance(value, ast.Dict):
+        for key, val in zip(value.keys, value.values, strict=False):
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                groups.setdefault(ast.unparse(val), []).append(key.value)
+    return sorted(sorted(group) for group in groups.values() if len(group) > 1)
