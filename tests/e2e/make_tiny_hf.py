@@ -15,8 +15,10 @@ seeds), in well under a second, about 1.7 MB:
   final norm makes it dominate), and the untied output matrix turns that dimension into a per-token
   bias: -1 for tokens that are only whitespace, 0 for all others. Whitespace is then never the
   model's choice when anything else is allowed; among the other tokens the random weights decide.
-- `tokenizer.json`: a byte-level BPE (any text, any byte, can be encoded) trained with
-  `tokenizers` on a few KB of generated text, plus the special and added tokens that Qwen3's chat
+- `tokenizer.json`: a byte-level BPE (any text, any byte, can be encoded) trained here on a few KB
+  of generated text and written in the `tokenizers` file format (vLLM loads it with `tokenizers`;
+  the package itself is not a test dependency: it brings huggingface_hub and with it `click`, which
+  changes what mypy sees in src/llmstack/_click.py), plus the special and added tokens that Qwen3's chat
   template and vLLM's Qwen3 parsers use: `<|endoftext|>`, `<|im_start|>`, `<|im_end|>` (special,
   stripped from answers) and `<tool_call>`, `</tool_call>`, `<tool_response>`,
   `</tool_response>`, `<think>`, `</think>` (ordinary added tokens, kept in the decoded text, as
@@ -35,6 +37,7 @@ seeds), in well under a second, about 1.7 MB:
 from __future__ import annotations
 
 import json
+import re
 import sys
 import tarfile
 from pathlib import Path
@@ -80,18 +83,75 @@ def _corpus() -> list[str]:
     return lines
 
 
-def _tokenizer():
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+def _byte_alphabet() -> list[str]:
+    """The byte-level BPE alphabet (GPT-2's, which the `tokenizers` ByteLevel pre-tokenizer and
+    decoder use): printable Latin-1 bytes stand for themselves, the other bytes, in order, for
+    U+0100 onwards (space is `Ġ`, newline `Ċ`)."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
+    alphabet, shifted = [], 0
+    for byte in range(256):
+        if byte in printable:
+            alphabet.append(chr(byte))
+        else:
+            alphabet.append(chr(0x100 + shifted))
+            shifted += 1
+    return alphabet
 
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=VOCAB, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tokenizer.train_from_iterator(_corpus(), trainer=trainer)
-    tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL])
-    tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in ADDED])
-    return tokenizer
+
+def _train_bpe(lines: list[str], size: int) -> tuple[list[str], list[tuple[str, str]]]:
+    """Byte-level BPE merges learnt from `lines` (most frequent pair first, ties by the pair)."""
+    alphabet = _byte_alphabet()
+    words: dict[tuple[str, ...], int] = {}
+    for line in lines:
+        for piece in re.findall(r" ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+", line):
+            word = tuple(alphabet[b] for b in piece.encode())
+            words[word] = words.get(word, 0) + 1
+    vocab, merges = list(alphabet), []
+    while len(vocab) < size:
+        pairs: dict[tuple[str, str], int] = {}
+        for word, count in words.items():
+            for pair in zip(word, word[1:], strict=False):
+                pairs[pair] = pairs.get(pair, 0) + count
+        if not pairs:
+            break
+        best = min(pairs, key=lambda pair: (-pairs[pair], pair))
+        if pairs[best] < 2:
+            break
+        merges.append(best)
+        vocab.append(best[0] + best[1])
+        merged = {}
+        for word, count in words.items():
+            out, i = [], 0
+            while i < len(word):
+                if word[i:i + 2] == best:
+                    out.append(best[0] + best[1])
+                    i += 2
+                else:
+                    out.append(word[i])
+                    i += 1
+            merged[tuple(out)] = merged.get(tuple(out), 0) + count
+        words = merged
+    return vocab, merges
+
+
+def _tokenizer_json(vocab: list[str], merges: list[tuple[str, str]]) -> dict:
+    """What `tokenizers` saves for a byte-level BPE with added tokens (tokenizer.json, version 1.0)."""
+    added = [{"id": len(vocab) + i, "content": token, "single_word": False, "lstrip": False, "rstrip": False,
+              "normalized": False, "special": token in SPECIAL} for i, token in enumerate(SPECIAL + ADDED)]
+    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+    return {
+        "version": "1.0", "truncation": None, "padding": None, "added_tokens": added, "normalizer": None,
+        "pre_tokenizer": byte_level, "post_processor": None, "decoder": byte_level,
+        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                  "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
+                  "vocab": {token: i for i, token in enumerate(vocab)}, "merges": [list(m) for m in merges]},
+    }
+
+
+def _is_whitespace(token: str) -> bool:
+    byte_of = {char: byte for byte, char in enumerate(_byte_alphabet())}
+    text = bytes(byte_of[char] for char in token).decode(errors="replace")
+    return bool(text) and not text.strip()
 
 
 def _weights(vocab: int, whitespace: list[int]) -> dict[str, np.ndarray]:
@@ -131,14 +191,14 @@ def write(out: Path, template: str | None = None) -> Path:
     from safetensors.numpy import save_file
 
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = _tokenizer()
-    tokenizer.save(str(out / "tokenizer.json"))
-    vocab = tokenizer.get_vocab_size(with_added_tokens=True)
-    ids = {t: tokenizer.token_to_id(t) for t in SPECIAL + ADDED}
-    whitespace = [i for i in range(vocab) if tokenizer.decode([i]) and not tokenizer.decode([i]).strip()]
-    save_file(_weights(vocab, whitespace), str(out / "model.safetensors"), metadata={"format": "pt"})
+    vocab, merges = _train_bpe(_corpus(), VOCAB)
+    (out / "tokenizer.json").write_text(json.dumps(_tokenizer_json(vocab, merges), ensure_ascii=False) + "\n")
+    ids = {token: len(vocab) + i for i, token in enumerate(SPECIAL + ADDED)}
+    size = len(vocab) + len(ids)
+    whitespace = [i for i, token in enumerate(vocab) if _is_whitespace(token)]
+    save_file(_weights(size, whitespace), str(out / "model.safetensors"), metadata={"format": "pt"})
     config = {
-        "architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "vocab_size": vocab,
+        "architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "vocab_size": size,
         "hidden_size": HIDDEN, "intermediate_size": INTERMEDIATE, "num_hidden_layers": LAYERS,
         "num_attention_heads": HEADS, "num_key_value_heads": KV_HEADS, "head_dim": HEAD_DIM,
         "hidden_act": "silu", "max_position_embeddings": CONTEXT, "rms_norm_eps": 1e-6,
