@@ -69,8 +69,9 @@ def _pip_download(dest: Path, *requirement: str) -> Path:
     result = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(dest),
                              *requirement], capture_output=True, text=True)
     if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ImageUnavailable(f"pip cannot download {' '.join(requirement)}: {last}")
+        errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR:")]
+        first = (errors or result.stderr.strip().splitlines() or ["no output"])[0]
+        raise ImageUnavailable(f"pip cannot download {' '.join(requirement)}: {first}")
     name = requirement[0].split("==")[0].replace("-", "_")
     found = sorted(p for p in dest.glob("*.whl") if p.name.lower().startswith(name.lower() + "-"))
     if not found:
