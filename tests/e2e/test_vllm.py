@@ -47,8 +47,9 @@ WEATHER = {"name": "get_weather", "description": "Current weather for a city.", 
 GREEDY = {"temperature": 0}
 NO_THINKING = {"reasoning_effort": "none"}  # vLLM maps "none" to the template's enable_thinking=false
 
-# What running the rendered GPU service on the CPU image needs, and why (sources in
-# /work/coord/vllm-cpu.md). This is the specification of `--backend vllm --cpu`.
+# What running the rendered GPU service on the CPU image needs, and why, each checked by leaving it out
+# (sources in vLLM 0.32.0: vllm/platforms/cpu.py, vllm/v1/worker/cpu_worker.py). This is the
+# specification of `--backend vllm --cpu`.
 CPU_CHANGES = {
     "image": "vllm/vllm-openai-cpu:v<ver>-x86_64 (here: the locally built equivalent)",
     "deploy.resources.reservations.devices": "removed: no GPU",

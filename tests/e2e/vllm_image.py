@@ -7,7 +7,7 @@ OpenMP runtime that the `intel-openmp` wheel puts in /opt/venv/lib, WORKDIR /vll
 `ENTRYPOINT ["vllm", "serve"]`. This image has the same, so a command rendered for
 `vllm/vllm-openai-cpu:v<ver>-x86_64` runs here unchanged. It sets nothing else: what a server needs
 at run time (VLLM_CPU_KVCACHE_SPACE, shared memory, ...) is the run's business, as with the
-official image (see /work/coord/vllm-cpu.md).
+official image (tests/e2e/test_vllm.py, CPU_CHANGES).
 
 How it is built (TESTING.md section 9): the cached Debian rootfs of images.py plus the libraries
 vLLM's CPU kernels load (libnuma1, libgomp1, libtcmalloc-minimal4), a venv with the
