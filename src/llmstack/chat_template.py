@@ -33,6 +33,7 @@ Kept to the standard library and Jinja2, so the child needs nothing of llmstack.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -74,6 +75,10 @@ def _call(ident: str, name: str = "Bash", **arguments: Any) -> dict:
     return {"id": ident, "type": "function", "function": {"name": name, "arguments": arguments or {"command": "ls"}}}
 
 
+def _calling(*calls: dict) -> dict:
+    return {"role": "assistant", "content": "", "tool_calls": list(calls)}
+
+
 def _tool(ident: str, content: str = "README.md\nsrc") -> dict:
     return {"role": "tool", "tool_call_id": ident, "content": content}
 
@@ -93,7 +98,7 @@ class Shape:
 
 
 def _shapes() -> dict[str, Shape]:
-    call = {"role": "assistant", "content": "", "tool_calls": [_call(NEUTRAL_ID)]}
+    call = _calling(_call(NEUTRAL_ID))
     shapes = [
         Shape("user_only", "one user turn, no system prompt", (USER,), None),
         Shape("baseline", "a system prompt and one user turn", (SYSTEM, USER), SYSTEM_INTO_USER),
@@ -117,14 +122,13 @@ def _shapes() -> dict[str, Shape]:
         Shape("tool_then_user", "Claude Code: a tool result followed by a user message",
               (SYSTEM, USER, call, _tool(NEUTRAL_ID), {"role": "user", "content": "Carry on."}), MERGE_TURNS),
         Shape("parallel_tool_calls", "two tool calls in one turn, two results",
-              (SYSTEM, USER, {"role": "assistant", "content": "",
-                              "tool_calls": [_call("b1B2c3D4e"), _call("c1B2c3D4e", "Read", file_path="a.txt")]},
+              (SYSTEM, USER, _calling(_call("b1B2c3D4e"), _call("c1B2c3D4e", "Read", file_path="a.txt")),
                _tool("b1B2c3D4e"), _tool("c1B2c3D4e", "text")), SPLIT_TOOL_CALLS),
         Shape("anthropic_tool_ids", "Claude Code's tool-call ids (toolu_...)",
-              (SYSTEM, USER, {"role": "assistant", "content": "", "tool_calls": [_call("toolu_01A09q90qw90lq917835lq9")]},
+              (SYSTEM, USER, _calling(_call("toolu_01A09q90qw90lq917835lq9")),
                _tool("toolu_01A09q90qw90lq917835lq9")), TOOL_IDS),
         Shape("openai_tool_ids", "Codex's tool-call ids (call_...)",
-              (SYSTEM, USER, {"role": "assistant", "content": "", "tool_calls": [_call("call_Zk3m9QwErTy7uIoP1aSdF2gH")]},
+              (SYSTEM, USER, _calling(_call("call_Zk3m9QwErTy7uIoP1aSdF2gH")),
                _tool("call_Zk3m9QwErTy7uIoP1aSdF2gH")), TOOL_IDS),
         Shape("reasoning_history", "thinking kept in an earlier assistant turn",
               (SYSTEM, USER, {"role": "assistant", "content": "There are two.",
@@ -202,6 +206,13 @@ class TemplateTooCostly(Exception):
 ENGINES = ("transformers", "llama.cpp")  # who renders: vLLM, SGLang, TensorRT-LLM use transformers
 
 
+@functools.lru_cache(maxsize=128)
+def _compiled(engine: str, text: str):
+    """The template compiled once per engine (compiling a large template takes a tenth of a second)."""
+    return _environment(engine).from_string(text)
+
+
+@functools.cache
 def _environment(engine: str = "transformers"):
     """The sandboxed Jinja environment an engine renders chat templates in (see the module doc):
     transformers' immutable sandbox, or a sandbox that lets templates change their own lists the
@@ -365,7 +376,7 @@ def evaluate(text: str, conversations: Mapping[str, Sequence[Mapping[str, Any]]]
 
     result: dict[str, Any] = {"checked": [], "refused": {}, "notes": []}
     try:
-        template = _environment(engine).from_string(text)
+        template = _compiled(engine, text)
     except jinja2.exceptions.TemplateSyntaxError as exc:
         result["notes"].append(f"the template does not compile: {exc.message} (line {exc.lineno})")
         return result
@@ -398,7 +409,7 @@ def render(text: str, messages: Sequence[Mapping[str, Any]], *, tools: Sequence[
            **context: Any) -> str:
     """One render in this process (sandboxed and bounded): the prompt text, or the exception the
     template raised (TemplateTooCostly past the bounds)."""
-    template = _environment(engine).from_string(text)
+    template = _compiled(engine, text)
     variables = {"bos_token": "", "eos_token": "", **context, "add_generation_prompt": add_generation_prompt,
                  "messages": template_messages(messages, engine, text),
                  "tools": json.loads(json.dumps(list(tools))) if tools else None}
