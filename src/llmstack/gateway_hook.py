@@ -177,7 +177,7 @@ def _chat_split_tool_calls(messages: list) -> list:
             i += 1
             continue
         j = i + 1
-        results = {}
+        results: dict = {}
         while j < len(messages) and messages[j].get("role") == "tool":
             results.setdefault(messages[j].get("tool_call_id"), []).append(messages[j])
             j += 1
@@ -267,7 +267,8 @@ def _anthropic_merge_turns(messages: list) -> list:
             last = max((i for i, b in enumerate(blocks) if isinstance(b, dict) and b.get("type") == "tool_result"),
                        default=None)
             trailing = blocks[last + 1:] if last is not None else []
-            if trailing and all(isinstance(b, dict) and b.get("type") == "text" for b in trailing):
+            if last is not None and trailing and all(isinstance(b, dict) and b.get("type") == "text"
+                                                     for b in trailing):
                 result = blocks[last]
                 result = {**result, "content": _blocks(result.get("content")) + trailing}
                 message = {**message, "content": blocks[:last] + [result]}
@@ -331,7 +332,8 @@ def adapt_anthropic(data: dict, switches: frozenset) -> dict:
     if "split_tool_calls" in switches:
         messages = _anthropic_split_tool_calls(messages)
         if data.get("tools"):
-            choice = data.get("tool_choice") if isinstance(data.get("tool_choice"), dict) else {"type": "auto"}
+            given = data.get("tool_choice")
+            choice: dict = given if isinstance(given, dict) else {"type": "auto"}
             if choice.get("type") in ("auto", "any", "tool"):
                 data["tool_choice"] = {**choice, "disable_parallel_tool_use": True}
     if "merge_turns" in switches:

@@ -10,7 +10,8 @@ with a cue token (the prompt's last token is all the model sees):
   between them as reasoning: a thinking model's answer, thinking block included.
 - `<|bash|>` when a user message contains RUN_BASH and there is no tool result yet:
   `<tool_call>` BASH_CALL `\\n` `</tool_call>` end, i.e. a call to the `Bash` tool running
-  `echo TOOL_OUTPUT` (one token, so the tool-call grammar accepts it whole).
+  `echo TOOL_OUTPUT` (one token, so the tool-call grammar accepts it whole); `<|exec|>` instead
+  when the tools include Codex's `exec_command`: the same command as `{"cmd": ...}`.
 - `<|done|>` when a tool message holds TOOL_OUTPUT: TOOL_SEEN end. The template only chooses this
   when the command's output reached the model as a `tool` message, so the answer TOOL_SEEN
   proves the round trip.
@@ -41,11 +42,14 @@ TOOL_SEEN = "llmstack-tool-result-seen"
 LONG = "llmstack-long"
 BASH_COMMAND = f"echo {TOOL_OUTPUT}"
 BASH_CALL = "\n" + json.dumps({"name": "Bash", "arguments": {"command": BASH_COMMAND}})
+# Codex's shell tool (0.171.0): exec_command {"cmd": ...}
+EXEC_CALL = "\n" + json.dumps({"name": "exec_command", "arguments": {"cmd": BASH_COMMAND}})
 
 # ChatML with tools in the system prompt (Hermes style) and Qwen3-style <think> rendering of
 # reasoning_content; the generation prompt ends with the cue.
 CHAT_TEMPLATE = """\
-{%- set ns = namespace(bash=false, done=false, long=false) %}
+{%- set ns = namespace(bash=false, done=false, long=false, exec=false) %}
+{%- for tool in tools or [] %}{%- if (tool.function or tool).name == 'exec_command' %}{%- set ns.exec = true %}{%- endif %}{%- endfor %}
 {%- for message in messages %}
 {%- if message.role == 'user' and message.content is string and '""" + LONG + """' in message.content %}{%- set ns.long = true %}{%- endif %}
 {%- if message.role == 'user' and message.content is string and '""" + RUN_BASH + """' in message.content %}{%- set ns.bash = true %}{%- endif %}
@@ -82,17 +86,19 @@ CHAT_TEMPLATE = """\
 {%- endfor %}
 {%- if add_generation_prompt %}
 {{- '<|im_start|>assistant\\n' }}
-{%- if ns.done %}{{- '<|done|>' }}{%- elif ns.bash %}{{- '<|bash|>' }}{%- elif ns.long %}{{- '<|long|>' }}
+{%- if ns.done %}{{- '<|done|>' }}{%- elif ns.bash and ns.exec %}{{- '<|exec|>' }}{%- elif ns.bash %}{{- '<|bash|>' }}{%- elif ns.long %}{{- '<|long|>' }}
 {%- else %}{{- '<|say|>' }}{%- endif %}
 {%- endif %}
 """
 
-SPECIAL = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>", "<|say|>", "<|bash|>", "<|done|>", "<|long|>"]
+SPECIAL = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>", "<|say|>", "<|bash|>", "<|done|>", "<|long|>",
+           "<|exec|>"]
 WORDS = ["<tool_call>", "</tool_call>", "<think>", "</think>", THINKING, ANSWER, TOOL_SEEN, BASH_CALL, " tick",
-         " tock"]
+         " tock", EXEC_CALL]
 CHAINS = {
     "<|say|>": ["<think>", THINKING, "</think>", ANSWER, "<|im_end|>"],
     "<|bash|>": ["<tool_call>", BASH_CALL, "<0x0A>", "</tool_call>", "<|im_end|>"],
+    "<|exec|>": ["<tool_call>", EXEC_CALL, "<0x0A>", "</tool_call>", "<|im_end|>"],
     "<|done|>": [TOOL_SEEN, "<|im_end|>"],
     "<|long|>": [" tick", " tock", " tick"],  # a loop: ends at max_tokens
 }
