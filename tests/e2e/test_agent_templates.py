@@ -113,7 +113,8 @@ def roles(messages: list[dict]) -> list[str]:
 
 
 def no_repeats(messages: list[dict]) -> bool:
-    return all(a["role"] != b["role"] for a, b in zip(messages, messages[1:], strict=False) if a["role"] in ("user", "assistant"))
+    pairs = zip(messages, messages[1:], strict=False)
+    return all(a["role"] != b["role"] for a, b in pairs if a["role"] in ("user", "assistant"))
 
 
 @pytest.mark.parametrize("alias", ["strict", "plain"])
