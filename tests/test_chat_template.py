@@ -17,7 +17,7 @@ from tests.conftest import missing
 STRICT = """\
 {%- for message in messages %}
 {%- if message.role == 'system' and not loop.first %}{{ raise_exception('System message must be at the beginning.') }}{% endif %}
-{%- if loop.index0 > 0 and message.role == messages[loop.index0 - 1].role %}{{ raise_exception('Roles must alternate.') }}{% endif %}
+{%- if loop.index0 > 0 and message.role in ('user', 'assistant') and message.role == messages[loop.index0 - 1].role %}{{ raise_exception('Roles must alternate.') }}{% endif %}
 <|{{ message.role }}|>{{ message.content }}
 {%- endfor %}
 {%- if add_generation_prompt %}<|assistant|>{% endif %}"""
