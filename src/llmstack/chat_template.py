@@ -159,6 +159,7 @@ class TemplateFindings:
     checked: tuple[str, ...]  # the shapes rendered (a template cut off early has fewer)
     refused: tuple[Refusal, ...] = ()
     notes: tuple[str, ...] = ()  # why something could not be checked; one line each
+    engine: str = "transformers"  # whose rendering was modelled (ENGINES)
 
     def refuses(self, shape: str) -> bool:
         return any(r.shape == shape for r in self.refused)
@@ -178,7 +179,7 @@ class TemplateFindings:
         return tuple(fix for fix in ADAPTATIONS if fix in wanted)
 
     def to_manifest(self) -> dict:
-        data: dict[str, Any] = {"sha256": self.sha256, "checked": list(self.checked),
+        data: dict[str, Any] = {"sha256": self.sha256, "engine": self.engine, "checked": list(self.checked),
                                 "refused": {r.shape: r.error for r in self.refused}}
         if self.adaptations:
             data["adaptations"] = list(self.adaptations)
@@ -190,7 +191,7 @@ class TemplateFindings:
     def from_manifest(cls, data: Mapping[str, Any]) -> TemplateFindings:
         return cls(sha256=str(data.get("sha256", "")), checked=tuple(data.get("checked") or ()),
                    refused=tuple(Refusal(s, str(e)) for s, e in (data.get("refused") or {}).items()),
-                   notes=tuple(data.get("notes") or ()))
+                   notes=tuple(data.get("notes") or ()), engine=str(data.get("engine", "transformers")))
 
 
 def template_sha256(text: str) -> str:
@@ -435,16 +436,18 @@ def check_template(text: str, *, bos_token: str = "", eos_token: str = "", engin
                               capture_output=True, text=True, timeout=seconds,
                               env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"})
     except subprocess.TimeoutExpired:
-        return TemplateFindings(digest, (), notes=(f"the template did not finish within {seconds:g}s; not checked",))
+        return TemplateFindings(digest, (), notes=(f"the template did not finish within {seconds:g}s; not checked",),
+                                engine=engine)
     except OSError as exc:
-        return TemplateFindings(digest, (), notes=(f"could not start the template check ({exc.strerror or exc})",))
+        return TemplateFindings(digest, (), notes=(f"could not start the template check ({exc.strerror or exc})",),
+                                engine=engine)
     try:
         result = json.loads(done.stdout)
     except ValueError:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
-        return TemplateFindings(digest, (), notes=(f"the template check failed ({tail})",))
+        return TemplateFindings(digest, (), notes=(f"the template check failed ({tail})",), engine=engine)
     refused = tuple(Refusal(name, error) for name, error in result["refused"].items())
-    return TemplateFindings(digest, tuple(result["checked"]), refused, tuple(result["notes"]))
+    return TemplateFindings(digest, tuple(result["checked"]), refused, tuple(result["notes"]), engine)
 
 
 def _child() -> None:
