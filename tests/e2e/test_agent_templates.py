@@ -6,7 +6,7 @@ ship it yet: see /work/coord/agents.md for what the integration renders).
    bridge): the recorded Claude Code and Codex requests reach the stand-in backend adapted.
 2. The real Codex CLI (`codex exec`) through the gateway to the real llama.cpp server serving the
    scripted agent model (make_agent_gguf): a plain answer and a shell command round trip, on
-   LiteLLM's Responses bridge.
+   LiteLLM's Responses bridge (with the hook) and on llama.cpp's own /v1/responses.
 """
 
 from __future__ import annotations
@@ -34,16 +34,18 @@ SWITCHES = ["strip_billing_header", "fold_system", "merge_turns", "tool_ids", "s
 HOOK = Path(gateway_hook.__file__)
 
 
-def mount_hook(stack: Path, switches: dict[str, list[str]], bridge: bool = True) -> None:
+def mount_hook(stack: Path, switches: dict[str, list[str]], native_responses: tuple[str, ...] = ()) -> None:
     """What the integration will render, done by hand: the hook beside the config, mounted
-    read-only, loaded by `callbacks`, switched on per alias in model_info."""
+    read-only, loaded by `callbacks`, switched on per alias in model_info; /v1/responses through
+    LiteLLM's bridge to chat completions except for the aliases in `native_responses` (those get
+    the engine's own /v1/responses)."""
     shutil.copy(HOOK, stack / "llmstack_hook.py")
     config = yaml.safe_load((stack / "litellm-config.yaml").read_text())
     for entry in config["model_list"]:
         alias = entry["model_name"]
         if alias in switches:
             entry.setdefault("model_info", {})["llmstack_adapt"] = switches[alias]
-        if bridge:
+        if alias not in native_responses:
             entry["litellm_params"]["use_chat_completions_api"] = True
     config["litellm_settings"]["callbacks"] = ["llmstack_hook.proxy_handler_instance"]
     (stack / "litellm-config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -200,25 +202,37 @@ def codex_binary(docker_engine) -> Path:
     return found
 
 
+RESPONSES_ROUTES = ("bridge", "native")
+# Codex's own prompt is ~31,000 characters, each one token for the byte-vocabulary agent model
+# (minutes of prompt processing on two cores): replace its instructions and leave out the optional
+# parts, as SMALL_CLAUDE does for Claude Code. Codex 0.171.0 config keys (strings of the binary).
+SMALL_CODEX = ("-c", "include_apps_instructions=false", "-c", "include_environment_context=false",
+               "-c", "include_collaboration_mode_instructions=false", "-c", "skills.include_instructions=false")
+
+
 @pytest.fixture(scope="module")
 def llama_stack(tmp_path_factory, docker_engine):
+    """Two llama.cpp services serving the agent model: `bridge` (Responses through LiteLLM's bridge
+    to chat completions, every hook switch on) and `native` (llama.cpp's own /v1/responses)."""
     from tests.conftest import Cli
 
     cli = Cli()
     root = tmp_path_factory.mktemp("codex-llama")
     model = write_agent_gguf(root / "agent.gguf")
     name = PROJECT_PREFIX + "codex-" + str(int(time.time() * 1000) % 100000)
-    port, gateway_port = free_port(), free_port()
+    ports = {route: free_port() for route in RESPONSES_ROUTES}
+    gateway_port = free_port()
     config = {"stacks": {"codex": {"name": name, "models": [
-        {"model": str(model), "backend": "llama", "alias": "agent", "image": images.llama_server_image(),
-         "gpus": "none", "port": port, "publish_port": True, "max_model_len": 65536}]}}}
+        {"model": str(model), "backend": "llama", "alias": route, "image": images.llama_server_image(),
+         "gpus": "none", "port": ports[route], "publish_port": True, "max_model_len": 65536}
+        for route in RESPONSES_ROUTES]}}}
     (root / "models.yaml").write_text(yaml.safe_dump(config))
     out = root / name
     rendered = cli("render", "codex", "--config", str(root / "models.yaml"), "--output", str(out),
                    "--litellm-image", images.litellm_image(), "--litellm-port", str(gateway_port),
                    "--litellm-workers", "1")
     assert rendered.exit_code == 0, rendered.stderr
-    mount_hook(out, {"agent": SWITCHES})
+    mount_hook(out, {"bridge": SWITCHES}, native_responses=("native",))
     try:
         up = cli("up", str(out), "--timeout", "300")
         assert up.exit_code == 0, up.stdout + up.stderr
@@ -227,20 +241,27 @@ def llama_stack(tmp_path_factory, docker_engine):
         compose_down(out)
 
 
-def codex_args(gateway: str) -> list[str]:
-    return [*cx.provider_args(f"{gateway}/v1", "agent"), *cx.FUNCTION_TOOLS_ONLY]
+def codex_args(gateway: str, alias: str, workspace: Path) -> list[str]:
+    instructions = workspace / "instructions.md"
+    instructions.write_text("You are a terse coding agent.\n")
+    return [*cx.provider_args(f"{gateway}/v1", alias), *cx.FUNCTION_TOOLS_ONLY, *SMALL_CODEX,
+            "-c", f'model_instructions_file="{instructions}"']
 
 
-def test_codex_exec_plain_answer(llama_stack, codex_binary, tmp_path):
+@pytest.mark.parametrize("route", RESPONSES_ROUTES)
+def test_codex_exec_plain_answer(llama_stack, codex_binary, tmp_path, route):
     gateway, key = llama_stack
-    done = cx.run(codex_binary, tmp_path, "Say hello.", *codex_args(gateway), key=key)
+    done = cx.run(codex_binary, tmp_path, "Say hello.", *codex_args(gateway, route, tmp_path), key=key,
+                  timeout=300)
     assert done.code == 0, done
     assert done.text == ANSWER, done
 
 
-def test_codex_exec_shell_round_trip(llama_stack, codex_binary, tmp_path):
+@pytest.mark.parametrize("route", RESPONSES_ROUTES)
+def test_codex_exec_shell_round_trip(llama_stack, codex_binary, tmp_path, route):
     gateway, key = llama_stack
-    done = cx.run(codex_binary, tmp_path, f"Please {RUN_BASH}.", *codex_args(gateway), key=key)
+    done = cx.run(codex_binary, tmp_path, f"Please {RUN_BASH}.", *codex_args(gateway, route, tmp_path), key=key,
+                  timeout=300)
     assert done.code == 0, done
     ran = [c for c in done.commands if TOOL_OUTPUT in (c.get("command") or "")]
     assert ran and TOOL_OUTPUT in (ran[0].get("aggregated_output") or ""), done
@@ -249,5 +270,6 @@ def test_codex_exec_shell_round_trip(llama_stack, codex_binary, tmp_path):
 
 def test_codex_exec_with_a_wrong_key_fails(llama_stack, codex_binary, tmp_path):
     gateway, _ = llama_stack
-    done = cx.run(codex_binary, tmp_path, "Say hello.", *codex_args(gateway), key="sk-wrong-key-0000", timeout=240)
-    assert done.code != 0, done
+    done = cx.run(codex_binary, tmp_path, "Say hello.", *codex_args(gateway, "bridge", tmp_path),
+                  key="sk-wrong-key-0000", timeout=300)
+    assert done.code != 0 and not done.text, done
