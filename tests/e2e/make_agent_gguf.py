@@ -42,8 +42,11 @@ TOOL_SEEN = "llmstack-tool-result-seen"
 LONG = "llmstack-long"
 BASH_COMMAND = f"echo {TOOL_OUTPUT}"
 BASH_CALL = "\n" + json.dumps({"name": "Bash", "arguments": {"command": BASH_COMMAND}})
-# Codex's shell tool (0.171.0): exec_command {"cmd": ...}
-EXEC_CALL = "\n" + json.dumps({"name": "exec_command", "arguments": {"cmd": BASH_COMMAND}})
+# Codex's shell tool (0.171.0): exec_command {"cmd": ...}. Its chain starts with a token of its own
+# ("<tool_call>" and a newline): the next token depends on the last one alone, so the two calls
+# cannot share "<tool_call>".
+EXEC_OPEN = "<tool_call>\n"
+EXEC_CALL = json.dumps({"name": "exec_command", "arguments": {"cmd": BASH_COMMAND}})
 
 # ChatML with tools in the system prompt (Hermes style) and Qwen3-style <think> rendering of
 # reasoning_content; the generation prompt ends with the cue.
@@ -91,14 +94,23 @@ CHAT_TEMPLATE = """\
 {%- endif %}
 """
 
+# The strict variant (write(strict=True)): what the strictest real templates refuse (Qwen3.5's
+# "System message must be at the beginning.", Mistral's and Gemma's alternation), in our words.
+STRICT_PRELUDE = """\
+{%- for message in messages %}
+{%- if message.role in ('system', 'developer') and not loop.first %}{{ raise_exception('System message must be at the beginning.') }}{%- endif %}
+{%- if loop.index0 > 0 and message.role in ('user', 'assistant') and message.role == messages[loop.index0 - 1].role %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{%- endif %}
+{%- endfor %}
+"""
+
 SPECIAL = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>", "<|say|>", "<|bash|>", "<|done|>", "<|long|>",
            "<|exec|>"]
 WORDS = ["<tool_call>", "</tool_call>", "<think>", "</think>", THINKING, ANSWER, TOOL_SEEN, BASH_CALL, " tick",
-         " tock", EXEC_CALL]
+         " tock", EXEC_OPEN, EXEC_CALL]
 CHAINS = {
     "<|say|>": ["<think>", THINKING, "</think>", ANSWER, "<|im_end|>"],
     "<|bash|>": ["<tool_call>", BASH_CALL, "<0x0A>", "</tool_call>", "<|im_end|>"],
-    "<|exec|>": ["<tool_call>", EXEC_CALL, "<0x0A>", "</tool_call>", "<|im_end|>"],
+    "<|exec|>": [EXEC_OPEN, EXEC_CALL, "<0x0A>", "</tool_call>", "<|im_end|>"],
     "<|done|>": [TOOL_SEEN, "<|im_end|>"],
     "<|long|>": [" tick", " tock", " tick"],  # a loop: ends at max_tokens
 }
@@ -120,7 +132,7 @@ def vocabulary() -> tuple[list[str], list[float], list[int]]:
     return tokens, scores, types
 
 
-def write(path: Path, seed: int = 0) -> Path:
+def write(path: Path, seed: int = 0, strict: bool = False) -> Path:
     n_embd = 32
     tokens, scores, types = vocabulary()
     index = {t: i for i, t in enumerate(tokens)}
@@ -146,7 +158,8 @@ def write(path: Path, seed: int = 0) -> Path:
     for cls, token in favourite.items():
         output[token, cls] = 12.0 / scale
     output[[index[t] for t in SPECIAL if t != "<|im_end|>"], :] = -12.0 / scale  # never cues or <unk>
-    return write_model(path, tokens, scores, types, CHAT_TEMPLATE, embeddings, output, n_layer=1, n_head=2)
+    template = STRICT_PRELUDE + CHAT_TEMPLATE if strict else CHAT_TEMPLATE
+    return write_model(path, tokens, scores, types, template, embeddings, output, n_layer=1, n_head=2)
 
 
 if __name__ == "__main__":

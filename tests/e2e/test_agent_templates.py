@@ -273,3 +273,93 @@ def test_codex_exec_with_a_wrong_key_fails(llama_stack, codex_binary, tmp_path):
     done = cx.run(codex_binary, tmp_path, "Say hello.", *codex_args(gateway, "bridge", tmp_path),
                   key="sk-wrong-key-0000", timeout=300)
     assert done.code != 0 and not done.text, done
+
+
+# ---- 3. a strict template on the real llama.cpp server: without the hook and with it ----------------
+
+@pytest.fixture(scope="module")
+def strict_stack(tmp_path_factory, docker_engine):
+    """The agent model with a template that refuses a system message after the first and two user
+    (or assistant) turns in a row, served twice: `adapted` with the switches llmstack's template
+    check asks for, `raw` without the hook's help. Claude Code's opus tier goes to `adapted`,
+    sonnet to `raw`."""
+    from llmstack.chat_template import check_template
+    from tests.conftest import Cli
+    from tests.e2e.make_agent_gguf import CHAT_TEMPLATE, STRICT_PRELUDE
+
+    findings = check_template(STRICT_PRELUDE + CHAT_TEMPLATE, engine="llama.cpp")
+    assert findings.adaptations == ("fold_system", "merge_turns"), findings
+    cli = Cli()
+    root = tmp_path_factory.mktemp("strict-llama")
+    model = write_agent_gguf(root / "strict.gguf", strict=True)
+    name = PROJECT_PREFIX + "strict-" + str(int(time.time() * 1000) % 100000)
+    aliases = ("adapted", "raw")
+    ports = {alias: free_port() for alias in aliases}
+    gateway_port = free_port()
+    config = {"stacks": {"strict": {"name": name, "claude": {"opus": "adapted", "sonnet": "raw", "haiku": "adapted"},
+                                    "models": [
+        {"model": str(model), "backend": "llama", "alias": alias, "image": images.llama_server_image(),
+         "gpus": "none", "port": ports[alias], "publish_port": True, "max_model_len": 65536} for alias in aliases]}}}
+    (root / "models.yaml").write_text(yaml.safe_dump(config))
+    out = root / name
+    rendered = cli("render", "strict", "--config", str(root / "models.yaml"), "--output", str(out),
+                   "--litellm-image", images.litellm_image(), "--litellm-port", str(gateway_port),
+                   "--litellm-workers", "1")
+    assert rendered.exit_code == 0, rendered.stderr
+    mount_hook(out, {"adapted": ["strip_billing_header", *findings.adaptations]})
+    try:
+        up = cli("up", str(out), "--timeout", "300")
+        assert up.exit_code == 0, up.stdout + up.stderr
+        yield out, f"http://127.0.0.1:{gateway_port}", master_key(out)
+    finally:
+        compose_down(out)
+
+
+def test_openai_sdk_mid_session_system_messages(strict_stack):
+    import openai
+
+    _, gateway, key = strict_stack
+    client = openai.OpenAI(base_url=f"{gateway}/v1", api_key=key, max_retries=0)
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello."},
+                {"role": "assistant", "content": "Hello."}, {"role": "system", "content": "Now plan first."},
+                {"role": "user", "content": "Again."}]
+    with pytest.raises(openai.BadRequestError, match="System message must be at the beginning"):
+        client.chat.completions.create(model="raw", messages=messages, max_tokens=16)
+    reply = client.chat.completions.create(model="adapted", messages=messages, max_tokens=16)
+    assert reply.choices[0].message.content == ANSWER
+
+
+@pytest.mark.parametrize("prompt, expected", [("Say hello.", ANSWER), (f"Please {RUN_BASH}.", TOOL_SEEN)])
+def test_codex_on_the_strict_template(strict_stack, codex_binary, tmp_path, prompt, expected):
+    _, gateway, key = strict_stack
+    done = cx.run(codex_binary, tmp_path, prompt, *codex_args(gateway, "adapted", tmp_path), key=key, timeout=300)
+    assert done.code == 0 and done.text == expected, done
+    refused = cx.run(codex_binary, tmp_path / "raw", prompt, *codex_args(gateway, "raw", tmp_path), key=key,
+                     timeout=300)
+    assert refused.code != 0 and not refused.text, refused  # Codex's two instruction messages
+
+
+def test_claude_code_on_the_strict_template(strict_stack, claude_code, workspace):
+    from tests.e2e import claude_code as cc
+    from tests.e2e.test_claude_llama import SMALL_CLAUDE
+
+    directory, _, _ = strict_stack
+    plain = cc.llmstack_claude(directory, claude_code, workspace, *cc.print_args("Say hello.", *SMALL_CLAUDE),
+                               timeout=240)
+    assert plain.code == 0 and plain.text == ANSWER, plain
+    bash = cc.llmstack_claude(directory, claude_code, workspace,
+                              *cc.print_args(f"Please {RUN_BASH}.", *SMALL_CLAUDE, "--allowedTools", "Bash(echo:*)"),
+                              timeout=240)
+    assert bash.code == 0 and bash.text == TOOL_SEEN, bash
+    # A session continued in plan mode: system messages inside the history (tests/fixtures/agents).
+    first = cc.llmstack_claude(directory, claude_code, workspace, "-p", "Say hello.", "--output-format", "json",
+                               *SMALL_CLAUDE, timeout=240)
+    assert first.code == 0, first
+    again = cc.llmstack_claude(directory, claude_code, workspace, "-p", "Now plan a change.", "--output-format",
+                               "json", "--continue", "--permission-mode", "plan", *SMALL_CLAUDE, timeout=240)
+    assert again.code == 0 and again.text == ANSWER, again
+    # The sonnet tier's alias has no switches: Claude Code's system message after the user's turn
+    # (made a second user turn by the translation) is refused there.
+    raw = cc.llmstack_claude(directory, claude_code, workspace,
+                             *cc.print_args("Say hello.", *SMALL_CLAUDE, "--model", "sonnet"), timeout=240)
+    assert raw.code == 1 and raw.result.get("is_error") is True, raw
