@@ -134,12 +134,14 @@ def test_environment_points_claude_code_at_the_stack(stack):
         "ANTHROPIC_DEFAULT_OPUS_MODEL": "local-model",
         "ANTHROPIC_DEFAULT_SONNET_MODEL": "local-model",
         "ANTHROPIC_DEFAULT_HAIKU_MODEL": "local-model",
+        "ANTHROPIC_DEFAULT_FABLE_MODEL": "local-model",
         "CLAUDE_CODE_DISABLE_1M_CONTEXT": "1",
         "API_TIMEOUT_MS": "1800000",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS": "1",
         "CLAUDE_CODE_ATTRIBUTION_HEADER": "0",
         "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "16384",  # a quarter of the 65536-token context
+        "CLAUDE_CODE_MAX_CONTEXT_TOKENS": "65536",
     }
     assert env.notes == []
 
@@ -151,8 +153,9 @@ def test_tiers_follow_the_stacks_claude_mapping(cli, workdir):
     env = claude.environment(stackdir.load("qwen-coder-and-chat"))
     tiers = {k: v for k, v in env.values.items() if k.startswith("ANTHROPIC_DEFAULT_")}
     assert tiers == {"ANTHROPIC_DEFAULT_OPUS_MODEL": "coder", "ANTHROPIC_DEFAULT_SONNET_MODEL": "coder",
-                     "ANTHROPIC_DEFAULT_HAIKU_MODEL": "chat"}
+                     "ANTHROPIC_DEFAULT_HAIKU_MODEL": "chat", "ANTHROPIC_DEFAULT_FABLE_MODEL": "coder"}
     assert env.values["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == "8192"  # the smaller context, 32768
+    assert env.values["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "32768"
     assert any(n.startswith("chat: a 32768-token context") for n in env.notes)
 
 
@@ -203,7 +206,7 @@ def test_settings_write_merges_and_keeps_other_keys(cli, stack, workdir):
     assert data["permissions"] == {"allow": ["Bash(ls:*)"]}
     assert data["env"]["MY_VAR"] == "1" and data["env"]["API_TIMEOUT_MS"] == "1800000"
     assert "replaced API_TIMEOUT_MS; kept its other settings (permissions)" in result.stdout
-    assert "an `env` block of 12 variables" in result.stdout
+    assert "an `env` block of 14 variables" in result.stdout
 
 
 def test_settings_write_refuses_a_file_it_cannot_read_as_settings(cli, stack, workdir):

@@ -9,6 +9,14 @@ What Claude Code (2.1.x; measured with 2.1.197) needs to talk to the gateway:
   same mapping as the gateway's `claude-<tier>-*` routes), so every request names an alias;
   `ANTHROPIC_MODEL`: the opus tier's, the default model. `CLAUDE_CODE_DISABLE_1M_CONTEXT=1`:
   Claude Code's default is a one-million-token "opus[1m]", which it would take the alias for.
+- `ANTHROPIC_DEFAULT_FABLE_MODEL`: 2.1.332 has a fourth tier, `--model fable`, which asks for
+  `claude-fable-5-2` unless this names a model (measured): the opus tier's alias (or the one the
+  stack maps `claude-fable-*` to).
+- `CLAUDE_CODE_MAX_CONTEXT_TOKENS`: the smallest tier context. Claude Code assumes 1,000,000
+  tokens for a model name it does not know (every alias; measured with 2.1.332) and compacts the
+  conversation only near that; with this it compacts before the stack's context is full.
+  (`CLAUDE_CODE_AUTO_COMPACT_WINDOW` cannot say it: 2.1.332 raises anything below 100,000 to
+  100,000.)
 - `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1`: no telemetry, updates or error reports; the base
   URL is the only host contacted. `CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS=1`: no request fields
   only Anthropic's API implements (`context_management`).
@@ -46,7 +54,7 @@ MAX_OUTPUT_TOKENS = 32_000
 SETTINGS_FILE = Path(".claude") / "settings.json"
 # Settings a user's environment may already hold for a run: their value wins over ours.
 TUNABLE = ("API_TIMEOUT_MS", "CLAUDE_CODE_MAX_OUTPUT_TOKENS", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
-           "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS", "CLAUDE_CODE_ATTRIBUTION_HEADER")
+           "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS", "CLAUDE_CODE_ATTRIBUTION_HEADER", "CLAUDE_CODE_MAX_CONTEXT_TOKENS")
 # Another way to authenticate, which would reach the gateway beside the master key.
 LEFT_OUT = ("ANTHROPIC_API_KEY",)
 
@@ -58,11 +66,14 @@ class ClaudeEnv:
 
 
 def tier_aliases(stack: StackDir) -> dict[str, str]:
-    """opus/sonnet/haiku -> the alias the gateway routes that tier's `claude-<tier>-*` names to."""
+    """opus/sonnet/haiku -> the alias the gateway routes that tier's `claude-<tier>-*` names to;
+    fable (Claude Code 2.1.332's fourth tier) -> the opus tier's unless the stack routes it."""
     if not stack.aliases:
         raise InputError(f"{stack.directory}: the manifest names no model alias; re-render the stack")
     first = stack.aliases[0].name
-    return {tier: stack.claude.get(f"claude-{tier}-*", first) for tier in TIERS}
+    tiers = {tier: stack.claude.get(f"claude-{tier}-*", first) for tier in TIERS}
+    tiers["fable"] = stack.claude.get("claude-fable-*", tiers["opus"])
+    return tiers
 
 
 def environment(stack: StackDir) -> ClaudeEnv:
@@ -87,6 +98,7 @@ def environment(stack: StackDir) -> ClaudeEnv:
     known = [c for c in contexts.values() if c]
     if known:
         values["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(max(1024, min(MAX_OUTPUT_TOKENS, min(known) // 4)))
+        values["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] = str(min(known))
     notes = []
     for alias, context in contexts.items():
         advice = context_advice(alias, context, None, "--max-model-len") if context else None

@@ -16,6 +16,7 @@ from typing import Any
 
 from llmstack.configfile import Config, Stack
 from llmstack.errors import InputError
+from llmstack.escaping import is_safe
 from llmstack.provenance import Layers, Sourced, flag
 from llmstack.sources import ModelSource
 from llmstack.spec import GpuSpec, KubernetesSpec, ModelSpec, kube_name
@@ -106,7 +107,7 @@ def resolve(opts: Any, config: Config, stack: Stack | None, stack_name: str | No
         found = _pick(opts, config, stack, sn, key)
         if found is None:
             continue
-        if isinstance(found.value, str) and any(ord(ch) < 32 or ord(ch) == 127 for ch in found.value):
+        if isinstance(found.value, str) and not is_safe(found.value):
             raise InputError(f"{found.label(repr(found.value))}: control characters are not supported")
         origins[key] = found.origin.describe()
         if key == "namespace":

@@ -18,11 +18,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from llmstack import __version__, decide, gateway, hostinfo, imageref, k8sinputs, manifest, modelinfo, sources
+from llmstack import __version__, decide, gateway, hostinfo, imageref, k8sinputs, manifest, sources
 from llmstack.backends.base import Backend
 from llmstack.configfile import Config, Stack, StackModel
 from llmstack.errors import InputError, PlanError
+from llmstack.escaping import is_safe
+from llmstack.model import facts_to_dict
 from llmstack.mounts import host_path, variable
 from llmstack.mounts import mounts as model_mounts
 from llmstack.provenance import Layer, Layers, Origin, Sourced, derived, flag
@@ -127,15 +130,12 @@ def _check_port(value: Sourced[Any]) -> int:
     return value.value
 
 
-def _unprintable(ch: str) -> bool:
-    """Characters YAML cannot carry (and that make no sense in a path or a flag)."""
-    code = ord(ch)
-    return code < 32 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF)
-
-
 def _no_control_chars(value: Sourced[Any]) -> None:
+    """Refuse line breaks (every one YAML knows: U+0085, U+2028 and U+2029 too) and other control
+    characters: they make no sense in a path, a name or a flag. (Rendering would escape them
+    anyway: escaping.py.)"""
     for text in value.value if isinstance(value.value, list) else [value.value]:
-        if isinstance(text, str) and any(_unprintable(ch) for ch in text):
+        if isinstance(text, str) and not is_safe(text):
             raise InputError(
                 f"{value.origin.describe()} {text!r}: control characters (newline, tab, ...) are not supported; "
                 "remove them or rename the file"
@@ -271,7 +271,7 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
                                        litellm is not None, recorded, env, notices)
         models.append(model)
         model_sources.append(source)
-        facts_by_input[source.text] = {"source": source.describe(), "facts": modelinfo.facts_to_dict(source.facts)}
+        facts_by_input[source.text] = {"source": source.describe(), "facts": facts_to_dict(source.facts)}
 
     _check_uniqueness(models, litellm, network.value)
     if k8s is None:
@@ -610,11 +610,7 @@ def _external_model(backend: Backend, layers: Layers, source: ModelSource, alias
         raise InputError(f"{source.given.label()}: --backend external needs --api-base URL (where the model is "
                          "served, e.g. http://gpu-host-1:8000/v1; repeat it for replicas)")
     urls = bases.value if isinstance(bases.value, list) else [bases.value]
-    checked = []
-    for url in urls:
-        if not re.match(r"^https?://[^\s/]+(/\S*)?$", str(url)):
-            raise InputError(f"{bases.label(repr(url))}: not an http(s) URL; e.g. http://gpu-host-1:8000/v1")
-        checked.append(str(url).rstrip("/"))
+    checked = [_check_api_base(bases, str(url)) for url in urls]
     twice = next((url for n, url in enumerate(checked) if url in checked[:n]), None)
     if twice is not None:
         raise InputError(f"{bases.label(repr(twice))}: the same URL twice; each replica needs its own --api-base")
@@ -649,6 +645,33 @@ def _external_model(backend: Backend, layers: Layers, source: ModelSource, alias
         native_messages=native,
         origins=origins,
     )
+
+
+_SECRET_QUERY = re.compile(r"(^|&)[^=&]*(key|token|secret|passw|auth|sig)[^=&]*=", re.IGNORECASE)
+
+
+def _check_api_base(bases: Sourced[Any], url: str) -> str:
+    """An http(s) URL without credentials: they would land in committed files (the key goes in
+    .env, named with --api-key-env). The error shows the URL with any password blanked out."""
+    if not re.match(r"^https?://[^\s/]+(/\S*)?$", url):
+        raise InputError(f"{bases.label(repr(redact_url(url)))}: not an http(s) URL; e.g. http://gpu-host-1:8000/v1")
+    parts = urlsplit(url)
+    if "@" in parts.netloc or _SECRET_QUERY.search(parts.query):
+        raise InputError(
+            f"{bases.label(repr(redact_url(url)))}: credentials in a URL would be written into the committed "
+            "files; give the URL without them and put the key in .env, named with --api-key-env NAME")
+    return url.rstrip("/")
+
+
+def redact_url(url: str) -> str:
+    """`url` with the user info and secret-looking query values replaced by `***`."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    query = re.sub(r"((?:^|&)[^=&]*(?:key|token|secret|passw|auth|sig)[^=&]*=)[^&]*", r"\1***", parts.query,
+                   flags=re.IGNORECASE)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _anthropic_route(layers: Layers, backend: Backend, version: str | None, origins: dict[str, str]) -> bool:
