@@ -228,6 +228,29 @@ def test_precedence_cli_over_stack_over_defaults(cli, workdir):
     assert out["name"] == "s"
 
 
+def test_a_stack_models_args_are_used_and_credited(cli, workdir):
+    """Issue 17, bug 1: `args:` of a stack model were validated, then ignored (the context came from the
+    built-in default, and the comment said so)."""
+    (workdir / "my.yaml").write_text(yaml.safe_dump({"stacks": {"t": {"models": [
+        {"model": "./models/Qwen2.5-7B-Instruct", "backend": "vllm", "gpus": [0],
+         "args": {"max_model_len": 4096, "gpu_memory_utilization": 0.5}}]}}}))
+    result = render_ok(cli, "t", "--config", "my.yaml", "--stdout")
+    cmd = yaml.safe_load(result.stdout)["services"]["backend"]["command"]
+    assert cmd[cmd.index("--max-model-len") + 1] == "4096"
+    assert cmd[cmd.index("--gpu-memory-utilization") + 1] == "0.5"
+    assert "# Context 4096 tokens: my.yaml: stacks.t.models[0].args.max_model_len." in result.stdout
+
+
+def test_unknown_args_of_a_stack_model_are_refused_with_backend_auto(cli, workdir):
+    """Issue 17, bug 1: with `backend: auto` (the default) unknown `args:` keys went unchecked."""
+    (workdir / "my.yaml").write_text(yaml.safe_dump({"stacks": {"u": {"models": [
+        {"model": "./models/Qwen2.5-7B-Instruct", "args": {"max_model_len": 4096, "gpu_mem": 0.5}}]}}}))
+    result = cli("render", "u", "--config", "my.yaml", "--stdout")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("llmstack: error: my.yaml: stacks.u.models[0].args.gpu_mem: unknown key "
+                                     "(remove it or check its spelling)")
+
+
 def test_vision_comes_from_the_stack_or_the_name_and_says_which(cli, workdir):
     config = workdir / "my.yaml"
     base = yaml.safe_load((Path(__file__).parent.parent / "config" / "models.yaml").read_text())

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from llmstack import backends, gateway
 from llmstack.errors import ConfigFileError
 from llmstack.paths import packaged_config
-from llmstack.provenance import Origin, builtin, file_key, keypath
+from llmstack.provenance import Origin, Sourced, builtin, file_key, keypath
 
 
 class Strict(BaseModel):
@@ -178,6 +178,17 @@ def _validate(model: type[BaseModel], data: Any, where: str, prefix: tuple[Any, 
         first = exc.errors()[0]
         loc = keypath(*prefix, *first["loc"]) or "(top level)"
         raise ConfigFileError(f"{where}: {loc}: {_explain(first)}") from None
+
+
+def check_args(backend: backends.Backend, args: Sourced[Any]) -> None:
+    """A stack model's `args:` against the backend that serves it (with `backend: auto`, known only
+    once the model is read): an unknown key is named with its key path."""
+    try:
+        backend.args_model.model_validate(args.value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = keypath(args.origin.key, *first["loc"])
+        raise ConfigFileError(f"{args.origin.where}: {loc}: {_explain(first)}") from None
 
 
 def read_text(path: Path, where: str, what: str = "config file", fix: str = "pass an existing file to --config") -> str:

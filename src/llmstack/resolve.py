@@ -21,7 +21,7 @@ from typing import Any
 
 from llmstack import __version__, decide, gateway, hostinfo, imageref, k8sinputs, manifest, modelinfo, sources
 from llmstack.backends.base import Backend
-from llmstack.configfile import Config, Stack, StackModel
+from llmstack.configfile import Config, Stack, StackModel, check_args
 from llmstack.errors import InputError, PlanError
 from llmstack.mounts import host_path, variable
 from llmstack.mounts import mounts as model_mounts
@@ -400,6 +400,10 @@ def _resolve_model(layers: Layers, config: Config, index: int, single: bool, net
     source = sources.classify(given, recorded.get(given.value), external, env)
     backend = decide.choose_backend(requested, source)
     settings = config.backend_settings[backend.name]
+    given_args = layers.get("args")
+    if given_args is not None:
+        check_args(backend, given_args)
+    entry_args: dict[str, Any] = dict(given_args.value) if given_args is not None else {}
     origins: dict[str, str] = {"backend": (requested.origin if requested.value != "auto" else
                                            derived(f"auto: {source.format} model")).describe()}
     for note in source.facts.notes:
@@ -414,20 +418,19 @@ def _resolve_model(layers: Layers, config: Config, index: int, single: bool, net
             return found
         if key.startswith("args."):
             arg = key.removeprefix("args.")
+            if given_args is not None and entry_args.get(arg) is not None:
+                return Sourced(entry_args[arg], args_origin[arg])
             if arg in settings.args and settings.args[arg] is not None:
                 return Sourced(settings.args[arg], settings.origins[key])
             return None
         return Sourced(getattr(settings, key), settings.origins[key])
 
-    entry_args = layers.value("args", {}) or {}
     args = {k: v for k, v in {**settings.args, **backend.format_args(source.format), **entry_args}.items()
             if v is not None}
-    args_origin = {k: settings.origins.get(f"args.{k}") for k in settings.args}
-    args_layer = layers.get("args")
+    args_origin = {k: settings.origins[f"args.{k}"] for k in settings.args}
     for key in entry_args:
-        assert args_layer is not None
-        args_origin[key] = Origin(args_layer.origin.kind, args_layer.origin.where,
-                                  f"{args_layer.origin.key}.{key}")
+        assert given_args is not None
+        args_origin[key] = Origin(given_args.origin.kind, given_args.origin.where, f"{given_args.origin.key}.{key}")
 
     # ---- gateway-only backends ----------------------------------------------------------------
     alias = _alias(layers, config, single, source)
