@@ -13,7 +13,7 @@ from typing import Any
 from llmstack import backends, hostinfo, modelinfo
 from llmstack.backends.base import Backend
 from llmstack.errors import InputError, PlanError
-from llmstack.plan import OUTSIDE_BUDGET_GIB, divisors_up_to, make_plan, misfit_message
+from llmstack.plan import OUTSIDE_BUDGET_GIB, make_plan, misfit_message
 from llmstack.provenance import Layers, Origin, Sourced
 from llmstack.sources import ModelSource
 from llmstack.spec import ModelSpec
@@ -62,26 +62,34 @@ def fact_origin(source: ModelSource, key: str) -> str:
     return f"{where} of {source.text}"
 
 
+def tensor_parallel_fits(facts: modelinfo.ModelFacts, size: int) -> bool:
+    """vLLM, SGLang and TRT-LLM shard attention heads: the size must divide them, and divide the KV
+    heads too (or be a multiple of them when there are fewer KV heads than GPUs)."""
+    heads, kv = facts.num_attention_heads, facts.num_kv_heads
+    if heads and heads % size:
+        return False
+    return not (kv and (kv % size if kv >= size else size % kv))
+
+
+def tensor_parallel_sizes(facts: modelinfo.ModelFacts, limit: int) -> list[int]:
+    """Every tensor-parallel size up to `limit` both head rules accept."""
+    return [n for n in range(1, limit + 1) if tensor_parallel_fits(facts, n)]
+
+
 def check_tensor_parallel(tp: Sourced[Any], size: int, source: ModelSource, gpus_value: Sourced[Any]) -> None:
-    """vLLM, SGLang and TRT-LLM shard attention heads: the size must divide them (KV heads too, or be
-    a multiple of them when there are fewer KV heads than GPUs)."""
     facts = source.facts
+    if tensor_parallel_fits(facts, size):
+        return
     culprit = tp.label() if tp.origin.kind == "flag" and tp.origin.where == "--tensor-parallel" or \
         tp.origin.key.endswith("tensor_parallel") else f"{gpus_value.label()} (tensor parallel {size})"
-    heads = facts.num_attention_heads
+    good = [n for n in tensor_parallel_sizes(facts, max(size * 2, 8)) if n > 1]
+    fix = f"use {' or '.join(map(str, good[:3])) or '1'} GPUs or set --tensor-parallel to such a size"
+    heads, kv = facts.num_attention_heads, facts.num_kv_heads
     if heads and heads % size:
-        good = [n for n in divisors_up_to(heads, max(size * 2, 8)) if n > 1]
-        raise PlanError(
-            f"{culprit}: tensor parallel {size} must divide the model's {heads} attention heads "
-            f"({fact_origin(source, 'num_attention_heads')}); use {' or '.join(map(str, good[:3])) or '1'} GPUs "
-            "or set --tensor-parallel to such a size"
-        )
-    kv = facts.num_kv_heads
-    if kv and (kv % size if kv >= size else size % kv):
-        raise PlanError(
-            f"{culprit}: tensor parallel {size} does not split the model's {kv} KV heads evenly "
-            f"({fact_origin(source, 'num_kv_heads')}); use a size that divides {kv} or is a multiple of it"
-        )
+        raise PlanError(f"{culprit}: tensor parallel {size} must divide the model's {heads} attention heads "
+                        f"({fact_origin(source, 'num_attention_heads')}); {fix}")
+    raise PlanError(f"{culprit}: tensor parallel {size} does not split the model's {kv} KV heads evenly "
+                    f"({fact_origin(source, 'num_kv_heads')}); {fix}")
 
 
 def context_length(layers: Layers, setting: Any, backend: Backend, source: ModelSource) -> tuple[int | None, str]:
@@ -141,59 +149,108 @@ def vision(layers: Layers, backend: Backend, source: ModelSource, mmproj: Source
     return guessed, "guessed from the model name; `vision:` in models.yaml overrides"
 
 
-def share_gpus(models: list[ModelSpec], layers: list[Layers]) -> list[ModelSpec]:
-    """Models whose reservations land on the same GPU split its memory: their shares must sum below 1.
-    Shares left at their defaults are split evenly; shares set by hand that overflow are an error."""
-    local = [(i, m) for i, m in enumerate(models) if m.service and m.gpus.enabled]
-    if len(local) < 2:
-        return models
-    devices = {i: m.gpus.devices() for i, m in local}
-    groups: list[set[int]] = []
-    for i, _ in local:
-        for j, _ in local:
-            if i >= j:
-                continue
+def sharing_groups(models: list[ModelSpec]) -> list[list[int]]:
+    """The models whose GPU reservations overlap, directly or through others (connected components:
+    [0], [1,2], [1,2] and [0,2] are one group), each with two or more members."""
+    local = [i for i, m in enumerate(models) if m.service and m.gpus.enabled]
+    devices = {i: models[i].gpus.devices() for i in local}
+    root = {i: i for i in local}
+
+    def find(i: int) -> int:
+        while root[i] != i:
+            i = root[i]
+        return i
+
+    for n, i in enumerate(local):
+        for j in local[n + 1:]:
             a, b = devices[i], devices[j]
             if a is None or b is None or a & b:
-                for group in groups:
-                    if i in group or j in group:
-                        group.update((i, j))
-                        break
-                else:
-                    groups.append({i, j})
+                root[find(j)] = find(i)
+    groups: dict[int, list[int]] = {}
+    for i in local:
+        groups.setdefault(find(i), []).append(i)
+    return [members for members in groups.values() if len(members) > 1]
+
+
+def _on_each_gpu(models: list[ModelSpec], members: list[int]) -> list[list[int]]:
+    """For every GPU a group reserves, the members on it (a reservation of all GPUs is on each)."""
+    devices = {i: models[i].gpus.devices() for i in members}
+    known = sorted(set().union(*(d for d in devices.values() if d is not None)))
+    if not known:
+        return [members]
+    return [[i for i in members if gpu in (devices[i] or known)] for gpu in known]
+
+
+def share_gpus(models: list[ModelSpec], layers: list[Layers]) -> list[ModelSpec]:
+    """Models whose reservations land on the same GPU split its memory: on every GPU their shares must
+    sum below 1. Shares left at their defaults are split evenly by the most crowded GPU of the group;
+    shares set by hand that overflow are an error. A backend with no memory switch (llama.cpp takes
+    what the model needs) is planned against the share it is given, or what the others leave."""
     result = list(models)
-    for group in groups:
-        members = sorted(group)
-        shares: dict[int, float] = {}
-        explicit: dict[int, Sourced[Any]] = {}
-        for i in members:
-            backend = backends.get(models[i].backend)
-            shares[i] = backend.memory_share(models[i].args)
-            arg = backend.memory_arg
-            if arg:
-                found = layers[i].get("args")
-                if found is not None and arg in found.value:
-                    explicit[i] = Sourced(found.value[arg], Origin(found.origin.kind, found.origin.where,
-                                                                   f"{found.origin.key}.{arg}"))
+    for members in sharing_groups(models):
         names = ", ".join(models[i].service for i in members)
+        explicit = _explicit_shares(models, layers, members)
         if explicit:
-            total = sum(shares.values())
-            if total >= 1:
-                culprit = next(iter(explicit.values()))
-                raise PlanError(
-                    f"{culprit.label()}: the models {names} share a GPU and their memory shares sum to "
-                    f"{total:g}; make them sum below 1 (e.g. {0.9 / len(members):.2f} each) or give each its own GPUs"
-                )
-            continue
-        share = int(0.9 / len(members) * 100) / 100
-        for i in members:
-            backend = backends.get(models[i].backend)
-            args = dict(models[i].args)
-            if backend.memory_arg:
-                args[backend.memory_arg] = share
-            origins = {**models[i].origins, "memory_share": f"split evenly: {names} share a GPU"}
-            result[i] = replace(models[i], args=args, origins=origins)
+            shares = _left_over(models, members, explicit)
+            why = f"what the shares set by hand leave: {names} share a GPU"
+        else:
+            crowd = max(len(on_gpu) for on_gpu in _on_each_gpu(models, members))
+            share = int(0.9 / crowd * 100) / 100
+            shares = dict.fromkeys(members, share)
+            why = f"split evenly: {names} share " + ("a GPU" if crowd == len(members) else
+                                                     f"GPUs, at most {crowd} on one")
+        for i, share in shares.items():
+            result[i] = _with_share(models[i], share, why)
     return result
+
+
+def _with_share(model: ModelSpec, share: float, why: str) -> ModelSpec:
+    backend = backends.get(model.backend)
+    args = dict(model.args)
+    if backend.memory_arg:
+        args[backend.memory_arg] = share
+    else:
+        why += f"; {backend.title} has no memory limit: planned against {share:g} of the GPU"
+    return replace(model, args=args, memory_share=share, origins={**model.origins, "memory_share": why})
+
+
+def _explicit_shares(models: list[ModelSpec], layers: list[Layers], members: list[int]) -> dict[int, Sourced[Any]]:
+    """The members whose memory share was set by hand (`args:` in models.yaml)."""
+    explicit: dict[int, Sourced[Any]] = {}
+    for i in members:
+        arg = backends.get(models[i].backend).memory_arg
+        found = layers[i].get("args")
+        if arg and found is not None and arg in found.value:
+            explicit[i] = Sourced(found.value[arg], Origin(found.origin.kind, found.origin.where,
+                                                           f"{found.origin.key}.{arg}"))
+    return explicit
+
+
+def _left_over(models: list[ModelSpec], members: list[int], explicit: dict[int, Sourced[Any]]) -> dict[int, float]:
+    """Shares set by hand must leave every GPU of the group below 1 in total; the members whose
+    backend has no memory switch split what they leave below 0.9 (their planned shares)."""
+    left: dict[int, float] = {}
+    for on_gpu in _on_each_gpu(models, members):
+        tunable = [i for i in on_gpu if backends.get(models[i].backend).memory_arg]
+        fixed = [i for i in on_gpu if i not in tunable]
+        total = round(sum(backends.get(models[i].backend).memory_share(models[i].args) for i in tunable), 4)
+        culprit = next(explicit[i] for i in on_gpu if i in explicit) if any(i in explicit for i in on_gpu) else None
+        names = ", ".join(models[i].service for i in on_gpu)
+        if culprit is not None and total >= 1:
+            raise PlanError(
+                f"{culprit.label()}: the models {names} share a GPU and their memory shares sum to "
+                f"{total:g}; make them sum below 1 (e.g. {0.9 / len(on_gpu):.2f} each) or give each its own GPUs"
+            )
+        if fixed:
+            share = int((0.9 - total) / len(fixed) * 100) / 100
+            if share <= 0:
+                who = ", ".join(models[i].service for i in fixed)
+                raise PlanError(f"{(culprit or explicit[next(iter(explicit))]).label()}: the models {names} share "
+                                f"a GPU and the shares set by hand ({total:g}) leave nothing below 0.9 for {who}, "
+                                "whose server cannot be limited; lower them or give it its own GPUs")
+            for i in fixed:
+                left[i] = min(left.get(i, share), share)
+    return left
 
 
 def kv_per_token(facts: modelinfo.ModelFacts, tp: int) -> int:
@@ -243,7 +300,7 @@ def memory_plan(model: ModelSpec, layers: Layers, memory: Sourced[Any] | None, m
     if not context:
         notices.append(f"{given}: memory plan skipped: no context length known")
         return model
-    share = backend.memory_share(model.args)
+    share = model.memory_share if model.memory_share is not None else backend.memory_share(model.args)
     plan = make_plan(weights_bytes=facts.weights_bytes, weights_exact=bool(facts.weights_exact),
                      kv_bytes_per_token=kv_per_token(facts, gpus if backend.tensor_parallel else 1), context=context,
                      sequences=backend.kv_sequences(model.args), gpus=gpus,
@@ -257,7 +314,7 @@ def memory_plan(model: ModelSpec, layers: Layers, memory: Sourced[Any] | None, m
         label = culprit.label() if culprit is not None else f"{model.service} (--gpus {model.gpus.describe()})"
         valid = None
         if backend.tensor_parallel and facts.num_attention_heads:
-            valid = [n for n in divisors_up_to(facts.num_attention_heads, 64) if n >= 1]
+            valid = tensor_parallel_sizes(facts, 64)
         quantized = bool(facts.quantization) and facts.quantization not in ("F16", "BF16", "F32")
         raise PlanError(misfit_message(plan, label, model.display_name, valid, quantized))
     return replace(model, plan=plan)

@@ -84,7 +84,3 @@ def misfit_message(plan: MemoryPlan, culprit: str, name: str, valid_gpu_counts: 
         f"{plan.share:g} x {plan.gpu_memory_gib:g} GiB x {plan.gpus} GPU(s) = {plan.available_gib:.1f} GiB "
         f"are available ({plan.gpu_memory_source}); use " + ", or ".join(fixes)
     )
-
-
-def divisors_up_to(n: int, limit: int) -> list[int]:
-    return [k for k in range(1, limit + 1) if n % k == 0]

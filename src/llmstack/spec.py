@@ -182,6 +182,8 @@ class ModelSpec:
     api_bases: tuple[str, ...] = ()  # gateway-only backends: where the model is served (replicas)
     api_key_env: str | None = None  # gateway-only backends: env variable holding the upstream key
     native_messages: bool = False  # the gateway hands /v1/messages to the backend untranslated
+    # This model's part of each GPU when it shares them with other models (decide.share_gpus).
+    memory_share: float | None = None
     plan: MemoryPlan | None = None
     replicas: int = 1  # Kubernetes: pods behind the model's Service (Compose runs one container)
     origins: Mapping[str, str] = field(default_factory=dict)  # field -> where its value came from
