@@ -171,7 +171,9 @@ def render(
                                           help="bridge: LiteLLM reaches the backend by service name; host: via localhost [default: bridge]."),
     bind: str | None = typer.Option(None, "--bind", metavar="ADDR", help="Host address for published ports [default: 127.0.0.1]."),
     extra_arg: list[str] | None = typer.Option(None, "--extra-arg", metavar="ARG",
-                                                  help="Extra backend argument, appended verbatim (repeatable; use --extra-arg=--flag)."),
+                                                  help="Extra backend argument, appended verbatim (repeatable; use --extra-arg=--flag). "
+                                                       "A flag llmstack derives (context, parallelism, parsers, port, "
+                                                       "...) is refused, naming the option that sets it."),
     api_base: list[str] | None = typer.Option(
         None, "--api-base", metavar="URL",
         help="With --backend external: where the model is served, e.g. http://gpu-host-1:8000/v1 (repeat it "

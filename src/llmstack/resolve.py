@@ -432,6 +432,8 @@ def _resolve_model(layers: Layers, config: Config, index: int, single: bool, net
         assert given_args is not None
         args_origin[key] = Origin(given_args.origin.kind, given_args.origin.where, f"{given_args.origin.key}.{key}")
 
+    _check_extra_args(backend, layers.get("extra_args"))
+
     # ---- gateway-only backends ----------------------------------------------------------------
     alias = _alias(layers, config, single, source)
     if not backend.runs_service:
@@ -586,6 +588,33 @@ def _resolve_model(layers: Layers, config: Config, index: int, single: bool, net
     )
     # Some backends name the served model themselves (TRT-LLM: the model string).
     return replace(spec, served_name=backend.served_name(spec)), source
+
+
+def _check_extra_args(backend: Backend, extra: Sourced[Any] | None) -> None:
+    """An extra argument naming a flag the backend derives would contradict the comment, the memory
+    plan and the manifest: refused, naming what decides that flag (issue 17)."""
+    for arg in extra.value if extra is not None else ():
+        found = backend.derived_flag(str(arg))
+        if found is None:
+            continue
+        derived, abbreviated = found
+        assert extra is not None
+        flag_name = derived.spellings[0]
+        what = (f"{backend.title} reads it as {flag_name}, which llmstack derives" if abbreviated
+                else f"llmstack derives {backend.title}'s {flag_name}")
+        raise InputError(f"{extra.label(arg)}: {what}; {_how_to_set(backend, derived.setting, derived.why)}")
+
+
+def _how_to_set(backend: Backend, setting: str, why: str) -> str:
+    if setting.startswith("args."):
+        key = setting.removeprefix("args.")
+        return (f"set args: {{{key}: ...}} on the model in models.yaml (or defaults.backends.{backend.name}.args) "
+                "instead")
+    if setting == "network":
+        return "the listen address follows --network and --bind"
+    if setting in MODEL_FLAGS:
+        return f"use {MODEL_FLAGS[setting][1]} instead ({setting}: on a model in models.yaml)"
+    return f"it is {why}; drop it"
 
 
 def _alias(layers: Layers, config: Config, single: bool, source: ModelSource) -> Sourced[str]:

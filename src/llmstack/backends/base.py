@@ -48,6 +48,19 @@ class Defaults:
 
 
 @dataclass(frozen=True)
+class DerivedFlag:
+    """A server flag the backend's command derives from llmstack's own settings. An `--extra-arg`
+    naming it would contradict what the rendered comment, the memory plan and the manifest say,
+    so it is refused, naming the setting that decides it."""
+
+    spellings: tuple[str, ...]  # every name the server accepts for it, the one the command writes first
+    # What decides it: a render option's models.yaml key (`max_model_len`), `args.<key>`, `network`
+    # (the listen address), or "" when llmstack alone decides it (then `why` says what it is).
+    setting: str
+    why: str = ""
+
+
+@dataclass(frozen=True)
 class Features:
     """What the README's feature matrix says, repeated in the rendered LiteLLM config comments."""
 
@@ -106,6 +119,12 @@ class Backend:
     health_path: ClassVar[str] = "/health"
     # The args key holding the share of GPU memory the backend may use (None: not tunable).
     memory_arg: ClassVar[str | None] = None
+
+    # ---- the flags its command derives ----------------------------------------------------
+    derived_flags: ClassVar[tuple[DerivedFlag, ...]] = ()
+    # How the server's parser matches a flag name: "exact", "argparse" (also an unambiguous
+    # prefix of a long option), "argparse-dashes" (vLLM's FlexibleArgumentParser: `_` reads as `-`).
+    flag_matching: ClassVar[str] = "exact"
 
     # ---- images -------------------------------------------------------------------------
     def image(self, repository: str, version: str, gpu: bool) -> str | None:
@@ -174,6 +193,23 @@ class Backend:
         if self.memory_arg and args.get(self.memory_arg) is not None:
             return float(args[self.memory_arg])
         return 0.9
+
+    def derived_flag(self, arg: str) -> tuple[DerivedFlag, bool] | None:
+        """The derived flag an extra argument names, in any spelling the server's parser accepts,
+        and whether it was an abbreviation; None for anything else."""
+        name = arg.split("=", 1)[0]
+        if not name.startswith("-"):
+            return None
+        if self.flag_matching == "argparse-dashes" and name.startswith("--"):
+            name = "--" + name[2:].replace("_", "-")
+        for derived in self.derived_flags:
+            if name in derived.spellings:
+                return derived, False
+        if self.flag_matching.startswith("argparse") and name.startswith("--") and len(name) > 3:
+            hits = [d for d in self.derived_flags if any(s.startswith(name) for s in d.spellings)]
+            if len(hits) == 1:
+                return hits[0], True
+        return None
 
     # ---- the container ------------------------------------------------------------------
     def command(self, model: ModelSpec, host: str) -> list[str]:  # pragma: no cover - abstract
