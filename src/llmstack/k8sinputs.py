@@ -16,6 +16,7 @@ from typing import Any
 
 from llmstack.configfile import Config, Stack
 from llmstack.errors import InputError
+from llmstack.options import Option, RenderOptions, for_target
 from llmstack.provenance import Layers, Sourced, flag
 from llmstack.sources import ModelSource
 from llmstack.spec import GpuSpec, KubernetesSpec, ModelSpec, kube_name
@@ -34,25 +35,16 @@ MAX_STACK_NAME = 63 - len("-litellm")
 # The files every kubernetes render writes: a backend service may not be named like one of them.
 FIXED_FILES = ("kustomization", "litellm", "litellm-config", "network-policy", "hf-cache", "llmstack-manifest")
 
-# `kubernetes:` key -> (RenderOptions attribute, flag)
-FLAGS: dict[str, tuple[str, str]] = {
-    "namespace": ("k8s_namespace", "--k8s-namespace"),
-    "model_pvc": ("k8s_model_pvc", "--k8s-model-pvc"),
-    "model_host_path": ("k8s_model_host_path", "--k8s-model-host-path"),
-    "hf_cache_pvc": ("k8s_hf_cache_pvc", "--k8s-hf-cache-pvc"),
-    "hf_cache_size": ("k8s_hf_cache_size", "--k8s-hf-cache-size"),
-    "storage_class": ("k8s_storage_class", "--k8s-storage-class"),
-    "gpu_product": ("k8s_gpu_product", "--k8s-gpu-product"),
-    "runtime_class": ("k8s_runtime_class", "--k8s-runtime-class"),
-    "shm_size": ("k8s_shm_size", "--k8s-shm-size"),
-}
+# `kubernetes:` key -> its `--k8s-*` option
+FLAGS: dict[str, Option] = {option.key.removeprefix("kubernetes."): option
+                            for option in for_target("kubernetes") if option.key and option.flags}
 
 
-def _pick(opts: Any, config: Config, stack: Stack | None, stack_name: str, key: str) -> Sourced[Any] | None:
-    attr, name = FLAGS[key]
-    given = getattr(opts, attr)
+def _pick(opts: RenderOptions, config: Config, stack: Stack | None, stack_name: str, key: str) -> Sourced[Any] | None:
+    option = FLAGS[key]
+    given = opts.get(option.name)
     if given is not None:
-        return Sourced(given, flag(name))
+        return Sourced(given, flag(option.flag))
     if stack is not None and key in stack.kubernetes.model_fields_set:
         value = getattr(stack.kubernetes, key)
         if value is not None:
@@ -90,14 +82,14 @@ def _label_key(value: Sourced[Any], key: str) -> str:
     return key
 
 
-def resolve(opts: Any, config: Config, stack: Stack | None, stack_name: str | None,
+def resolve(opts: RenderOptions, config: Config, stack: Stack | None, stack_name: str | None,
             target: Sourced[str]) -> KubernetesSpec | None:
     """The Kubernetes settings (None for compose, where a `--k8s-*` flag is an error)."""
     sn = stack_name or ""
     if target.value != "kubernetes":
-        for attr, name in FLAGS.values():
-            if getattr(opts, attr) is not None:
-                raise InputError(f"{name} {getattr(opts, attr)}: only the Kubernetes target uses it; "
+        for option in FLAGS.values():
+            if opts.get(option.name) is not None:
+                raise InputError(f"{option.flag} {opts.get(option.name)}: only the Kubernetes target uses it; "
                                  "add --target kubernetes or drop the flag")
         return None
     origins: dict[str, str] = {}
@@ -224,9 +216,10 @@ def posix_name(path: str) -> str:
     return posixpath.basename(path.rstrip("/"))
 
 
-def litellm_replicas(opts: Any, config: Config, stack: Stack | None, stack_name: str | None) -> Sourced[Any] | None:
-    if opts.litellm_replicas is not None:
-        return Sourced(opts.litellm_replicas, flag("--litellm-replicas"))
+def litellm_replicas(opts: RenderOptions, config: Config, stack: Stack | None,
+                     stack_name: str | None) -> Sourced[Any] | None:
+    if opts.get('litellm_replicas') is not None:
+        return Sourced(opts.get('litellm_replicas'), flag("--litellm-replicas"))
     if stack is not None and stack.litellm.replicas is not None:
         return Sourced(stack.litellm.replicas, config.origin("stacks", stack_name or "", "litellm", "replicas"))
     return None

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from llmstack import configfile
 from llmstack.errors import EnvironmentProblem, InputError, RenderError
+from llmstack.options import RenderOptions
 from llmstack.paths import COMPOSE_FILE
 from llmstack.render import render
-from llmstack.resolve import RenderOptions, resolve
+from llmstack.resolve import resolve
 from llmstack.write import WriteResult, diff, write
 
 
@@ -90,7 +91,7 @@ def validate_with_kubectl(files: dict[str, str]) -> None:
 
 def render_stack(opts: RenderOptions, check: bool = False, to_stdout: bool = False,
                  force: bool = False, validate: bool = False) -> RenderOutcome:
-    config = configfile.load(Path(opts.config) if opts.config else None)
+    config = configfile.load(Path(opts.get('config')) if opts.get('config') else None)
     resolved = resolve(opts, config)
     spec = resolved.spec
     kubernetes = spec.target == "kubernetes"

@@ -15,96 +15,23 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from llmstack import __version__, decide, gateway, hostinfo, imageref, k8sinputs, manifest, modelinfo, sources
+from llmstack import __version__, decide, gateway, hostinfo, imageref, k8sinputs, manifest, modelinfo, options, sources
 from llmstack.backends.base import Backend
 from llmstack.configfile import Config, Stack, StackModel, check_args
 from llmstack.errors import InputError, PlanError
 from llmstack.mounts import host_path, variable
 from llmstack.mounts import mounts as model_mounts
+from llmstack.options import OPTIONS, RenderOptions, by_key, cpu_contradicts_gpus, model_flags, spelled
 from llmstack.provenance import Layer, Layers, Origin, Sourced, derived, flag
 from llmstack.sources import ModelSource
 from llmstack.spec import ALIAS_RE, SERVICE_RE, GpuSpec, LitellmSpec, ModelSpec, Mount, StackSpec
 
 ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 TARGETS = ("compose", "kubernetes")
-
-
-@dataclass
-class RenderOptions:
-    """Everything `llmstack render` accepts; None means "not given on the command line"."""
-
-    stack: str | None = None
-    model: str | None = None
-    backend: str | None = None
-    name: str | None = None
-    output: str | None = None
-    config: str | None = None
-    target: str | None = None
-    litellm: bool | None = None
-    litellm_port: int | None = None
-    litellm_alias: str | None = None
-    litellm_version: str | None = None
-    litellm_image: str | None = None
-    litellm_workers: int | None = None
-    backend_version: str | None = None
-    backend_image: str | None = None
-    port: int | None = None
-    publish_backend: bool | None = None
-    gpus: str | None = None
-    cpu: bool = False
-    gpu_memory: float | None = None
-    tensor_parallel: int | None = None
-    max_model_len: int | None = None
-    tool_parser: str | None = None
-    reasoning_parser: str | None = None
-    mmproj: str | None = None
-    network: str | None = None
-    bind: str | None = None
-    extra_args: list[str] = field(default_factory=list)
-    api_base: list[str] = field(default_factory=list)
-    api_key_env: str | None = None
-    replicas: int | None = None
-    litellm_replicas: int | None = None
-    k8s_namespace: str | None = None
-    k8s_model_pvc: str | None = None
-    k8s_model_host_path: str | None = None
-    k8s_hf_cache_pvc: str | None = None
-    k8s_hf_cache_size: str | None = None
-    k8s_storage_class: str | None = None
-    k8s_gpu_product: str | None = None
-    k8s_runtime_class: str | None = None
-    k8s_shm_size: str | None = None
-    anthropic_route: str | None = None
-    regen_command: str = "llmstack render"
-
-
-# A stack model's key -> (RenderOptions attribute, flag). Per-model flags: with a multi-model
-# stack they are ambiguous and refused.
-MODEL_FLAGS: dict[str, tuple[str, str]] = {
-    "model": ("model", "--model"),
-    "backend": ("backend", "--backend"),
-    "version": ("backend_version", "--backend-version"),
-    "image": ("backend_image", "--backend-image"),
-    "port": ("port", "--port"),
-    "publish_port": ("publish_backend", "--publish-backend"),
-    "gpus": ("gpus", "--gpus"),
-    "gpu_memory": ("gpu_memory", "--gpu-memory"),
-    "tensor_parallel": ("tensor_parallel", "--tensor-parallel"),
-    "max_model_len": ("max_model_len", "--max-model-len"),
-    "tool_parser": ("tool_parser", "--tool-parser"),
-    "reasoning_parser": ("reasoning_parser", "--reasoning-parser"),
-    "mmproj": ("mmproj", "--mmproj"),
-    "extra_args": ("extra_args", "--extra-arg"),
-    "alias": ("litellm_alias", "--litellm-alias"),
-    "api_base": ("api_base", "--api-base"),
-    "api_key_env": ("api_key_env", "--api-key-env"),
-    "replicas": ("replicas", "--replicas"),
-    "anthropic_route": ("anthropic_route", "--anthropic-route"),
-}
 
 
 @dataclass
@@ -143,23 +70,16 @@ def _no_control_chars(value: Sourced[Any]) -> None:
 
 
 def _check_printable(opts: RenderOptions) -> None:
-    for item in fields(opts):
-        if item.name == "regen_command":
-            continue
-        name = "STACK" if item.name == "stack" else "--" + item.name.replace("_", "-")
-        name = {"--extra-args": "--extra-arg"}.get(name, name)
-        _no_control_chars(Sourced(getattr(opts, item.name), flag(name)))
+    for option in OPTIONS:
+        _no_control_chars(Sourced(opts.get(option.name), flag(option.flag)))
 
 
 def _flag_layer(opts: RenderOptions) -> Layer:
-    values = {key: getattr(opts, attr) for key, (attr, _) in MODEL_FLAGS.items()}
-    if opts.cpu:
-        values["gpus"] = "none"
-    names = {key: name for key, (_, name) in MODEL_FLAGS.items()}
-    if opts.cpu:
-        names["gpus"] = "--cpu"
-    if opts.publish_backend is False:
-        names["publish_port"] = "--no-publish-backend"
+    """The per-model flags, by their models.yaml key (`--cpu` sets `gpus: none`)."""
+    values: dict[str, Any] = {str(option.key): opts.get(option.name) for option in model_flags()}
+    names = {str(option.key): spelled(option, opts.get(option.name)) for option in model_flags()}
+    if opts.get('cpu'):
+        values["gpus"], names["gpus"] = "none", "--cpu"
     return Layer(values, lambda key: flag(names[key]))
 
 
@@ -182,48 +102,45 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
     env = os.environ if env is None else env
     _check_printable(opts)
     stack: Stack | None = None
-    if opts.stack is not None:
-        if opts.stack not in config.stacks:
+    if opts.get('stack') is not None:
+        if opts.get('stack') not in config.stacks:
             known = ", ".join(sorted(config.stacks)) or "none defined"
             raise InputError(
-                f"stack {opts.stack!r} is not defined in {config.where} (stacks: {known}); "
+                f"stack {opts.get('stack')!r} is not defined in {config.where} (stacks: {known}); "
                 "add it under `stacks:` or pass --model instead"
             )
-        stack = config.stacks[opts.stack]
-    if stack is None and opts.model is None:
+        stack = config.stacks[opts.get('stack')]
+    if stack is None and opts.get('model') is None:
         raise InputError("nothing to render: pass --model PATH_OR_HF_ID, or a stack name from config/models.yaml")
     if stack is not None and len(stack.models) > 1:
-        for key, (attr, flag_name) in MODEL_FLAGS.items():
-            if getattr(opts, attr) not in (None, False, []) or (key == "gpus" and opts.cpu):
-                raise InputError(
-                    f"{'--cpu' if key == 'gpus' and opts.cpu else flag_name}: stack {opts.stack!r} serves "
-                    f"{len(stack.models)} models, so per-model flags are ambiguous; set the value on the model "
-                    f"in {config.where}"
-                )
-
-    if opts.cpu and opts.gpus is not None and opts.gpus.strip().lower() not in ("none", "0"):
-        raise InputError(f"--cpu and --gpus {opts.gpus} contradict each other; pass one of them")
+        for option in options.given(opts.values, [o.name for o in model_flags()] + ["cpu"]):
+            raise InputError(
+                f"{option.flag}: stack {opts.get('stack')!r} serves {len(stack.models)} models, so per-model "
+                f"flags are ambiguous; set the value on the model in {config.where}"
+            )
+    if cpu_contradicts_gpus(opts.values):
+        raise InputError(f"--cpu and --gpus {opts.get('gpus')} contradict each other; pass one of them")
     layers: list[Layers] = []
     if stack is None:
         layers.append(Layers([_flag_layer(opts)]))
     else:
         for index, entry in enumerate(stack.models):
-            own = _entry_layer(config, opts.stack or "", index, entry)
+            own = _entry_layer(config, opts.get('stack') or "", index, entry)
             layers.append(Layers([_flag_layer(opts), own] if len(stack.models) == 1 else [own]))
     single = len(layers) == 1
-    sn = opts.stack
+    sn = opts.get('stack')
 
-    network = _stack_value(opts.network, "--network", stack, "network", config, sn, "bridge", derived("default"))
+    network = _stack_value(opts.get('network'), "--network", stack, "network", config, sn, "bridge", derived("default"))
     if network.value not in ("bridge", "host"):
         raise InputError(f"{network.label()}: choose bridge (default) or host")
-    bind = _stack_value(opts.bind, "--bind", stack, "bind", config, sn, "127.0.0.1", derived("default"))
+    bind = _stack_value(opts.get('bind'), "--bind", stack, "bind", config, sn, "127.0.0.1", derived("default"))
     try:
         ipaddress.ip_address(bind.value)
     except ValueError:
         raise InputError(
             f"{bind.label()}: not an IP address; use 127.0.0.1 (this host only) or 0.0.0.0 (all interfaces)"
         ) from None
-    target = _stack_value(opts.target, "--target", stack, "target", config, sn, "compose", derived("default"))
+    target = _stack_value(opts.get('target'), "--target", stack, "target", config, sn, "compose", derived("default"))
     if target.value not in TARGETS:
         raise InputError(f"{target.label()}: choose compose (default) or kubernetes")
     k8s = k8sinputs.resolve(opts, config, stack, sn, target)
@@ -238,14 +155,14 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
     first_external = bool(layers[0].get("api_base")) or layers[0].value("backend") == "external"
     default_name: str
     if stack is not None:
-        default_name = stack.name or opts.stack or ""
+        default_name = stack.name or opts.get('stack') or ""
         name_origin = config.origin("stacks", sn or "", "name") if stack.name else derived("the stack's key")
     else:
         given = first.value
         base = given if first_external else Path(given.rstrip("/")).name or given
         default_name = slugify(base.removesuffix(".gguf").split("/")[-1])
         name_origin = derived("the model's name")
-    name: Sourced[str] = Sourced(opts.name, flag("--name")) if opts.name is not None else \
+    name: Sourced[str] = Sourced(opts.get('name'), flag("--name")) if opts.get('name') is not None else \
         Sourced(default_name, name_origin)
     if not SERVICE_RE.match(name.value):
         raise InputError(
@@ -254,7 +171,7 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
     if k8s is not None:
         k8sinputs.check_stack(name, network, bind)
     suffix = "" if target.value == "compose" else "-k8s"
-    output_dir = Path(opts.output) if opts.output else Path("compose") / f"{name.value}{suffix}"
+    output_dir = Path(opts.get('output')) if opts.get('output') else Path("compose") / f"{name.value}{suffix}"
     recorded = manifest.recorded_models(output_dir)
 
     litellm = _resolve_gateway(opts, config, stack)
@@ -287,7 +204,7 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
         if any(m.gpus.enabled and m.service for m in models) and gpu_memory_missing(opts, stack, layers):
             notices.append("memory plan skipped: pass --gpu-memory GIB (the memory of each of the cluster's GPUs); "
                            "this host's nvidia-smi says nothing about the cluster")
-    gpu_memory = _stack_value(opts.gpu_memory, "--gpu-memory", stack, "gpu_memory", config, sn, None,
+    gpu_memory = _stack_value(opts.get('gpu_memory'), "--gpu-memory", stack, "gpu_memory", config, sn, None,
                               derived("default"))
     plans: list[tuple[str, list[str]]] = []
     planned = []
@@ -318,7 +235,7 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
         regen_command=opts.regen_command,
         llmstack_version=__version__,
         inputs={"command": opts.regen_command, "config": config.where if stack is not None else None,
-                "stack": opts.stack},
+                "stack": opts.get('stack')},
         facts=facts_by_input,
     )
     return Resolved(spec, output_dir, notices, plans)
@@ -326,7 +243,7 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
 
 def gpu_memory_missing(opts: RenderOptions, stack: Stack | None, layers: list[Layers]) -> bool:
     """No GPU memory given anywhere (the memory plan then has nothing to go on for a cluster)."""
-    if opts.gpu_memory is not None or (stack is not None and stack.gpu_memory is not None):
+    if opts.get('gpu_memory') is not None or (stack is not None and stack.gpu_memory is not None):
         return False
     return not all(model_layers.get("gpu_memory") for model_layers in layers)
 
@@ -348,11 +265,11 @@ def _claude_context_notices(models: list[ModelSpec], routes: tuple[tuple[str, st
 
 def _resolve_gateway(opts: RenderOptions, config: Config, stack: Stack | None) -> LitellmSpec | None:
     cfg = stack.litellm if stack else None
-    enabled = opts.litellm if opts.litellm is not None else (cfg.enabled if cfg else True)
+    enabled = opts.get('litellm') if opts.get('litellm') is not None else (cfg.enabled if cfg else True)
     if not enabled:
         return None
     d = config.litellm
-    sn = opts.stack or ""
+    sn = opts.get('stack') or ""
 
     def pick(opt: Any, flag_name: str, key: str, default: Any, default_origin: Origin) -> Sourced[Any]:
         if opt is not None:
@@ -361,14 +278,15 @@ def _resolve_gateway(opts: RenderOptions, config: Config, stack: Stack | None) -
             return Sourced(getattr(cfg, key), config.origin("stacks", sn, "litellm", key))
         return Sourced(default, default_origin)
 
-    version = pick(opts.litellm_version, "--litellm-version", "version", d.version, d.origins["version"])
+    version = pick(opts.get('litellm_version'), "--litellm-version", "version", d.version, d.origins["version"])
     repository = pick(None, "", "image", d.image, d.origins["image"])
-    workers = pick(opts.litellm_workers, "--litellm-workers", "num_workers", d.num_workers, d.origins["num_workers"])
+    workers = pick(opts.get('litellm_workers'), "--litellm-workers", "num_workers", d.num_workers,
+                   d.origins["num_workers"])
     if workers.value is not None and workers.value < 1:
         raise InputError(f"{workers.label()}: must be 1 or more")
-    port = pick(opts.litellm_port, "--litellm-port", "port", d.port, d.origins["port"])
-    if opts.litellm_image is not None:
-        image = _check_image(Sourced(opts.litellm_image, flag("--litellm-image")))
+    port = pick(opts.get('litellm_port'), "--litellm-port", "port", d.port, d.origins["port"])
+    if opts.get('litellm_image') is not None:
+        image = _check_image(Sourced(opts.get('litellm_image'), flag("--litellm-image")))
     else:
         _check_tag(version)
         image = _check_image(Sourced(f"{repository.value}:{version.value}", repository.origin))
@@ -612,8 +530,9 @@ def _how_to_set(backend: Backend, setting: str, why: str) -> str:
                 "instead")
     if setting == "network":
         return "the listen address follows --network and --bind"
-    if setting in MODEL_FLAGS:
-        return f"use {MODEL_FLAGS[setting][1]} instead ({setting}: on a model in models.yaml)"
+    option = by_key("model", setting)
+    if option is not None:
+        return f"use {option.flag} instead ({setting}: on a model in models.yaml)"
     return f"it is {why}; drop it"
 
 
