@@ -26,8 +26,8 @@ from llmstack.backends import module_names
 Scope = Literal["model", "stack", "command"]
 Kind = Literal["str", "int", "float", "bool", "switch", "list", "argument"]
 
-# The value types a models.yaml key takes, for the schema (configfile.py builds it on first use).
-GPUS = "str | int | list[int | str] | None"
+# The value type of a models.yaml key whose flag takes a narrower one (configfile builds the schema).
+GPUS = str | int | list[int | str] | None
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Option:
     # `litellm.port`, `kubernetes.namespace`); scope "command": the command line only.
     key: str | None = None
     scope: Scope = "command"
-    schema: str | None = None  # the models.yaml value type, when it differs from the flag's
+    schema: Any = None  # the models.yaml value type, when it differs from the flag's
     limits: Mapping[str, float] = field(default_factory=dict)  # ge / le / gt, for the schema
     default: Any = None  # models.yaml only: the schema's default
     required: bool = False  # models.yaml: the key must be there
@@ -89,9 +89,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("target", ("--target",), "str",
            "What to render: a Compose directory, or a kustomize directory for `kubectl apply -k` "
            "[default: compose].", "compose|kubernetes", key="target", scope="stack",
-           schema="Literal['compose', 'kubernetes'] | None"),
+           schema=Literal["compose", "kubernetes"] | None),
     Option("litellm", ("--litellm/--no-litellm",), "bool", "Put the LiteLLM gateway in front [default: on].",
-           key="litellm.enabled", scope="stack", schema="bool", default=True),
+           key="litellm.enabled", scope="stack", schema=bool, default=True),
     Option("litellm_port", ("--litellm-port",), "int", "Gateway port on the host [default: 4000].", "N",
            key="litellm.port", scope="stack", limits={"ge": 1, "le": 65535}),
     Option("litellm_alias", ("--litellm-alias",), "str", "Model name clients ask for [default: local-model].",
@@ -133,7 +133,7 @@ OPTIONS: tuple[Option, ...] = (
            key="mmproj", scope="model"),
     Option("network", ("--network",), "str",
            "bridge: LiteLLM reaches the backend by service name; host: via localhost [default: bridge].",
-           "bridge|host", key="network", scope="stack", schema="Literal['bridge', 'host'] | None"),
+           "bridge|host", key="network", scope="stack", schema=Literal["bridge", "host"] | None),
     Option("bind", ("--bind",), "str", "Host address for published ports [default: 127.0.0.1].", "ADDR",
            key="bind", scope="stack"),
     Option("extra_arg", ("--extra-arg",), "list",
@@ -143,7 +143,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("api_base", ("--api-base",), "list",
            "With --backend external: where the model is served, e.g. http://gpu-host-1:8000/v1 (repeat it "
            "for replicas the gateway balances and fails over).", "URL",
-           key="api_base", scope="model", schema="str | list[str] | None"),
+           key="api_base", scope="model", schema=str | list[str] | None),
     Option("api_key_env", ("--api-key-env",), "str",
            "With --backend external: the .env variable holding the upstream server's key.", "NAME",
            key="api_key_env", scope="model"),
@@ -171,7 +171,7 @@ OPTIONS: tuple[Option, ...] = (
            "How the gateway hands Anthropic /v1/messages requests to the backend: native (its own /v1/messages, "
            "untranslated) or translated (as chat completions) [default: per backend and version, from "
            "measurements: native for llama.cpp, translated elsewhere].", "native|translated",
-           key="anthropic_route", scope="model", schema="Literal['native', 'translated'] | None"),
+           key="anthropic_route", scope="model", schema=Literal["native", "translated"] | None),
     Option("check", ("--check",), "switch", "Write nothing; exit 1 listing files that differ from a fresh render.",
            header=False, excludes=("stdout",)),
     Option("stdout", ("--stdout",), "switch",
@@ -190,17 +190,17 @@ KEYS: tuple[Option, ...] = (
     Option("vision", (), "bool", "Whether the model takes images [default: from the model].",
            key="vision", scope="model"),
     Option("args", (), "str", "Tuning values of the backend (unknown keys are errors).", key="args", scope="model",
-           schema="dict[str, Any]", default={}),
+           schema=dict[str, Any], default={}),
     Option("description", (), "str", "What the stack is for (documentation only).", key="description",
            scope="stack"),
     Option("gpu_memory", (), "float", "Memory of each GPU of the stack's models, for the memory plan.",
            key="gpu_memory", scope="stack", limits={"gt": 0}),
     Option("claude", (), "str", "Claude Code's model tiers (opus, sonnet, haiku) -> an alias of this stack.",
-           key="claude", scope="stack", schema="dict[Literal['opus', 'sonnet', 'haiku'], str] | None"),
+           key="claude", scope="stack", schema=dict[Literal["opus", "sonnet", "haiku"], str] | None),
     Option("litellm.image", (), "str", "The gateway's image repository (the tag is litellm.version).",
            key="litellm.image", scope="stack"),
     Option("kubernetes.node_selector", (), "str", "Labels GPU nodes must carry.", key="kubernetes.node_selector",
-           scope="stack", target="kubernetes", schema="dict[str, str]", default={}),
+           scope="stack", target="kubernetes", schema=dict[str, str], default={}),
 )
 
 BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}

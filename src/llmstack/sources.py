@@ -70,6 +70,39 @@ class ModelSource:
             return SHARD_RE.sub("", Path(first).name.removesuffix(".gguf").removesuffix(".GGUF"))
         return self.path.name
 
+    @property
+    def servable_format(self) -> str:
+        """The format a backend is chosen for: a local or hub model whose files say nothing is
+        taken for a Hugging Face model (the hub is where it would come from)."""
+        return "hf" if self.format == "unknown" and self.kind in ("hub", "path") else self.format
+
+    def check_servable(self) -> None:
+        """A GGUF directory that holds no model file (only projectors, or nothing readable)."""
+        if self.format == "gguf" and not self.facts.files:
+            why = next((n for n in self.facts.notes if "GGUF" in n or "projector" in n), "no GGUF model to serve")
+            raise InputError(f"{self.given.label()}: {why.split('; pass')[0]}; pass the model file as "
+                             "--model DIR/FILE.gguf")
+
+    def fact_origin(self, key: str) -> str:
+        """Where a fact came from, for messages: `config.json: num_attention_heads of ./m`."""
+        where = self.facts.origins.get(key)
+        if not where:
+            return f"read from {self.text}"
+        if where.startswith("guessed"):
+            return where
+        return f"{where} of {self.text}"
+
+    def vision(self) -> tuple[bool, str]:
+        """Whether the model takes images, from its own files, else guessed from its name."""
+        facts = self.facts
+        where = facts.origins.get("vision")
+        if facts.vision is not None and where and not where.startswith("guessed"):
+            return bool(facts.vision), f"{'vision_config in' if facts.vision else 'no vision_config in'} {where}"
+        if facts.vision is not None:
+            return bool(facts.vision), where or "from the model"
+        return modelinfo.vision_from_name(self.display_name), "guessed from the model name; `vision:` in " \
+                                                                "models.yaml overrides"
+
     def describe(self) -> dict[str, Any]:
         """What the manifest records of the source (the facts are recorded beside it)."""
         data: dict[str, Any] = {"kind": self.kind}

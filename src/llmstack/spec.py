@@ -228,9 +228,9 @@ class StackSpec:
     litellm: LitellmSpec | None  # None with --no-litellm
     regen_command: str
     llmstack_version: str
-    network: Literal["bridge", "host"] = "bridge"
+    network: str = "bridge"  # or "host"
     bind: str = "127.0.0.1"
-    target: Literal["compose", "kubernetes"] = "compose"
+    target: str = "compose"  # a name of the targets registry
     kubernetes: KubernetesSpec | None = None  # set for the kubernetes target
     # What the manifest records so --check works without the weights (see manifest.py).
     inputs: Mapping[str, Any] = field(default_factory=dict)

@@ -25,8 +25,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from llmstack.spec import ModelSpec
 
 # Model formats a backend may serve (the `format` fact of llmstack.modelinfo, plus `name`: a
-# model another server already serves, for gateway-only backends).
-FORMATS = frozenset({"hf", "gguf", "trtllm-engine", "name"})
+# model another server already serves, for gateway-only backends), as messages call them.
+FORMAT_NAMES = {"gguf": "a .gguf model", "hf": "a Hugging Face model", "trtllm-engine": "a TensorRT-LLM engine",
+                "name": "a model served elsewhere"}
+FORMATS = frozenset(FORMAT_NAMES)
+MODEL_KINDS = {"gguf": "a GGUF model", "hf": "a Hugging Face model", "trtllm-engine": "a TensorRT-LLM engine",
+               "name": "a model served elsewhere"}
+# A format that is one local file: (what a backend serving only it takes, how to pass one).
+FILE_FORMATS = {"gguf": ("a local .gguf file", "pass --model /path/to/model.gguf")}
 
 
 class BackendArgs(BaseModel):
@@ -58,6 +64,42 @@ class DerivedFlag:
     # (the listen address), or "" when llmstack alone decides it (then `why` says what it is).
     setting: str
     why: str = ""
+
+
+@dataclass(frozen=True)
+class EngineFacts:
+    """What one release of an engine is known to have: the parser names it ships and which one a
+    model family gets, and whether it serves Anthropic's /v1/messages itself. Resolution asks a
+    backend for the facts of the version it renders (`Backend.facts`) and reads nothing else of the
+    kind: today each backend answers from its class constants (one pinned release); the engine
+    catalogue will answer per catalogued version without a change to resolution."""
+
+    version: str | None  # None: unknown (an image given as is)
+    tool_parsers: frozenset[str] = frozenset()  # empty: no tool parser switch
+    tool_parser_by_family: Mapping[str, str] = field(default_factory=dict)
+    reasoning_parsers: frozenset[str] = frozenset()
+    # family -> parser; None: the family reasons in a format the server handles by itself.
+    reasoning_parser_by_family: Mapping[str, str | None] = field(default_factory=dict)
+    # For a model whose chat template thinks in <think> tags but whose family has no entry.
+    reasoning_parser_for_think_tags: str | None = None
+    serves_messages: bool | None = None  # POST /v1/messages; None: nobody knows
+    messages_since: str | None = None  # the first release known to serve it
+    anthropic_route: str = "translated"  # the default route for this version
+
+    def tool_parser_for(self, family: str | None) -> str | None:
+        return self.tool_parser_by_family.get(family or "")
+
+    def reasoning_parser_for(self, family: str | None, thinking: bool | None) -> str | None:
+        """A parser for models that think: by family, else the generic <think>-tag parser."""
+        if family is not None and family in self.reasoning_parser_by_family \
+                and self.reasoning_parser_by_family[family] is None:
+            return None
+        by_family = self.reasoning_parser_by_family.get(family or "")
+        if by_family and (thinking or family in ALWAYS_REASONING):
+            return by_family
+        if thinking:
+            return self.reasoning_parser_for_think_tags
+        return None
 
 
 @dataclass(frozen=True)
@@ -138,7 +180,15 @@ class Backend:
         match = re.fullmatch(r"[vb]?(\d+(?:\.\d+)*)", version.strip())
         return tuple(int(part) for part in match.group(1).split(".")) if match else None
 
-    def serves_messages(self, version: str | None) -> bool | None:
+    def facts(self, version: str | None) -> EngineFacts:
+        """What the release `version` has (None: an image given as is, whose release is unknown)."""
+        serves = self._serves_messages(version)
+        route = "native" if self.anthropic_route == "native" and serves else "translated"
+        return EngineFacts(version, self.tool_parsers, self.tool_parser_by_family, self.reasoning_parsers,
+                           self.reasoning_parser_by_family, self.reasoning_parser_for_think_tags, serves,
+                           self.messages_since, route)
+
+    def _serves_messages(self, version: str | None) -> bool | None:
         """Does this version serve POST /v1/messages itself? None when nobody knows (no release
         known to serve it, or a version that is no release number)."""
         if self.messages_since is None or version is None:
@@ -148,26 +198,14 @@ class Backend:
             return None
         return have >= since
 
-    def default_anthropic_route(self, version: str | None) -> str:
-        """The measured better route where this version serves /v1/messages, else translated."""
-        if self.anthropic_route == "native" and self.serves_messages(version):
-            return "native"
-        return "translated"
+    @property
+    def command_args(self) -> frozenset[str]:
+        """The `args:` keys its command reads (the rest of BackendArgs is llmstack's own: the context)."""
+        return frozenset(self.args_model.model_fields) - frozenset(BackendArgs.model_fields)
 
-    def tool_parser_for(self, family: str | None) -> str | None:
-        return self.tool_parser_by_family.get(family or "")
-
-    def reasoning_parser_for(self, family: str | None, thinking: bool | None) -> str | None:
-        """A parser for models that think: by family, else the generic <think>-tag parser."""
-        if family is not None and family in self.reasoning_parser_by_family \
-                and self.reasoning_parser_by_family[family] is None:
-            return None
-        by_family = self.reasoning_parser_by_family.get(family or "")
-        if by_family and (thinking or family in ALWAYS_REASONING):
-            return by_family
-        if thinking:
-            return self.reasoning_parser_for_think_tags
-        return None
+    @property
+    def cpu_image(self) -> bool:
+        return self.image(self.defaults.image, self.defaults.version, gpu=False) is not None
 
     def tools_without_parser(self) -> bool:
         """Tool calls come from the chat template (no parser switch): llama.cpp."""
@@ -180,8 +218,9 @@ class Backend:
         """Args a model format forces unless set by hand (a built engine has its backend baked in)."""
         return {}
 
-    def context_is_fixed(self, fmt: str) -> bool:
-        """The format fixes the context length (a built engine): no default is passed."""
+    def built_engine(self, fmt: str) -> bool:
+        """The format is a built engine, with its context length and tensor-parallel size baked in:
+        no default context is passed, and the GPUs must match the engine's."""
         return False
 
     def kv_sequences(self, args: Mapping[str, Any]) -> int:

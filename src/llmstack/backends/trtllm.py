@@ -65,7 +65,7 @@ class Trtllm(Backend):
     def format_args(self, fmt):
         return {"backend": "tensorrt"} if fmt == "trtllm-engine" else {}
 
-    def context_is_fixed(self, fmt):
+    def built_engine(self, fmt):
         return fmt == "trtllm-engine"
 
     def served_name(self, model):
