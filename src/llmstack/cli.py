@@ -15,6 +15,7 @@ from typer.core import TyperCommand, TyperGroup
 from llmstack import __version__, options
 from llmstack._click import Abort, ClickException, ParameterSource, click, share_plain_coercions
 from llmstack.errors import EnvironmentProblem, InputError, LlmstackError, RenderError
+from llmstack.escaping import one_line
 
 share_plain_coercions()
 
@@ -27,10 +28,10 @@ class _OneLineErrors(TyperGroup):
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except RenderError as exc:  # a rendered file failed its own validation: nothing was written
-            click.echo(f"llmstack: internal error (nothing written; please report): {exc}".replace("\n", " "), err=True)
+            click.echo(one_line(f"llmstack: internal error (nothing written; please report): {exc}"), err=True)
             code = exc.exit_code
         except LlmstackError as exc:
-            click.echo(f"llmstack: error: {exc}".replace("\n", " "), err=True)
+            click.echo(one_line(f"llmstack: error: {exc}"), err=True)
             code = exc.exit_code
         except Abort:
             click.echo("llmstack: aborted", err=True)

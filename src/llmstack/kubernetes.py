@@ -22,6 +22,7 @@ Services, Deployments and NetworkPolicies select on. No I/O besides reading the 
 from __future__ import annotations
 
 import posixpath
+from functools import lru_cache
 from typing import Any
 
 import yaml
@@ -269,9 +270,18 @@ def render(stack: StackSpec) -> dict[str, str]:
 
 # ---- checks on what was rendered ---------------------------------------------------------------
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it
+
+
+@lru_cache(maxsize=64)
+def _parsed(text: str) -> tuple[Any, ...]:
+    return tuple(doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None)  # noqa: S506 - safe
+
+
 def _documents(name: str, text: str) -> list[dict[str, Any]]:
+    """The objects of a rendered file (parsed once per render; callers only read them)."""
     try:
-        docs = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+        docs = list(_parsed(text))
     except yaml.YAMLError as exc:  # pragma: no cover - a template bug
         raise RenderError(f"rendered {name} is not valid YAML: {exc}") from exc
     if not all(isinstance(doc, dict) for doc in docs):
@@ -303,9 +313,56 @@ def _pod_checks(name: str, deployment: dict[str, Any], service: dict[str, Any], 
     return container
 
 
-def validate(stack: StackSpec, files: dict[str, str]) -> None:
+_OBJECT_KEYS = ["apiVersion", "kind", "metadata", "spec"]
+
+
+def _expected_objects(stack: StackSpec, context: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
+    """Each resource file -> the (kind, name) of the objects it must hold, in order."""
+    objects = {m["file"]: [("Deployment", m["name"]), ("Service", m["name"])] for m in context["models"]}
+    gateway = context["gateway"]
+    if gateway is not None:
+        objects[GATEWAY_FILE] = [("Deployment", gateway["name"]), ("Service", gateway["name"])]
+        if context["policies"]:
+            objects[POLICY_FILE] = [("NetworkPolicy", p["name"]) for p in context["policies"]]
+    if context["rendered_pvc"]:
+        objects[HF_CACHE_FILE] = [("PersistentVolumeClaim", hf_cache_claim(stack))]
+    return objects
+
+
+def _check_structure(stack: StackSpec, files: dict[str, str], context: dict[str, Any]) -> None:
+    """No value added an object, a top-level key or a container argument."""
+    for name, wanted in _expected_objects(stack, context).items():
+        docs = _documents(name, files[name])
+        found = [(doc.get("kind"), (doc.get("metadata") or {}).get("name")) for doc in docs]
+        if found != wanted:
+            raise RenderError(f"{name}: holds {found}, the stack means {wanted}")
+        for doc in docs:
+            if sorted(doc) != sorted(_OBJECT_KEYS):
+                raise RenderError(f"{name}: {doc.get('kind')} has top-level keys {sorted(doc)}")
+    for m in context["models"]:
+        container = _documents(m["file"], files[m["file"]])[0]["spec"]["template"]["spec"]["containers"][0]
+        if container["args"] != [str(a) for a in m["args"]]:
+            raise RenderError(f"{m['file']}: container args differ from the spec")
+    gateway = context["gateway"]
+    if gateway is not None:
+        container = _documents(GATEWAY_FILE, files[GATEWAY_FILE])[0]["spec"]["template"]["spec"]["containers"][0]
+        if container["args"] != gateway["args"]:
+            raise RenderError(f"{GATEWAY_FILE}: container args differ from the spec")
+    variables = set()
+    if gateway is not None:
+        variables = {"LITELLM_MASTER_KEY", *gateway["key_variables"]}
+    shared.check_shared_files(files, variables)
+
+
+def validate(stack: StackSpec, files: dict[str, str], context: dict[str, Any] | None = None) -> None:
     """Parse everything back and check it says what the spec says (a failure is an llmstack bug)."""
+    _check_structure(stack, files, context or build_context(stack))
     kustomization = _documents(KUSTOMIZATION, files[KUSTOMIZATION])[0]
+    allowed = {"apiVersion", "kind", "labels", "resources", "secretGenerator"} | \
+        ({"configMapGenerator"} if stack.litellm is not None else set()) | \
+        ({"namespace"} if stack.kubernetes and stack.kubernetes.namespace else set())
+    if set(kustomization) != allowed:
+        raise RenderError(f"{KUSTOMIZATION}: top-level keys {sorted(kustomization)} != {sorted(allowed)}")
     resources = kustomization["resources"]
     if sorted(resources) != sorted(name for name in files if name in resources) or \
             any(name not in files for name in resources):

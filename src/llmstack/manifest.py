@@ -17,12 +17,12 @@ runtime commands import this module.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from llmstack.escaping import json_text
 from llmstack.paths import MANIFEST
 
 __all__ = ["MANIFEST", "document", "read", "recorded_models"]
@@ -33,7 +33,7 @@ FORMAT = 1  # bumped when the layout changes incompatibly
 def document(summary: dict[str, Any], inputs: dict[str, Any], models: dict[str, Any]) -> str:
     """The manifest's body (deterministic: insertion order, two-space indent, a trailing newline)."""
     data = {"format": FORMAT, "stack": summary, "inputs": inputs, "models": models}
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return json_text(data, indent=2) + "\n"
 
 
 def read(directory: Path) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ import yaml
 from llmstack import backends, manifest, stamp
 from llmstack.backends.base import python_healthcheck
 from llmstack.errors import RenderError
+from llmstack.escaping import Block, block, compose_quote, compose_variable, finalize, json_text, yaml_quote
 from llmstack.gateway import REPLICA_ROUTER, SINGLE_ROUTER
 from llmstack.paths import (
     COMPOSE_FILE,
@@ -33,23 +34,6 @@ from llmstack.spec import ModelSpec, StackSpec, kube_name
 HF_CACHE_VOLUME = "hf-cache"
 HF_CACHE_VARIABLE = "LLMSTACK_HF_CACHE"
 WORKERS_VARIABLE = "LLMSTACK_LITELLM_WORKERS"
-
-
-def compose_quote(value: Any) -> str:
-    """A YAML scalar Compose reads back verbatim: JSON-quoted, `$` doubled."""
-    if isinstance(value, bool) or value is None or isinstance(value, (int, float)):
-        return json.dumps(value)
-    return json.dumps(str(value).replace("$", "$$"), ensure_ascii=False)
-
-
-def yaml_quote(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
-
-
-def compose_variable(name: str, default: str) -> str:
-    """`${NAME:-default}` (unquoted): a host-specific value another host can override from `.env`."""
-    escaped = default.replace("$", "$$")
-    return f"${{{name}:-{escaped}}}"
 
 
 class _CompiledCache(jinja2.BytecodeCache):
@@ -85,6 +69,7 @@ class _CompiledCache(jinja2.BytecodeCache):
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
+        finalize=finalize,
         bytecode_cache=_CompiledCache(),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
@@ -94,8 +79,9 @@ def environment() -> jinja2.Environment:
     )
     env.filters["cq"] = compose_quote
     env.filters["yq"] = yaml_quote
-    env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False)
-    env.globals["var"] = lambda name, default: json.dumps(compose_variable(name, default), ensure_ascii=False)
+    env.filters["json"] = json_text
+    env.filters["block"] = block
+    env.globals["var"] = lambda name, default: json_text(compose_variable(name, default))
     env.globals["var_text"] = compose_variable
     return env
 
@@ -335,7 +321,7 @@ def shared_files(env: jinja2.Environment, context: dict[str, Any], stack: StackS
     return {
         GITIGNORE: env.get_template("gitignore.j2").render(context),
         MANIFEST: env.get_template("manifest.yaml.j2").render(
-            context, body=manifest.document(stack_summary, dict(stack.inputs), dict(stack.facts))),
+            context, body=Block(manifest.document(stack_summary, dict(stack.inputs), dict(stack.facts)))),
     }
 
 
@@ -355,7 +341,7 @@ def render(stack: StackSpec) -> dict[str, str]:
     if stack.litellm is not None:
         files[LITELLM_FILE] = env.get_template("litellm-config.yaml.j2").render(context)
     files = {name: stamp.stamp(text) for name, text in files.items()}
-    validate(stack, files)
+    validate(stack, files, context)
     return dict(sorted(files.items()))
 
 
@@ -369,45 +355,151 @@ def _load(name: str, text: str) -> Any:
         raise RenderError(f"rendered {name} is not valid YAML: {exc}") from exc
 
 
-def validate(stack: StackSpec, files: dict[str, str]) -> None:
-    """Parse the rendered YAML back and check it says what the spec says."""
+def _same(what: str, found: Any, expected: Any) -> None:
+    if found != expected:
+        raise RenderError(f"{what}: rendered {found!r}, the stack means {expected!r}")
+
+
+def _keys(what: str, mapping: Any, expected: set[str] | list[str]) -> None:
+    if not isinstance(mapping, dict):
+        raise RenderError(f"{what} is not a mapping")
+    _same(f"{what} keys", sorted(mapping), sorted(expected))
+
+
+def _backend_service_keys(view: dict[str, Any], stack: StackSpec) -> set[str]:
+    spec: ModelSpec = view["spec"]
+    keys = {"image", "command", "healthcheck", "restart"}
+    optional = {
+        "volumes": bool(spec.mounts or spec.hub_id), "environment": bool(spec.hub_id),
+        "network_mode": stack.network == "host", "ports": bool(view["publish"]), "ipc": view["ipc_host"],
+        "ulimits": view["ulimits"], "deploy": spec.gpus.enabled,
+    }
+    return keys | {key for key, wanted in optional.items() if wanted}
+
+
+def _check_backend_service(name: str, service: Any, view: dict[str, Any], stack: StackSpec) -> None:
+    spec: ModelSpec = view["spec"]
+    _keys(f"service {name}", service, _backend_service_keys(view, stack))
+    _same(f"service {name}: image", service["image"], spec.image.replace("$", "$$"))
+    _same(f"service {name}: command", service["command"], [str(a).replace("$", "$$") for a in view["command"]])
+    _same(f"service {name}: healthcheck test", service["healthcheck"]["test"], view["healthcheck"])
+    volumes: list[Any] = [{"type": "bind", "target": m.container_path.replace("$", "$$"), "read_only": True,
+                "source": compose_variable(m.variable, m.host_path) if m.variable else m.host_path.replace("$", "$$")}
+               for m in spec.mounts]
+    if spec.hub_id:
+        volumes.append(compose_variable(HF_CACHE_VARIABLE, HF_CACHE_VOLUME) + ":/root/.cache/huggingface")
+    if volumes:
+        _same(f"service {name}: volumes", service["volumes"], volumes)
+    if spec.hub_id:
+        _keys(f"service {name}: environment", service["environment"], {"HF_TOKEN"})
+    if view["publish"]:
+        _same(f"service {name}: ports", service["ports"], [view["publish"]])
+    if spec.gpus.enabled:
+        devices = service["deploy"]["resources"]["reservations"]["devices"]
+        if len(devices) != 1 or ("count" in devices[0]) == ("device_ids" in devices[0]):
+            raise RenderError(f"service {name}: GPU reservation needs count xor device_ids")
+
+
+def _check_gateway_service(service: Any, context: dict[str, Any], stack: StackSpec) -> None:
+    litellm = context["litellm"]
+    keys = {"image", "command", "volumes", "environment", "healthcheck", "restart"}
+    keys |= {"network_mode"} if stack.network == "host" else {"ports"}
+    keys |= {"depends_on"} if stack.services else set()
+    _keys("service litellm", service, keys)
+    assert stack.litellm is not None
+    _same("service litellm: image", service["image"], stack.litellm.image.replace("$", "$$"))
+    command = list(litellm["command"])
+    if stack.litellm.num_workers:
+        command += ["--num_workers", compose_variable(WORKERS_VARIABLE, str(stack.litellm.num_workers))]
+    _same("service litellm: command", service["command"], command)
+    _same("service litellm: volumes", service["volumes"],
+          [{"type": "bind", "source": "./litellm-config.yaml", "target": "/app/config.yaml", "read_only": True}])
+    env = service["environment"]
+    _keys("service litellm: environment", env,
+          {"LITELLM_MASTER_KEY", "LITELLM_LOCAL_MODEL_COST_MAP", "LITELLM_LOG", *litellm["key_variables"]})
+    if not str(env["LITELLM_MASTER_KEY"]).startswith("${LITELLM_MASTER_KEY:?"):
+        raise RenderError("the master key must come from the environment, never the file")
+    if stack.services:
+        _same("service litellm: depends_on", service["depends_on"],
+              {m.service: {"condition": "service_healthy"} for m in stack.services})
+
+
+def _check_dotenv_example(text: str, expected: set[str]) -> None:
+    """`.env.example`: comments, blank lines and `NAME=` for the variables the stack reads."""
+    names = set()
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        if not sep or value or name not in expected:
+            raise RenderError(f"{ENV_EXAMPLE}: unexpected line {line!r}")
+        names.add(name)
+    _same(f"{ENV_EXAMPLE} variables", sorted(names), sorted(expected))
+
+
+def check_shared_files(files: dict[str, str], env_variables: set[str]) -> None:
+    """The files every target writes alike say only what llmstack put there."""
+    ignored = [line for line in files[GITIGNORE].splitlines() if line.strip() and not line.startswith("#")]
+    _same(f"{GITIGNORE} entries", ignored, [".env"])
+    _check_dotenv_example(files[ENV_EXAMPLE], env_variables)
+    data = _load(MANIFEST, files[MANIFEST])
+    body = files[MANIFEST][files[MANIFEST].index("\n{"):]
+    _same(f"{MANIFEST}", data, json.loads(body))
+    _keys(MANIFEST, data, {"format", "stack", "inputs", "models"})
+
+
+def _env_variables(stack: StackSpec) -> set[str]:
+    names = {"LITELLM_MASTER_KEY"} if stack.litellm is not None else set()
+    if stack.litellm is not None:
+        names |= {m.api_key_env for m in stack.models if m.api_key_env}
+    if stack.uses_hub:
+        names.add("HF_TOKEN")
+    return names
+
+
+def validate(stack: StackSpec, files: dict[str, str], context: dict[str, Any] | None = None) -> None:
+    """Parse every rendered file back and check it holds exactly the structure and values the spec
+    means: top-level keys, services and their keys, commands, model_list entries. No value can add
+    a key, a service or a document; anything else is an llmstack bug (exit 3, nothing written)."""
+    context = context or build_context(stack)
     compose = _load(COMPOSE_FILE, files[COMPOSE_FILE])
-    if not isinstance(compose, dict) or not isinstance(compose.get("services"), dict):
-        raise RenderError(f"rendered {COMPOSE_FILE} has no services")
+    _keys(COMPOSE_FILE, compose, {"name", "services"} | ({"volumes"} if stack.uses_hub else set()))
+    _same(f"{COMPOSE_FILE}: name", compose["name"], stack.name)
     services = compose["services"]
     expected = [m.service for m in stack.services] + (["litellm"] if stack.litellm else [])
-    if list(services) != expected:
-        raise RenderError(f"rendered services {list(services)} != {expected}")
-    for model in stack.services:
-        service = services[model.service]
-        if service.get("image") != model.image.replace("$", "$$"):
-            raise RenderError(f"service {model.service}: image mismatch")
-        for key in ("command", "healthcheck", "restart"):
-            if key not in service:
-                raise RenderError(f"service {model.service}: missing {key}")
-        if model.gpus.enabled:
-            devices = service["deploy"]["resources"]["reservations"]["devices"]
-            if ("count" in devices[0]) == ("device_ids" in devices[0]):
-                raise RenderError(f"service {model.service}: GPU reservation needs count xor device_ids")
+    if not isinstance(services, dict) or list(services) != expected:
+        raise RenderError(f"rendered services {list(services or [])} != {expected}")
+    for view in context["models"]:
+        _check_backend_service(view["spec"].service, services[view["spec"].service], view, stack)
+    if stack.uses_hub:
+        _same(f"{COMPOSE_FILE}: volumes", compose["volumes"], {HF_CACHE_VOLUME: None})
     if stack.litellm is not None:
-        gateway = services["litellm"]
-        for model in stack.services:
-            if gateway["depends_on"][model.service]["condition"] != "service_healthy":
-                raise RenderError("litellm must wait for healthy backends")
-        env = gateway["environment"]
-        if not str(env.get("LITELLM_MASTER_KEY", "")).startswith("${LITELLM_MASTER_KEY:?"):
-            raise RenderError("the master key must come from the environment, never the file")
-        validate_gateway_config(stack, files[LITELLM_FILE])
+        _check_gateway_service(services["litellm"], context, stack)
+        validate_gateway_config(stack, files[LITELLM_FILE], context["gateway"])
+    check_shared_files(files, _env_variables(stack))
 
 
-def validate_gateway_config(stack: StackSpec, text: str) -> None:
-    """The LiteLLM config serves every alias (and Claude's names) through chat completions."""
+def validate_gateway_config(stack: StackSpec, text: str, view: dict[str, Any] | None = None) -> None:
+    """The LiteLLM config holds exactly the entries and settings the gateway view lays out, and
+    serves every alias (and Claude's names) through chat completions."""
     assert stack.litellm is not None
+    view = view or gateway_view(stack)
     config = _load(LITELLM_FILE, text)
+    _keys(LITELLM_FILE, config, {"model_list", "litellm_settings", "router_settings", "general_settings"})
     aliases = list(dict.fromkeys(entry["model_name"] for entry in config["model_list"]))
     expected_aliases = [m.alias for m in stack.models] + [p for p, _ in stack.litellm.claude_routes]
     if aliases != expected_aliases:
         raise RenderError(f"litellm aliases {aliases} do not match the stack {expected_aliases}")
-    for entry in config["model_list"]:
+    _same(f"{LITELLM_FILE}: model_list length", len(config["model_list"]), len(view["entries"]))
+    for entry, wanted in zip(config["model_list"], view["entries"], strict=True):
+        _keys(f"{LITELLM_FILE}: model_list entry", entry, {"model_name", "litellm_params", "model_info"})
+        _same(f"{LITELLM_FILE}: {wanted['model_name']}", entry["model_name"], wanted["model_name"])
+        _same(f"{LITELLM_FILE}: {wanted['model_name']} litellm_params", entry["litellm_params"], wanted["params"])
+        _same(f"{LITELLM_FILE}: {wanted['model_name']} model_info", entry["model_info"], wanted["info"])
         if entry["litellm_params"]["model"].startswith("openai/"):
             raise RenderError("the openai/ route sends Anthropic requests to /v1/responses")
+    _same(f"{LITELLM_FILE}: router_settings", config["router_settings"], view["router"])
+    _same(f"{LITELLM_FILE}: general_settings", config["general_settings"],
+          {"master_key": "os.environ/LITELLM_MASTER_KEY"})
+    _keys(f"{LITELLM_FILE}: litellm_settings", config["litellm_settings"],
+          {"drop_params", "use_chat_completions_url_for_anthropic_messages", "disable_hf_tokenizer_download"})

@@ -18,6 +18,7 @@ from typing import Any
 from llmstack.backends.base import Backend
 from llmstack.configfile import Config, StackInput
 from llmstack.errors import InputError
+from llmstack.escaping import is_safe
 from llmstack.options import OPTIONS, RenderOptions, cpu_contradicts_gpus, given, model_flags, spelled
 from llmstack.provenance import Layer, Layers, Sourced, derived, flag, keypath
 from llmstack.provenance import unused as unused_values
@@ -49,15 +50,12 @@ class Inputs:
         return unused_values([self.flags, self.stack_layer, *self.entries])
 
 
-def _unprintable(ch: str) -> bool:
-    """Characters YAML cannot carry (and that make no sense in a path or a flag)."""
-    code = ord(ch)
-    return code < 32 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF)
-
-
 def no_control_chars(value: Sourced[Any]) -> None:
+    """Refuse line breaks (every one YAML knows: U+0085, U+2028 and U+2029 too) and other control
+    characters: they make no sense in a path, a name or a flag. (Rendering would escape them
+    anyway: escaping.py.)"""
     for text in value.value if isinstance(value.value, list) else [value.value]:
-        if isinstance(text, str) and any(_unprintable(ch) for ch in text):
+        if isinstance(text, str) and not is_safe(text):
             raise InputError(
                 f"{value.origin.describe()} {text!r}: control characters (newline, tab, ...) are not supported; "
                 "remove them or rename the file"

@@ -16,6 +16,7 @@ from typing import Any
 
 from llmstack import options
 from llmstack.errors import InputError
+from llmstack.escaping import is_safe
 from llmstack.provenance import Layers, Origin, Sourced
 from llmstack.resolve.checks import at_least_one
 from llmstack.sources import ModelSource
@@ -103,7 +104,7 @@ def settings(lookup: Layers, target: str) -> KubernetesSpec | None:
 
 def _checked(key: str, found: Sourced[Any]) -> Any:
     """One `kubernetes:` value, checked against the grammar Kubernetes holds it to."""
-    if isinstance(found.value, str) and any(ord(ch) < 32 or ord(ch) == 127 for ch in found.value):
+    if isinstance(found.value, str) and not is_safe(found.value):
         raise InputError(f"{found.label(repr(found.value))}: control characters are not supported")
     if key in NAMES:
         grammar, limit, what, example = NAMES[key]

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from llmstack import backends, sources
 from llmstack.backends.base import FILE_FORMATS, FORMAT_NAMES, MODEL_KINDS, Backend, EngineFacts
@@ -247,15 +248,39 @@ def _api_bases(lookup: Layers, source: ModelSource) -> list[str]:
     if bases is None:
         raise InputError(f"{source.given.label()}: --backend external needs --api-base URL (where the model is "
                          "served, e.g. http://gpu-host-1:8000/v1; repeat it for replicas)")
-    checked = []
-    for url in bases.value if isinstance(bases.value, list) else [bases.value]:
-        if not URL.fullmatch(str(url)):
-            raise InputError(f"{bases.label(repr(url))}: not an http(s) URL; e.g. http://gpu-host-1:8000/v1")
-        checked.append(str(url).rstrip("/"))
+    checked = [_check_api_base(bases, str(url)) for url in (bases.value if isinstance(bases.value, list)
+                                                              else [bases.value])]
     twice = next((url for n, url in enumerate(checked) if url in checked[:n]), None)
     if twice is not None:
         raise InputError(f"{bases.label(repr(twice))}: the same URL twice; each replica needs its own --api-base")
     return checked
+
+
+_SECRET_QUERY = re.compile(r"(^|&)[^=&]*(key|token|secret|passw|auth|sig)[^=&]*=", re.IGNORECASE)
+
+
+def _check_api_base(bases: Sourced[Any], url: str) -> str:
+    """An http(s) URL without credentials: they would land in committed files (the key goes in
+    .env, named with --api-key-env). The error shows the URL with any password blanked out."""
+    if not URL.fullmatch(url):
+        raise InputError(f"{bases.label(repr(redact_url(url)))}: not an http(s) URL; e.g. http://gpu-host-1:8000/v1")
+    parts = urlsplit(url)
+    if "@" in parts.netloc or _SECRET_QUERY.search(parts.query):
+        raise InputError(
+            f"{bases.label(repr(redact_url(url)))}: credentials in a URL would be written into the committed "
+            "files; give the URL without them and put the key in .env, named with --api-key-env NAME")
+    return url.rstrip("/")
+
+
+def redact_url(url: str) -> str:
+    """`url` with the user info and secret-looking query values replaced by `***`."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    query = re.sub(r"((?:^|&)[^=&]*(?:key|token|secret|passw|auth|sig)[^=&]*=)[^&]*", r"\1***", parts.query,
+                   flags=re.IGNORECASE)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def refuse_api_base(draft: Draft) -> None:
