@@ -145,7 +145,7 @@ class _Captured(Exception):
 
 
 def _render(spec: Any) -> dict[str, str]:
-    from llmstack.render import render
+    from llmstack.targets import render
 
     return render(spec)
 

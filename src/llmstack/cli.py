@@ -144,12 +144,8 @@ def render(ctx: typer.Context, **values: Any) -> None:
                    "it is git-ignored: keep it secret.")
     for variable in outcome.key_variables:
         click.echo(f"Add {variable}=<the upstream server's key> to {where}/.env (it is never written to a rendered file).")
-    if outcome.target == "kubernetes":
-        click.echo(f"Next: kubectl apply -k {where}")
-        if outcome.port_forward:
-            click.echo(f"Then: {outcome.port_forward}   (the gateway on http://127.0.0.1:{outcome.port_forward.rsplit(':', 1)[1]})")
-        return
-    click.echo(f"Next: llmstack up {where}   (or: cd {where} && docker compose up -d)")
+    for line in outcome.next_steps:
+        click.echo(line)
 
 
 _PARAMETER_TYPES: dict[str, Any] = {"str": str | None, "int": int | None, "float": float | None, "bool": bool | None,

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from llmstack import modelinfo
 from llmstack.errors import InputError
+from llmstack.manifest import RecordedModel
 from llmstack.modelinfo import ModelFacts
 from llmstack.provenance import Sourced
 
@@ -103,6 +104,10 @@ class ModelSource:
         return modelinfo.vision_from_name(self.display_name), "guessed from the model name; `vision:` in " \
                                                                 "models.yaml overrides"
 
+    def record(self) -> RecordedModel:
+        """What the manifest records of this input: its source layout and the facts read from it."""
+        return RecordedModel(self.describe(), modelinfo.facts_to_dict(self.facts))
+
     def describe(self) -> dict[str, Any]:
         """What the manifest records of the source (the facts are recorded beside it)."""
         data: dict[str, Any] = {"kind": self.kind}
@@ -136,7 +141,7 @@ def name_facts(name: str, note: str | None = None, fmt: str = "name") -> ModelFa
     return ModelFacts(**values)
 
 
-def classify(given: Sourced[str], recorded: Mapping[str, Any] | None, external: bool,
+def classify(given: Sourced[str], recorded: RecordedModel | None, external: bool,
              env: Mapping[str, str] | None = None) -> ModelSource:
     """Read what `given` names. `recorded`: this input's entry in the stack's manifest, if any."""
     text = given.value
@@ -145,7 +150,7 @@ def classify(given: Sourced[str], recorded: Mapping[str, Any] | None, external: 
     if looks_like_path(text):
         path = Path(text).expanduser()
         if not path.exists():
-            if recorded and recorded.get("source", {}).get("kind") in ("path", "snapshot"):
+            if recorded is not None and recorded.kind in ("path", "snapshot"):
                 return _from_manifest(given, path.absolute(), recorded)
             raise InputError(
                 f"{given.label()}: no such file or directory on this host; check the path "
@@ -160,7 +165,7 @@ def classify(given: Sourced[str], recorded: Mapping[str, Any] | None, external: 
         return ModelSource(given, "path", facts, path=path, is_dir=path.is_dir())
     if HUB_ID_RE.match(text):
         facts = modelinfo.inspect_hub_id(text, env)
-        known_before = (recorded or {}).get("facts") or {}
+        known_before = recorded.facts if recorded is not None else {}
         if facts.format == "unknown" and known_before.get("format", "unknown") != "unknown":
             return ModelSource(given, "hub", modelinfo.facts_from_dict(known_before), hub_id=text,
                                from_manifest=True)
@@ -177,8 +182,8 @@ def _inside_snapshot(path: Path) -> bool:
     return "snapshots" in parts and any(part.startswith("models--") for part in parts)
 
 
-def _from_manifest(given: Sourced[str], path: Path, recorded: Mapping[str, Any]) -> ModelSource:
-    source = recorded["source"]
-    facts = modelinfo.facts_from_dict(recorded["facts"])
+def _from_manifest(given: Sourced[str], path: Path, recorded: RecordedModel) -> ModelSource:
+    source = recorded.source
+    facts = modelinfo.facts_from_dict(recorded.facts)
     return ModelSource(given, source["kind"], facts, path=path, hub_id=source.get("hub_id"),
                        revision=source.get("revision"), is_dir=bool(source.get("is_dir")), from_manifest=True)

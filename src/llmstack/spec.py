@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from llmstack.manifest import RecordedModel
+
 ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 SERVICE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
@@ -234,7 +236,7 @@ class StackSpec:
     kubernetes: KubernetesSpec | None = None  # set for the kubernetes target
     # What the manifest records so --check works without the weights (see manifest.py).
     inputs: Mapping[str, Any] = field(default_factory=dict)
-    facts: Mapping[str, Any] = field(default_factory=dict)  # model input -> facts dict
+    facts: Mapping[str, RecordedModel] = field(default_factory=dict)  # model input -> what was read of it
 
     @property
     def uses_hub(self) -> bool:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmstack import __version__, hostinfo, manifest, memory, modelinfo
+from llmstack import __version__, hostinfo, manifest, memory
 from llmstack.configfile import Config
 from llmstack.errors import InputError
 from llmstack.options import RenderOptions
@@ -81,8 +81,7 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
         target=where.target.value, kubernetes=k8s, regen_command=opts.regen_command, llmstack_version=__version__,
         inputs={"command": opts.regen_command, "config": config.where if inputs.stack is not None else None,
                 "stack": opts.get("stack")},
-        facts={source.text: {"source": source.describe(), "facts": modelinfo.facts_to_dict(source.facts)}
-               for source in model_sources},
+        facts={source.text: source.record() for source in model_sources},
     )
     return Resolved(spec, out, context.notices, plans)
 

@@ -22,6 +22,7 @@ from llmstack import backends, sources
 from llmstack.backends.base import FILE_FORMATS, FORMAT_NAMES, MODEL_KINDS, Backend, EngineFacts
 from llmstack.configfile import check_args
 from llmstack.errors import InputError, PlanError
+from llmstack.manifest import RecordedModel
 from llmstack.memory import tensor_parallel_fits, tensor_parallel_sizes
 from llmstack.mounts import host_path, variable
 from llmstack.mounts import mounts as model_mounts
@@ -71,7 +72,7 @@ class Context:
 
     output_dir: Path
     gateway_on: bool
-    recorded: Mapping[str, Any]
+    recorded: Mapping[str, RecordedModel]
     env: Mapping[str, str]
     notices: list[str]
 
