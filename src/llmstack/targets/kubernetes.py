@@ -381,40 +381,47 @@ def validate(stack: StackSpec, files: dict[str, str], context: dict[str, Any] | 
     if sorted(resources) != sorted(name for name in files if name in resources) or \
             any(name not in files for name in resources):
         raise RenderError(f"{KUSTOMIZATION} lists files that were not rendered")
-    secret = secret_name(stack)
-    if [g["name"] for g in kustomization["secretGenerator"]] != [secret]:
+    if [g["name"] for g in kustomization["secretGenerator"]] != [secret_name(stack)]:
         raise RenderError("the Secret must come from the secretGenerator reading .env")
     for model in stack.services:
-        name = kube_name(stack.name, model.service)
-        deployment, service = _documents(f"{model.service}.yaml", files[f"{model.service}.yaml"])
-        if deployment["kind"] != "Deployment" or service["kind"] != "Service" or deployment["metadata"]["name"] != name:
-            raise RenderError(f"{model.service}.yaml: expected the Deployment and Service {name}")
-        container = _pod_checks(name, deployment, service, secret)
-        if deployment["spec"]["strategy"]["type"] != "Recreate":
-            raise RenderError(f"{name}: backends are replaced, not rolled (GPUs)")
-        if deployment["spec"]["replicas"] != model.replicas:
-            raise RenderError(f"{name}: replicas differ from the spec")
-        count = model.gpus.kubernetes_count(model.tensor_parallel)
-        limit = container.get("resources", {}).get("limits", {}).get("nvidia.com/gpu", 0)
-        if limit != count:
-            raise RenderError(f"{name}: nvidia.com/gpu {limit} != {count}")
-        if container["image"] != model.image:
-            raise RenderError(f"{name}: image mismatch")
+        _check_backend(stack, model, files)
     if stack.litellm is not None:
-        name = kube_name(stack.name, "litellm")
-        deployment, service = _documents(GATEWAY_FILE, files[GATEWAY_FILE])
-        container = _pod_checks(name, deployment, service, secret)
-        if not any(e["name"] == "LITELLM_MASTER_KEY" for e in container["env"]):
-            raise RenderError(f"{name}: no master key")
-        volumes = deployment["spec"]["template"]["spec"]["volumes"]
-        if [v["configMap"]["name"] for v in volumes if "configMap" in v] != [config_map_name(stack)]:
-            raise RenderError(f"{name}: the config must come from the generated ConfigMap")
-        common.validate_gateway_config(stack, files[LITELLM_FILE], gateway_view(stack))
-        if stack.services:
-            policies = _documents(POLICY_FILE, files[POLICY_FILE])
-            selected = [p["spec"]["podSelector"]["matchLabels"] for p in policies]
-            if selected != [selector(stack, m.service) for m in stack.services]:
-                raise RenderError("every backend needs its NetworkPolicy")
+        _check_gateway(stack, files)
+
+
+def _check_backend(stack: StackSpec, model: ModelSpec, files: dict[str, str]) -> None:
+    name = kube_name(stack.name, model.service)
+    deployment, service = _documents(f"{model.service}.yaml", files[f"{model.service}.yaml"])
+    if deployment["kind"] != "Deployment" or service["kind"] != "Service" or deployment["metadata"]["name"] != name:
+        raise RenderError(f"{model.service}.yaml: expected the Deployment and Service {name}")
+    container = _pod_checks(name, deployment, service, secret_name(stack))
+    if deployment["spec"]["strategy"]["type"] != "Recreate":
+        raise RenderError(f"{name}: backends are replaced, not rolled (GPUs)")
+    if deployment["spec"]["replicas"] != model.replicas:
+        raise RenderError(f"{name}: replicas differ from the spec")
+    count = model.gpus.kubernetes_count(model.tensor_parallel)
+    limit = container.get("resources", {}).get("limits", {}).get("nvidia.com/gpu", 0)
+    if limit != count:
+        raise RenderError(f"{name}: nvidia.com/gpu {limit} != {count}")
+    if container["image"] != model.image:
+        raise RenderError(f"{name}: image mismatch")
+
+
+def _check_gateway(stack: StackSpec, files: dict[str, str]) -> None:
+    name = kube_name(stack.name, "litellm")
+    deployment, service = _documents(GATEWAY_FILE, files[GATEWAY_FILE])
+    container = _pod_checks(name, deployment, service, secret_name(stack))
+    if not any(e["name"] == "LITELLM_MASTER_KEY" for e in container["env"]):
+        raise RenderError(f"{name}: no master key")
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    if [v["configMap"]["name"] for v in volumes if "configMap" in v] != [config_map_name(stack)]:
+        raise RenderError(f"{name}: the config must come from the generated ConfigMap")
+    common.validate_gateway_config(stack, files[LITELLM_FILE], gateway_view(stack))
+    if stack.services:
+        policies = _documents(POLICY_FILE, files[POLICY_FILE])
+        selected = [p["spec"]["podSelector"]["matchLabels"] for p in policies]
+        if selected != [selector(stack, m.service) for m in stack.services]:
+            raise RenderError("every backend needs its NetworkPolicy")
 
 
 def _program(name: str) -> str | None:
