@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from llmstack import backends, modelinfo
+from llmstack import backends
 from llmstack.backends.base import Backend, BackendArgs, Defaults, DerivedFlag, EngineFacts, python_healthcheck
+from llmstack.model import families
 from tests.conftest import snapshot
 from tests.test_bad_input import assert_rejected
 
@@ -64,26 +65,22 @@ class Toy(Backend):
         return python_healthcheck(host, port, "/ready")
 
 
-def add_family(monkeypatch: pytest.MonkeyPatch, family: str, model_type: str, name_pattern: str) -> None:
-    """Register a model family for this test. The one line that knows where the family table lives:
-    after the model/ split it is `families.register(family, kinds=[model_type], name_pattern=...)`
-    (see /work/coord/notes-renovation.md)."""
-    monkeypatch.setitem(modelinfo._BASE_FAMILY, model_type, family)
-    monkeypatch.setattr(modelinfo, "_NAME_RULES", ((name_pattern, family), *modelinfo._NAME_RULES))
-
-
 @pytest.fixture
-def toy(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    backends.register(Toy())
-    add_family(monkeypatch, "toyformer", "toyformer", r"toyformer")
+def toy(workdir: Path) -> Path:
+    """The toy engine in the backend registry, the toyformer family in the family table, and a
+    toyformer model as it would publish its config.json."""
     model = workdir / "models" / "Toyformer-1B"
     model.mkdir()
     (model / "config.json").write_text(json.dumps({
         "architectures": ["ToyformerForCausalLM"], "model_type": "toyformer", "hidden_size": 1024,
         "num_attention_heads": 16, "num_key_value_heads": 4, "num_hidden_layers": 12, "vocab_size": 32000,
         "max_position_embeddings": 16384, "torch_dtype": "bfloat16"}))
-    yield workdir
-    backends.unregister("toy")
+    backends.register(Toy())
+    try:
+        with families.registered(families.Family("toyformer", model_types=("toyformer",), names=r"toyformer")):
+            yield workdir
+    finally:
+        backends.unregister("toy")
 
 
 def render_stack(cli, root: Path, version: str, **entry: object):

@@ -58,14 +58,14 @@ def test_undefined_values_are_errors():
         from_string("{{ missing }}")
 
 
-def test_a_compiled_template_is_reused_only_under_the_same_settings(tmp_path, monkeypatch):
-    """Bytecode compiled without `finalize` (an older llmstack) must not be loaded by one with it."""
-    cache = jinja.CompiledCache(str(tmp_path))
-    plain_key = jinja2.BytecodeCache.get_cache_key(cache, "t.j2", "/x/t.j2")
-    key = cache.get_cache_key("t.j2", "/x/t.j2")
-    assert key != plain_key
-    monkeypatch.setattr(jinja, "FINGERPRINT", "another llmstack")
-    assert cache.get_cache_key("t.j2", "/x/t.j2") != key
+def test_compiled_templates_are_cached_per_fingerprint_of_the_code(tmp_path, monkeypatch):
+    """Bytecode compiled by other code (before `finalize` existed, say) is never loaded: the cache
+    directory is named after the code that sets up the environment and llmstack's version."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first = jinja.fingerprint()
+    assert jinja.CompiledCache().directory == str(tmp_path / "llmstack" / f"jinja-{first}")
+    monkeypatch.setattr(jinja, "__version__", "another")
+    assert jinja.fingerprint() != first
 
 
 def test_the_cache_round_trips(tmp_path):

@@ -130,7 +130,7 @@ class StackSummary:
 @dataclass(frozen=True)
 class RecordedModel:
     """A model input as an earlier render read it: its source layout and its facts (the form of
-    modelinfo.facts_to_dict), standing in for weights that are not on this host."""
+    llmstack.model.facts_to_dict), standing in for weights that are not on this host."""
 
     source: dict[str, Any]  # kind, and hub_id, revision, is_dir when they apply
     facts: dict[str, Any]

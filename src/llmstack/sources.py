@@ -1,6 +1,6 @@
 """What `--model` names: a local directory or file, a Hugging Face cache snapshot, a hub id, or
 (for gateway-only backends) a model another server serves. Classifying it reads the model's
-facts (modelinfo.py); when the weights are not on this host, the facts recorded in the stack's
+facts (llmstack.model); when the weights are not on this host, the facts recorded in the stack's
 manifest stand in for them, so `--check` works in a checkout without the weights.
 """
 
@@ -13,10 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from llmstack import modelinfo
 from llmstack.errors import InputError
 from llmstack.manifest import RecordedModel
-from llmstack.modelinfo import ModelFacts
+from llmstack.model import (
+    ModelFacts,
+    facts_from_dict,
+    facts_to_dict,
+    family_from_name,
+    hf_snapshot,
+    inspect_hub_id,
+    inspect_path,
+    vision_from_name,
+)
 from llmstack.provenance import Sourced
 
 HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -101,12 +109,12 @@ class ModelSource:
             return bool(facts.vision), f"{'vision_config in' if facts.vision else 'no vision_config in'} {where}"
         if facts.vision is not None:
             return bool(facts.vision), where or "from the model"
-        return modelinfo.vision_from_name(self.display_name), "guessed from the model name; `vision:` in " \
+        return vision_from_name(self.display_name), "guessed from the model name; `vision:` in " \
                                                                 "models.yaml overrides"
 
     def record(self) -> RecordedModel:
         """What the manifest records of this input: its source layout and the facts read from it."""
-        return RecordedModel(self.describe(), modelinfo.facts_to_dict(self.facts))
+        return RecordedModel(self.describe(), facts_to_dict(self.facts))
 
     def describe(self) -> dict[str, Any]:
         """What the manifest records of the source (the facts are recorded beside it)."""
@@ -134,7 +142,7 @@ def name_facts(name: str, note: str | None = None, fmt: str = "name") -> ModelFa
             continue
         values[item.name] = None
     values.update(format=fmt, name=name, weights_exact=False, files=(), origins={}, notes=(note,) if note else ())
-    family = modelinfo.family_from_name(name)
+    family = family_from_name(name)
     if family:
         values["family"] = family
         values["origins"] = {"family": f"guessed from the name {name!r}"}
@@ -157,17 +165,17 @@ def classify(given: Sourced[str], recorded: RecordedModel | None, external: bool
                 "(local models are mounted read-only) or pass a Hugging Face id like org/name"
             )
         path = path.resolve() if not _inside_snapshot(path) else path.absolute()
-        snapshot = modelinfo.hf_snapshot(path if path.is_dir() else path.parent)
-        facts = modelinfo.inspect_path(path)
+        snapshot = hf_snapshot(path if path.is_dir() else path.parent)
+        facts = inspect_path(path)
         if snapshot is not None:
             return ModelSource(given, "snapshot", facts, path=path, hub_id=snapshot.hub_id,
                                revision=snapshot.revision, is_dir=path.is_dir())
         return ModelSource(given, "path", facts, path=path, is_dir=path.is_dir())
     if HUB_ID_RE.match(text):
-        facts = modelinfo.inspect_hub_id(text, env)
+        facts = inspect_hub_id(text, env)
         known_before = recorded.facts if recorded is not None else {}
         if facts.format == "unknown" and known_before.get("format", "unknown") != "unknown":
-            return ModelSource(given, "hub", modelinfo.facts_from_dict(known_before), hub_id=text,
+            return ModelSource(given, "hub", facts_from_dict(known_before), hub_id=text,
                                from_manifest=True)
         return ModelSource(given, "hub", facts, hub_id=text)
     raise InputError(
@@ -184,6 +192,6 @@ def _inside_snapshot(path: Path) -> bool:
 
 def _from_manifest(given: Sourced[str], path: Path, recorded: RecordedModel) -> ModelSource:
     source = recorded.source
-    facts = modelinfo.facts_from_dict(recorded.facts)
+    facts = facts_from_dict(recorded.facts)
     return ModelSource(given, source["kind"], facts, path=path, hub_id=source.get("hub_id"),
                        revision=source.get("revision"), is_dir=bool(source.get("is_dir")), from_manifest=True)

@@ -20,30 +20,36 @@ from functools import lru_cache
 
 import jinja2
 
-from llmstack import __version__
+from llmstack import __version__, escaping
 from llmstack.escaping import block, compose_quote, compose_variable, finalize, json_text, yaml_quote
 from llmstack.paths import templates_dir
 
-# The environment's settings. With the template's source (which Jinja checks itself) they decide
-# the code a template compiles to, so they are part of the cache key: a template compiled under
-# other settings (before `finalize` existed, say) is never loaded. llmstack's version covers the rest.
 OPTIONS: dict[str, object] = {"finalize": finalize, "undefined": jinja2.StrictUndefined, "autoescape": False,
                               "keep_trailing_newline": True, "trim_blocks": True, "lstrip_blocks": True}
-FINGERPRINT = hashlib.sha256(repr((__version__, jinja2.__version__, sorted(
-    (key, getattr(value, "__qualname__", value)) for key, value in OPTIONS.items()))).encode()).hexdigest()
+
+
+def fingerprint() -> str:
+    """Of the code that sets up the environment (this module and escaping.py) and llmstack's
+    version: Jinja checks a cached template against its source and Jinja's own version, not
+    against the environment it was compiled for, and `finalize` (the escaping of every value) is
+    compiled into the code. Code compiled by an older or newer llmstack is never run."""
+    digest = hashlib.sha256(__version__.encode())
+    for path in (__file__, escaping.__file__):
+        try:
+            with open(path, "rb") as handle:
+                digest.update(handle.read())
+        except OSError:  # pragma: no cover - a module without its source: never reuse a cache
+            digest.update(os.urandom(16))
+    return digest.hexdigest()[:16]
 
 
 class CompiledCache(jinja2.BytecodeCache):
-    """Compiled templates in the user's cache directory: a cold run skips Jinja's parser and
-    compiler (about 20 ms). Keyed by template, file and FINGERPRINT; any I/O problem just means
-    no cache."""
+    """Compiled templates in the user's cache directory, one directory per `fingerprint()`: a
+    cold run skips Jinja's parser and compiler (about 20 ms). Any I/O problem just means no cache."""
 
     def __init__(self, directory: str | None = None) -> None:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        self.directory = directory or os.path.join(base, "llmstack", "jinja")
-
-    def get_cache_key(self, name: str, filename: str | None = None) -> str:
-        return hashlib.sha1(f"{FINGERPRINT}|{super().get_cache_key(name, filename)}".encode()).hexdigest()
+        self.directory = directory or os.path.join(base, "llmstack", f"jinja-{fingerprint()}")
 
     def _path(self, bucket: jinja2.bccache.Bucket) -> str:
         return os.path.join(self.directory, f"{bucket.key}.cache")
