@@ -1,11 +1,15 @@
 """Turn flags + a stack + defaults + the model's facts into a validated StackSpec, in named stages.
 
-    1 inputs       the command line checked, the stack chosen, the one layered lookup built
-    2 place        network, published address, target (and the Kubernetes settings)
-    3 name         the stack's name          4 output   its directory (and an earlier manifest there)
-    5 gateway      the LiteLLM gateway       6 models   each model, stage by stage (resolve/model.py)
-    7 uniqueness   aliases, services, ports  8 GPUs     shared between models, or counted per pod
-    9 memory       each model's memory plan  10 claude  Claude Code's tiers routed to aliases
+    1 inputs       the command line checked, the stack chosen, the one layered lookup built (inputs.py)
+    2 place        network, published address, target, and the Kubernetes settings (stack.py, kubernetes.py)
+    3 name         the stack's name                     4 output   its directory (an earlier manifest there)
+    5 gateway      the LiteLLM gateway (stack.py)
+    6 models       each model, stage by stage (model.py): its source and backend, args, extra args,
+                   alias, a model served elsewhere (external.py), GPUs and tensor parallelism
+                   (gpus.py), context, parsers, service, mounts and vision, image, the Anthropic
+                   route (draft.py), the ModelSpec
+    7 uniqueness   aliases, services, ports              8 GPUs     shared between models, or counted per pod
+    9 memory       each model's memory plan (memory.py)  10 claude  Claude Code's tiers routed to aliases
     11 unused      every value given was read by some stage, or the render stops naming it
 
 Precedence for every value: flag > the stack model > the stack > `defaults` in models.yaml > the

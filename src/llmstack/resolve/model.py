@@ -1,6 +1,7 @@
 """Per-model stages, in order: the model and its backend -> args -> extra args -> alias -> (a
-gateway-only model ends here) -> GPUs and tensor parallelism -> context -> parsers -> service ->
-mounts, projector, vision -> image -> Anthropic route -> the ModelSpec.
+gateway-only model ends here: external.py) -> GPUs and tensor parallelism (gpus.py) -> context ->
+parsers -> service -> mounts, projector, vision -> image -> Anthropic route (draft.py) -> the
+ModelSpec.
 
 Each stage reads its values from the model's lookup (flag > stack model > stack > models.yaml
 defaults > the backend's built-in defaults), checks them against the model's facts and the
@@ -11,70 +12,26 @@ what each can do.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from llmstack import backends, sources
-from llmstack.backends.base import FILE_FORMATS, FORMAT_NAMES, MODEL_KINDS, Backend, EngineFacts
+from llmstack.backends.base import FILE_FORMATS, FORMAT_NAMES, MODEL_KINDS, Backend
 from llmstack.configfile import check_args
 from llmstack.errors import InputError, PlanError
-from llmstack.manifest import RecordedModel
-from llmstack.memory import tensor_parallel_fits, tensor_parallel_sizes
 from llmstack.mounts import host_path, variable
 from llmstack.mounts import mounts as model_mounts
 from llmstack.options import by_key
 from llmstack.paths import MANIFEST
-from llmstack.provenance import Layers, Sourced, derived
+from llmstack.provenance import Sourced, derived
 from llmstack.resolve import checks
+from llmstack.resolve.draft import Context, Draft, anthropic_route
+from llmstack.resolve.external import external_model, refuse_api_base
+from llmstack.resolve.gpus import gpus_and_tensor_parallel
 from llmstack.resolve.inputs import Inputs, backend_defaults, no_control_chars
 from llmstack.sources import ModelSource
-from llmstack.spec import ALIAS_RE, SERVICE_RE, GpuSpec, ModelSpec, Mount
-
-ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
-URL = re.compile(r"https?://[^\s/]+(/\S*)?")
-
-
-@dataclass
-class Draft:
-    """One model on its way to a ModelSpec: what the stages decided so far, and why."""
-
-    index: int
-    single: bool
-    lookup: Layers
-    source: ModelSource
-    backend: Backend
-    engine: EngineFacts
-    origins: dict[str, str]
-    args: dict[str, Any] = field(default_factory=dict)
-    alias: str = ""
-    gpus: GpuSpec = field(default_factory=lambda: GpuSpec(kind="all"))
-    gpus_given: Sourced[Any] | None = None
-    tensor_parallel: int | None = None
-    max_model_len: int | None = None
-    tool_parser: str | None = None
-    reasoning_parser: str | None = None
-    service: str = ""
-    mounts: tuple[Mount, ...] = ()
-    model_arg: str = ""
-    mmproj_arg: str | None = None
-    vision: tuple[bool, str] = (False, "")
-    image: str = ""
-
-
-@dataclass(frozen=True)
-class Context:
-    """What every model's stages share: where the stack is written, whether it has a gateway, what
-    an earlier render recorded of its models, and the environment (the Hugging Face cache)."""
-
-    output_dir: Path
-    gateway_on: bool
-    recorded: Mapping[str, RecordedModel]
-    env: Mapping[str, str]
-    notices: list[str]
+from llmstack.spec import ALIAS_RE, SERVICE_RE, ModelSpec, Mount
 
 
 def resolve_model(inputs: Inputs, index: int, context: Context) -> tuple[ModelSpec, ModelSource]:
@@ -206,162 +163,6 @@ def alias(draft: Draft, inputs: Inputs) -> str:
         raise InputError(f"{found.label(repr(found.value))}: LiteLLM model names may use letters, digits, '.', "
                          "'_', ':' and '-' (no spaces or slashes), e.g. local-model")
     return found.value
-
-
-# ---- a model served elsewhere ------------------------------------------------------------------------
-
-# What a server the stack does not run decides by itself.
-DECIDED_ELSEWHERE = ("gpus", "tensor_parallel", "max_model_len", "tool_parser", "reasoning_parser", "mmproj", "image",
-                     "version", "port", "extra_args", "replicas")
-
-
-def external_model(draft: Draft, gateway_on: bool) -> ModelSpec:
-    """A model another server already serves: only the gateway's route to it (replicas: several URLs)."""
-    lookup, source = draft.lookup, draft.source
-    if not gateway_on:
-        raise InputError(f"{source.given.label()}: an external model is only reachable through the gateway; "
-                         "drop --no-litellm")
-    urls = _api_bases(lookup, source)
-    draft.origins["api_base"] = lookup.get("api_base").origin.describe()  # type: ignore[union-attr]
-    key_env = lookup.get("api_key_env")
-    if key_env is not None and not ENV_NAME.fullmatch(str(key_env.value)):
-        raise InputError(f"{key_env.label(repr(key_env.value))}: an environment variable name (A-Z, 0-9, _), "
-                         "e.g. UPSTREAM_API_KEY")
-    for key in (*DECIDED_ELSEWHERE, *lookup.keys("args.")):
-        found = lookup.get(key)
-        if found is not None and found.origin.from_user:
-            raise InputError(f"{found.label()}: the external server decides this; drop it for --backend external")
-    native = anthropic_route(draft)
-    vision = lookup.get("vision")
-    return ModelSpec(
-        service="", alias=draft.alias, backend=draft.backend.name, display_name=source.text,
-        served_name=source.text, model_arg=source.text, image="", port=0, gpus=GpuSpec(kind="none"), tools=True,
-        vision=bool(vision.value) if vision is not None else False,
-        vision_source="set by `vision:` in models.yaml" if vision is not None else "an external server: "
-                      "set `vision: true` in models.yaml if it serves images",
-        api_bases=tuple(urls), api_key_env=str(key_env.value) if key_env is not None else None,
-        native_messages=native, origins=draft.origins,
-    )
-
-
-def _api_bases(lookup: Layers, source: ModelSource) -> list[str]:
-    bases = lookup.get("api_base")
-    if bases is None:
-        raise InputError(f"{source.given.label()}: --backend external needs --api-base URL (where the model is "
-                         "served, e.g. http://gpu-host-1:8000/v1; repeat it for replicas)")
-    checked = [_check_api_base(bases, str(url)) for url in (bases.value if isinstance(bases.value, list)
-                                                              else [bases.value])]
-    twice = next((url for n, url in enumerate(checked) if url in checked[:n]), None)
-    if twice is not None:
-        raise InputError(f"{bases.label(repr(twice))}: the same URL twice; each replica needs its own --api-base")
-    return checked
-
-
-_SECRET_QUERY = re.compile(r"(^|&)[^=&]*(key|token|secret|passw|auth|sig)[^=&]*=", re.IGNORECASE)
-
-
-def _check_api_base(bases: Sourced[Any], url: str) -> str:
-    """An http(s) URL without credentials: they would land in committed files (the key goes in
-    .env, named with --api-key-env). The error shows the URL with any password blanked out."""
-    if not URL.fullmatch(url):
-        raise InputError(f"{bases.label(repr(redact_url(url)))}: not an http(s) URL; e.g. http://gpu-host-1:8000/v1")
-    parts = urlsplit(url)
-    if "@" in parts.netloc or _SECRET_QUERY.search(parts.query):
-        raise InputError(
-            f"{bases.label(repr(redact_url(url)))}: credentials in a URL would be written into the committed "
-            "files; give the URL without them and put the key in .env, named with --api-key-env NAME")
-    return url.rstrip("/")
-
-
-def redact_url(url: str) -> str:
-    """`url` with the user info and secret-looking query values replaced by `***`."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rpartition("@")[2]
-    query = re.sub(r"((?:^|&)[^=&]*(?:key|token|secret|passw|auth|sig)[^=&]*=)[^&]*", r"\1***", parts.query,
-                   flags=re.IGNORECASE)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def refuse_api_base(draft: Draft) -> None:
-    bases = draft.lookup.get("api_base")
-    if bases is not None:
-        first = bases.value[0] if isinstance(bases.value, list) else bases.value
-        raise InputError(f"{bases.label(first)}: {draft.backend.title} runs in this stack; --api-base is for "
-                         "--backend external")
-
-
-# ---- GPUs and tensor parallelism ------------------------------------------------------------------
-
-def gpus_and_tensor_parallel(draft: Draft) -> None:
-    lookup, backend = draft.lookup, draft.backend
-    given = lookup.get("gpus") or Sourced("all", derived("default"))
-    try:
-        draft.gpus = GpuSpec.parse(given.value)
-    except ValueError:
-        raise InputError(f"{given.label()}: use all, a count (2), device ids (0,2 or device=1) or none") from None
-    draft.gpus_given = given
-    draft.origins["gpus"] = given.origin.describe()
-    tp = lookup.get("tensor_parallel")
-    countable = draft.gpus.countable
-    if tp is not None:
-        _check_asked_tensor_parallel(draft, tp)
-        draft.tensor_parallel = tp.value
-        draft.origins["tensor_parallel"] = tp.origin.describe()
-    elif countable and countable > 1 and backend.tensor_parallel:
-        draft.tensor_parallel = countable
-        tp = Sourced(countable, given.origin)
-        draft.origins["tensor_parallel"] = f"the {countable} GPUs of {given.origin.describe()}"
-    if tp is not None and draft.tensor_parallel and draft.tensor_parallel > 1:
-        _check_heads(draft, tp)
-    _check_built_engine(draft, tp)
-
-
-def _check_asked_tensor_parallel(draft: Draft, tp: Sourced[Any]) -> None:
-    countable = draft.gpus.countable
-    assert draft.gpus_given is not None
-    if tp.value < 1:
-        raise InputError(f"{tp.label()}: must be 1 or more")
-    if countable is not None and tp.value > max(countable, 1):
-        raise InputError(f"{tp.label()} is larger than the {countable} GPU(s) requested with "
-                         f"{draft.gpus_given.origin.describe()} {draft.gpus.describe()}; request more GPUs or lower "
-                         "--tensor-parallel")
-    if not draft.backend.tensor_parallel and tp.value > 1:
-        raise InputError(f"{tp.label()}: {draft.backend.title} splits layers over all reserved GPUs by itself; "
-                         "drop the flag")
-
-
-def _check_heads(draft: Draft, tp: Sourced[Any]) -> None:
-    """The size must split the model's attention heads and KV heads evenly."""
-    source, size = draft.source, draft.tensor_parallel or 1
-    facts = source.facts
-    if tensor_parallel_fits(facts, size):
-        return
-    assert draft.gpus_given is not None
-    asked = tp.origin.kind == "flag" and tp.origin.where == "--tensor-parallel" or \
-        tp.origin.key.endswith("tensor_parallel")
-    culprit = tp.label() if asked else f"{draft.gpus_given.label()} (tensor parallel {size})"
-    good = [n for n in tensor_parallel_sizes(facts, max(size * 2, 8)) if n > 1]
-    fix = f"use {' or '.join(map(str, good[:3])) or '1'} GPUs or set --tensor-parallel to such a size"
-    heads, kv = facts.num_attention_heads, facts.num_kv_heads
-    if heads and heads % size:
-        raise PlanError(f"{culprit}: tensor parallel {size} must divide the model's {heads} attention heads "
-                        f"({source.fact_origin('num_attention_heads')}); {fix}")
-    raise PlanError(f"{culprit}: tensor parallel {size} does not split the model's {kv} KV heads evenly "
-                    f"({source.fact_origin('num_kv_heads')}); {fix}")
-
-
-def _check_built_engine(draft: Draft, tp: Sourced[Any] | None) -> None:
-    """A built engine was built for one tensor-parallel size: the GPUs must match it."""
-    facts, source = draft.source.facts, draft.source
-    if not facts.tp_size or not draft.backend.built_engine(source.format):
-        return
-    if (draft.tensor_parallel or 1) != facts.tp_size:
-        assert draft.gpus_given is not None
-        culprit = tp.label() if tp is not None else f"{draft.gpus_given.origin.describe()} {draft.gpus.describe()}"
-        raise PlanError(f"{culprit}: the engine {source.text} was built for tensor parallel {facts.tp_size} "
-                        f"({source.fact_origin('tp_size')}); reserve {facts.tp_size} GPU(s) or rebuild the engine")
 
 
 # ---- context and parsers -----------------------------------------------------------------------------
@@ -497,27 +298,6 @@ def image(draft: Draft) -> None:
         )
     draft.image = checks.image(Sourced(built, repository.origin))
     draft.origins["image"] = version.origin.describe()
-
-
-def anthropic_route(draft: Draft) -> bool:
-    """True when the gateway hands Anthropic /v1/messages requests to the backend untranslated; the
-    version decides whether it serves them (unknown for an image given as is)."""
-    asked, engine, backend = draft.lookup.get("anthropic_route"), draft.engine, draft.backend
-    what = f"{backend.title} {engine.version}" if engine.version else backend.title
-    if asked is None:
-        if engine.serves_messages is False:
-            draft.origins["anthropic_route"] = f"{what} has no /v1/messages; it came in {engine.messages_since}"
-        else:
-            draft.origins["anthropic_route"] = f"the default for {what}"
-        return engine.anthropic_route == "native"
-    if asked.value not in ("native", "translated"):
-        raise InputError(f"{asked.label()}: choose native (the backend's own /v1/messages) or translated "
-                         "(LiteLLM turns Anthropic requests into chat completions)")
-    if asked.value == "native" and engine.serves_messages is False:
-        raise InputError(f"{asked.label()}: {what} has no /v1/messages (served since {engine.messages_since}); "
-                         "pick a later --backend-version or drop the setting")
-    draft.origins["anthropic_route"] = asked.origin.describe()
-    return asked.value == "native"
 
 
 def assemble(draft: Draft, gateway_on: bool) -> ModelSpec:
