@@ -5,7 +5,7 @@ then decisions from the model's facts) and validated; rendering takes a StackSpe
 else. `origins` maps each field of a model to where its value came from (see provenance.py), so
 the rendered comments and the manifest can say why a value is what it is.
 
-Plain frozen dataclasses: no validation cost on the render path (resolve.py validated it all).
+Plain frozen dataclasses: no validation cost on the render path (resolve/ validated it all).
 """
 
 from __future__ import annotations

@@ -6,7 +6,12 @@ parallelism, which tool-call and reasoning parsers its pinned version ships and 
 family gets which, whether it takes a vision projector file, how LiteLLM reaches it (route and
 native endpoints), its built-in defaults (image, version, port, tuning args: models.yaml may
 override them but need not repeat them), its command, its healthcheck (with a program the image
-really ships) and how much GPU memory it plans for. Everything here is pure: no I/O.
+really ships), the flags its command derives (so an `--extra-arg` never contradicts one) and
+how much GPU memory it plans for. Everything here is pure: no I/O.
+
+Resolution reads a backend through capabilities, never its name: `facts(version)` (EngineFacts:
+parser names and family tables, /v1/messages, the default route) is the one way it learns what
+a release has, so an engine catalogue can answer per version instead of the class constants.
 
 Adding a backend means adding one module to this package that defines `BACKEND` (and one golden
 example under compose/); `tests/test_backends.py` walks the registry to hold every module to it.
@@ -130,7 +135,7 @@ class Backend:
     # Takes a separate vision projector file (`--mmproj`).
     projector: ClassVar[bool] = False
 
-    # ---- parsers (names the pinned version really ships) --------------------------------
+    # ---- parsers (names the pinned version really ships; read through facts()) ---------
     tool_parsers: ClassVar[frozenset[str]] = frozenset()  # empty: no parser switch
     tool_parser_by_family: ClassVar[Mapping[str, str]] = {}
     reasoning_parsers: ClassVar[frozenset[str]] = frozenset()
