@@ -30,6 +30,26 @@ def test_backend_declares_everything(backend: Backend):
         assert backend.reasoning_parser_for_think_tags in backend.reasoning_parsers
 
 
+@pytest.mark.parametrize("backend", [b for b in ALL if b.runs_service], ids=lambda b: b.name)
+def test_every_flag_a_command_writes_is_declared_derived(backend: Backend):
+    """So an `--extra-arg` can never contradict one of them (issue 17): it is refused instead."""
+    from llmstack.spec import GpuSpec, ModelSpec
+
+    args = {**{key: 1 for key in backend.args_model.model_fields}, **backend.defaults.args}
+    model = ModelSpec(service="backend", alias="a", backend=backend.name, display_name="m", served_name="m",
+                      model_arg="/models/m", image="i", port=8000, gpus=GpuSpec(kind="count", count=2), tools=True,
+                      vision=True, mmproj_arg="/mmproj/p.gguf", tensor_parallel=2, max_model_len=4096,
+                      tool_parser=next(iter(backend.tool_parsers), None),
+                      reasoning_parser=next(iter(backend.reasoning_parsers), None), args=args)
+    command = backend.command(model, "0.0.0.0")
+    if command[:2] == ["python3", "-m"]:  # the program, then its arguments
+        command = command[3:]
+    flags = [arg for arg in command if arg.startswith("-")]
+    assert flags
+    for flag in flags:
+        assert backend.derived_flag(flag) is not None, f"{backend.name} writes {flag} without declaring it derived"
+
+
 def test_each_format_has_one_auto_backend():
     claimed: dict[str, str] = {}
     for backend in ALL:

@@ -43,14 +43,14 @@ def render(cli, *args: str):
     ("external", None, None),
 ])
 def test_which_versions_serve_messages(name, version, serves):
-    assert backends.get(name).serves_messages(version) is serves
+    assert backends.get(name).facts(version).serves_messages is serves
 
 
 @pytest.mark.parametrize("name, route", [("vllm", "translated"), ("sglang", "translated"), ("llama", "native"),
                                          ("trtllm", "translated"), ("external", "translated")])
 def test_default_route_at_the_pinned_version(name, route):
     backend = backends.get(name)
-    assert backend.default_anthropic_route(backend.defaults.version or None) == route
+    assert backend.facts(backend.defaults.version or None).anthropic_route == route
 
 
 def test_llama_is_native_and_every_claude_route_says_so(cli, workdir):

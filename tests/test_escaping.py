@@ -111,7 +111,7 @@ def spec_of(name: str) -> Any:
     """The StackSpec the golden example `name` renders (resolved from the repository root)."""
     if name not in _SPECS:
         from llmstack import main
-        from llmstack.resolve import RenderOptions
+        from llmstack.options import RenderOptions
         from llmstack.resolve import resolve as resolve_spec
 
         cwd = os.getcwd()
@@ -120,7 +120,7 @@ def spec_of(name: str) -> Any:
             captured: dict[str, Any] = {}
 
             def capture(opts: RenderOptions, *args: Any, **kwargs: Any) -> None:
-                config = main.configfile.load(Path(opts.config) if opts.config else None)
+                config = main.configfile.load(Path(opts.get("config")) if opts.get("config") else None)
                 captured["spec"] = resolve_spec(opts, config).spec
                 raise _Captured
 
@@ -145,7 +145,7 @@ class _Captured(Exception):
 
 
 def _render(spec: Any) -> dict[str, str]:
-    from llmstack.render import render
+    from llmstack.targets import render
 
     return render(spec)
 
@@ -322,20 +322,20 @@ def test_templates_compiled_by_other_code_are_never_run(tmp_path, monkeypatch):
     checkout) sits in the user's cache: it must never be run."""
     import jinja2
 
-    from llmstack import render as render_module
+    from llmstack.targets import jinja as render_module
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     spec = _hostile_spec(spec_of("vllm-qwen2-5-7b"), lambda old: old + PAYLOADS[0])
 
     def unescaped_environment() -> jinja2.Environment:  # what llmstack compiled before the escaping fix
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(render_module.templates_dir())),
-                                 bytecode_cache=render_module._CompiledCache(), undefined=jinja2.StrictUndefined,
+                                 bytecode_cache=render_module.CompiledCache(), undefined=jinja2.StrictUndefined,
                                  keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
         env.filters.update(render_module.environment().filters)
         env.globals.update(render_module.environment().globals)
         return env
 
-    monkeypatch.setattr(render_module, "_environment_fingerprint", lambda: "other-code")
+    monkeypatch.setattr(render_module, "fingerprint", lambda: "other-code")
     old = unescaped_environment()
     for name in ("docker-compose.yml.j2", "header.j2"):
         old.get_template(name)  # compiled and cached under the other code's fingerprint

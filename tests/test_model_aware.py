@@ -139,7 +139,7 @@ def test_vision_comes_from_vision_config(cli, models):
 
 def test_tensor_parallel_must_divide_the_attention_heads(cli, models):
     rejected(cli, models, "--gpus 0,1,2 (tensor parallel 3): tensor parallel 3 must divide the model's 28 attention "
-             "heads (config.json: num_attention_heads of ./fam/Qwen2.5-7B-Instruct); use 2 or 4 or 7 GPUs",
+             "heads (config.json: num_attention_heads of ./fam/Qwen2.5-7B-Instruct); use 2 or 4 GPUs or set",
              "--model", "./fam/Qwen2.5-7B-Instruct", "--gpus", "0,1,2")
     rejected(cli, models, "--tensor-parallel 3: tensor parallel 3 must divide the model's 28 attention heads",
              "--model", "./fam/Qwen2.5-7B-Instruct", "--gpus", "4", "--tensor-parallel", "3")
@@ -236,6 +236,59 @@ def test_models_on_different_gpus_keep_their_shares(cli, models):
     result = cli("render", "qwen-coder-and-chat", "--stdout")
     services = yaml.safe_load(result.stdout)["services"]
     assert flag_value(services["backend-coder"]["command"], "--gpu-memory-utilization") == "0.9"
+
+
+def shares_by_gpu(stdout: str, devices: dict[str, list[int]]) -> dict[int, float]:
+    """The memory share each GPU gives away in total, from the rendered commands."""
+    services = yaml.safe_load(stdout)["services"]
+    totals: dict[int, float] = {}
+    for service, ids in devices.items():
+        command = services[service]["command"]
+        share = flag_value(command, "--gpu-memory-utilization") or flag_value(command, "--mem-fraction-static")
+        for gpu in ids:
+            totals[gpu] = round(totals.get(gpu, 0) + float(share), 4)
+    return totals
+
+
+def test_chained_reservations_never_give_away_more_than_a_gpu(cli, models):
+    """Issue 17, bug 3: [0], [1,2], [1,2], [0,2] are one group (connected through GPU 2 and GPU 0);
+    split as two groups, GPU 2 was given 1.12 of itself."""
+    reservations = {"a": [0], "b": [1, 2], "c": [1, 2], "d": [0, 2]}
+    (models / "chain.yaml").write_text(yaml.safe_dump({"stacks": {"chain": {"models": [
+        {"model": "./fam/Qwen2.5-7B-Instruct", "alias": alias, "gpus": ids} for alias, ids in reservations.items()
+    ]}}}))
+    result = cli("render", "chain", "--config", "chain.yaml", "--stdout")
+    assert result.exit_code == 0, result.stderr
+    totals = shares_by_gpu(result.stdout, {f"backend-{alias}": ids for alias, ids in reservations.items()})
+    assert max(totals.values()) <= 0.9, totals
+    assert totals[2] == 0.9  # three models on GPU 2: 0.3 each, not less than they can have
+
+
+def test_a_llama_cpp_model_on_a_shared_gpu_is_planned_against_its_share(cli, models):
+    """Issue 17, bug 3: llama.cpp has no memory switch; beside a vLLM model it was planned against
+    0.95 of the GPU while the vLLM model took 0.45 of it."""
+    (models / "mixed.yaml").write_text(yaml.safe_dump({"stacks": {"mixed": {"gpu_memory": 48, "models": [
+        {"model": "./fam/Qwen2.5-7B-Instruct", "alias": "chat", "gpus": [0], "max_model_len": 4096},
+        {"model": "./gguf/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf", "alias": "small", "gpus": [0]},
+    ]}}}))
+    result = cli("render", "mixed", "--config", "mixed.yaml", "--stdout")
+    assert result.exit_code == 0, result.stderr
+    small = result.stdout.split("backend-chat:")[1].split("backend-small:")[0]  # the comments above backend-small
+    assert "0.45 x 48 GiB x 1 GPU (mixed.yaml: stacks.mixed.gpu_memory)" in small
+    assert "0.95 x" not in result.stdout
+    services = yaml.safe_load(result.stdout)["services"]
+    assert flag_value(services["backend-chat"]["command"], "--gpu-memory-utilization") == "0.45"
+
+
+def test_tensor_parallel_advice_only_names_sizes_the_kv_heads_accept(cli, models):
+    """Issue 17, bug 3: 28 attention heads and 4 KV heads: 7 divides the heads but not the KV heads,
+    so the advice must not offer it (the next render would refuse it)."""
+    result = cli("render", "--model", "./fam/Qwen2.5-7B-Instruct", "--gpus", "1", "--gpu-memory", "6", "--stdout")
+    assert result.exit_code == 2
+    assert "more GPUs (28 of 6 GiB)" in result.stderr, result.stderr
+    rejected(cli, models, "--gpus 14 (tensor parallel 14): tensor parallel 14 does not split the model's 4 KV heads "
+             "evenly (config.json: num_key_value_heads of ./fam/Qwen2.5-7B-Instruct); use 2 or 4 or 28 GPUs or set",
+             "--model", "./fam/Qwen2.5-7B-Instruct", "--gpus", "14")
 
 
 # ---- what the container mounts -----------------------------------------------------------------
@@ -346,7 +399,7 @@ def test_runtime_commands_read_the_manifest_not_the_compose_file(cli, models):
 
 
 def test_kv_cache_over_tensor_parallel_gpus_counts_copies():
-    from llmstack.decide import kv_per_token
+    from llmstack.memory import kv_per_token
     from llmstack.model import inspect_path
 
     llama = inspect_path(FAMILIES / "Llama-3.1-8B-Instruct")  # 8 KV heads: split up to 8 GPUs, copied beyond

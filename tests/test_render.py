@@ -228,6 +228,29 @@ def test_precedence_cli_over_stack_over_defaults(cli, workdir):
     assert out["name"] == "s"
 
 
+def test_a_stack_models_args_are_used_and_credited(cli, workdir):
+    """Issue 17, bug 1: `args:` of a stack model were validated, then ignored (the context came from the
+    built-in default, and the comment said so)."""
+    (workdir / "my.yaml").write_text(yaml.safe_dump({"stacks": {"t": {"models": [
+        {"model": "./models/Qwen2.5-7B-Instruct", "backend": "vllm", "gpus": [0],
+         "args": {"max_model_len": 4096, "gpu_memory_utilization": 0.5}}]}}}))
+    result = render_ok(cli, "t", "--config", "my.yaml", "--stdout")
+    cmd = yaml.safe_load(result.stdout)["services"]["backend"]["command"]
+    assert cmd[cmd.index("--max-model-len") + 1] == "4096"
+    assert cmd[cmd.index("--gpu-memory-utilization") + 1] == "0.5"
+    assert "# Context 4096 tokens: my.yaml: stacks.t.models[0].args.max_model_len." in result.stdout
+
+
+def test_unknown_args_of_a_stack_model_are_refused_with_backend_auto(cli, workdir):
+    """Issue 17, bug 1: with `backend: auto` (the default) unknown `args:` keys went unchecked."""
+    (workdir / "my.yaml").write_text(yaml.safe_dump({"stacks": {"u": {"models": [
+        {"model": "./models/Qwen2.5-7B-Instruct", "args": {"max_model_len": 4096, "gpu_mem": 0.5}}]}}}))
+    result = cli("render", "u", "--config", "my.yaml", "--stdout")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("llmstack: error: my.yaml: stacks.u.models[0].args.gpu_mem: unknown key "
+                                     "(remove it or check its spelling)")
+
+
 def test_vision_comes_from_the_stack_or_the_name_and_says_which(cli, workdir):
     config = workdir / "my.yaml"
     base = yaml.safe_load((Path(__file__).parent.parent / "config" / "models.yaml").read_text())
@@ -281,6 +304,45 @@ def test_publish_backend_bind_extra_args_and_no_litellm(cli, workdir):
     assert list(load(bare)["services"]) == ["backend"]
     assert not (bare / "litellm-config.yaml").exists() and not (bare / ".env").exists()
     assert compose_config_quiet(bare).returncode == 0
+
+
+@pytest.mark.parametrize("args, expected", [
+    (("--model", "Qwen/Qwen2.5-7B-Instruct", "--extra-arg=--max-model-len=4096"),
+     "--extra-arg --max-model-len=4096: llmstack derives vLLM's --max-model-len; use --max-model-len instead "
+     "(max_model_len: on a model in models.yaml)"),
+    (("--model", "Qwen/Qwen2.5-7B-Instruct", "--extra-arg", "--max_model_len", "--extra-arg", "4096"),
+     "--extra-arg --max_model_len: llmstack derives vLLM's --max-model-len"),  # vLLM reads _ as -
+    (("--model", "Qwen/Qwen2.5-7B-Instruct", "--gpus", "2", "--extra-arg=-tp=2"),
+     "--extra-arg -tp=2: llmstack derives vLLM's --tensor-parallel-size; use --tensor-parallel instead"),
+    (("--model", "Qwen/Qwen2.5-7B-Instruct", "--extra-arg=--gpu-memory-utilization=0.5"),
+     "llmstack derives vLLM's --gpu-memory-utilization; set args: {gpu_memory_utilization: ...} on the model in "
+     "models.yaml (or defaults.backends.vllm.args) instead"),
+    (("--model", "Qwen/Qwen2.5-7B-Instruct", "--backend", "sglang", "--extra-arg=--context-len=4096"),
+     "--extra-arg --context-len=4096: SGLang reads it as --context-length, which llmstack derives; use "
+     "--max-model-len instead"),
+    (("--model", "./models/tiny.gguf", "--cpu", "--extra-arg=-c", "--extra-arg=4096"),
+     "--extra-arg -c: llmstack derives llama.cpp's -c; use --max-model-len instead"),
+    (("--model", "./models/tiny.gguf", "--cpu", "--extra-arg=--host=::"),
+     "--extra-arg --host=::: llmstack derives llama.cpp's --host; the listen address follows --network and --bind"),
+    (("--model", "./models/engine", "--gpus", "1", "--extra-arg=--served_model_name=x", "--extra-arg=--tp_size=2"),
+     "--extra-arg --tp_size=2: llmstack derives TensorRT-LLM's --tp_size; use --tensor-parallel instead"),
+])
+def test_an_extra_arg_never_contradicts_a_derived_flag(cli, workdir, args, expected):
+    """Issue 17, bug 2: `--extra-arg=--max-model-len=4096` rendered both values, while the comment, the
+    memory plan and the manifest said 32768. Each backend declares the flags it derives; an extra
+    argument naming one (in any spelling the server accepts) is refused, naming the option to use."""
+    from tests.test_bad_input import assert_rejected
+
+    assert_rejected(cli("render", *args), expected, snapshot(workdir), workdir)
+
+
+def test_extra_args_in_models_yaml_are_checked_too(cli, workdir):
+    (workdir / "my.yaml").write_text(yaml.safe_dump({"stacks": {"t": {"models": [
+        {"model": "./models/Qwen2.5-7B-Instruct", "extra_args": ["--enable-prefix-caching", "--port=9000"]}]}}}))
+    result = cli("render", "t", "--config", "my.yaml", "--stdout")
+    assert result.exit_code == 2
+    assert "my.yaml: stacks.t.models[0].extra_args --port=9000: llmstack derives vLLM's --port; use --port " \
+           "instead (port: on a model in models.yaml)" in result.stderr
 
 
 def test_dollar_and_spaces_in_paths_survive_compose_interpolation(cli, workdir):

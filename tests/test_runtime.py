@@ -426,6 +426,6 @@ def test_files_changed_since_a_container_started_make_it_stale(workdir):
 
 
 def test_workers_variable_is_the_one_render_writes():
-    from llmstack.render import WORKERS_VARIABLE
+    from llmstack.targets.compose import WORKERS_VARIABLE
 
     assert runtime.WORKERS_VARIABLE == WORKERS_VARIABLE

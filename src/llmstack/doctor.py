@@ -208,13 +208,11 @@ def _gpu_memory(stack: StackDir, host: Host) -> list[Result]:
         sizes = [memory[i] for i in sorted(devices) if i in memory]
         if not sizes:
             continue
-        gpus = int(plan.get("gpus") or 1)
-        share = float(plan.get("share") or 0.9)
+        gpus, share, needed = plan.gpus, plan.share, plan.needed_gib
         available = share * min(sizes) * gpus
-        needed = float(plan.get("needed_gib") or 0)
         label = f"GPU memory for {service}"
         detail = (f"needs {needed:.1f} GiB, {share:g} x {min(sizes):g} GiB x {gpus} GPU(s) here = {available:.1f} GiB "
-                  f"(rendered for {plan.get('gpu_memory_gib')} GiB GPUs)")
+                  f"(rendered for {plan.gpu_memory_gib} GiB GPUs)")
         if needed > available:
             results.append(Result(label, "fail", detail,
                                   "render again on this host (render measures its GPUs) with a smaller context or "
@@ -294,12 +292,11 @@ def run_checks(stack: StackDir, host: Host | None = None, cheap: bool = False) -
 
     for name, mounts in stack.mounts.items():
         for mount in mounts:
-            source = str(mount.get("source", ""))
-            variable = mount.get("variable")
+            source, variable = mount.source, mount.variable
             if variable and env.get(variable):
                 source = env[variable]
             path = (stack.directory / source).resolve() if not os.path.isabs(source) else Path(source)
-            label = f"{name}: {mount.get('target')}"
+            label = f"{name}: {mount.target}"
             if host.readable(path):
                 results.append(Result(f"Files for {label}", "pass", str(path)))
             else:

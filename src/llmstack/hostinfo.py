@@ -1,6 +1,6 @@
 """What render may learn from the host it runs on: the GPUs' memory, from `nvidia-smi`.
 
-Only resolve.py calls this (rendering stays pure); tests put a fake `nvidia-smi` on PATH.
+Only resolve/ calls this (rendering stays pure); tests put a fake `nvidia-smi` on PATH.
 """
 
 from __future__ import annotations

@@ -58,12 +58,13 @@ def apply(spec, pins: Mapping[str, str]):
 def stack_images(config_path: Path, stacks: list[str]) -> dict[str, list[str]]:
     """image -> the stacks that run it (every image a render of each stack writes)."""
     from llmstack import configfile
-    from llmstack.resolve import RenderOptions, resolve
+    from llmstack.options import RenderOptions
+    from llmstack.resolve import resolve
 
     config = configfile.load(config_path)
     used: dict[str, list[str]] = {}
     for name in stacks:
-        spec = resolve(RenderOptions(stack=name, config=str(config_path)), config).spec
+        spec = resolve(RenderOptions({"stack": name, "config": str(config_path)}), config).spec
         images = [m.image for m in spec.services] + ([spec.litellm.image] if spec.litellm else [])
         for image in images:
             used.setdefault(image.split("@", 1)[0] if "@" in image else image, []).append(name)

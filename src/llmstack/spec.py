@@ -5,7 +5,7 @@ then decisions from the model's facts) and validated; rendering takes a StackSpe
 else. `origins` maps each field of a model to where its value came from (see provenance.py), so
 the rendered comments and the manifest can say why a value is what it is.
 
-Plain frozen dataclasses: no validation cost on the render path (resolve.py validated it all).
+Plain frozen dataclasses: no validation cost on the render path (resolve/ validated it all).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from llmstack.manifest import RecordedModel
 
 ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 SERVICE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -182,6 +184,8 @@ class ModelSpec:
     api_bases: tuple[str, ...] = ()  # gateway-only backends: where the model is served (replicas)
     api_key_env: str | None = None  # gateway-only backends: env variable holding the upstream key
     native_messages: bool = False  # the gateway hands /v1/messages to the backend untranslated
+    # This model's part of each GPU when it shares them with other models (decide.share_gpus).
+    memory_share: float | None = None
     plan: MemoryPlan | None = None
     replicas: int = 1  # Kubernetes: pods behind the model's Service (Compose runs one container)
     origins: Mapping[str, str] = field(default_factory=dict)  # field -> where its value came from
@@ -226,13 +230,13 @@ class StackSpec:
     litellm: LitellmSpec | None  # None with --no-litellm
     regen_command: str
     llmstack_version: str
-    network: Literal["bridge", "host"] = "bridge"
+    network: str = "bridge"  # or "host"
     bind: str = "127.0.0.1"
-    target: Literal["compose", "kubernetes"] = "compose"
+    target: str = "compose"  # a name of the targets registry
     kubernetes: KubernetesSpec | None = None  # set for the kubernetes target
     # What the manifest records so --check works without the weights (see manifest.py).
     inputs: Mapping[str, Any] = field(default_factory=dict)
-    facts: Mapping[str, Any] = field(default_factory=dict)  # model input -> facts dict
+    facts: Mapping[str, RecordedModel] = field(default_factory=dict)  # model input -> what was read of it
 
     @property
     def uses_hub(self) -> bool:

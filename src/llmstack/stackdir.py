@@ -10,15 +10,8 @@ from pathlib import Path
 
 from llmstack import manifest
 from llmstack.errors import InputError
+from llmstack.manifest import AliasSummary, MountSummary, PlanSummary
 from llmstack.paths import COMPOSE_FILE, ENV_FILE, MANIFEST
-
-
-@dataclass
-class Alias:
-    name: str
-    tools: bool
-    vision: bool
-    context: int | None = None  # tokens, when known
 
 
 @dataclass
@@ -28,13 +21,13 @@ class StackDir:
     services: list[str]
     backends: list[str]
     gateway_url: str | None  # None with --no-litellm
-    aliases: list[Alias] = field(default_factory=list)
+    aliases: list[AliasSummary] = field(default_factory=list)
     published: dict[str, list[str]] = field(default_factory=dict)
     claude: dict[str, str] = field(default_factory=dict)  # Claude model name pattern -> alias
     gpus: dict[str, str] = field(default_factory=dict)  # service -> all | N | 0,1
-    mounts: dict[str, list[dict]] = field(default_factory=dict)  # service -> [{source, variable, target}]
+    mounts: dict[str, list[MountSummary]] = field(default_factory=dict)
     hub_cache: bool = False
-    plans: dict[str, dict] = field(default_factory=dict)  # service -> what its memory plan assumed
+    plans: dict[str, PlanSummary] = field(default_factory=dict)  # service -> what its memory plan assumed
     key_variables: list[str] = field(default_factory=list)  # upstream keys the gateway reads from .env
     manifest_pristine: bool | None = None  # its llmstack-hash: True verified, False edited, None absent
 
@@ -219,30 +212,18 @@ def locate(target: str | None) -> Path:
 def load(target: str | None) -> StackDir:
     """The rendered stack, as its manifest describes it (the compose file is never parsed back)."""
     directory = locate(target)
-    data = manifest.read(directory)
-    if data is None:
+    recorded = manifest.read(directory)
+    if recorded is None:
         raise InputError(
             f"{directory}: no readable {MANIFEST} beside {COMPOSE_FILE}; re-render the stack with "
             "`llmstack render` (the command is in the header of its docker-compose.yml)"
         )
-    summary = data.get("stack") or {}
-    aliases = [Alias(str(a["name"]), bool(a.get("tools")), bool(a.get("vision")), a.get("context"))
-               for a in summary.get("aliases") or []]
-    services = [str(s) for s in summary.get("services") or []]
+    summary = recorded.stack
     return StackDir(
-        directory=directory,
-        project=str(summary.get("project") or directory.name),
-        services=services,
-        backends=[str(s) for s in summary.get("backends") or []],
-        gateway_url=summary.get("gateway_url"),
-        aliases=aliases,
-        published={str(k): [str(a) for a in v] for k, v in (summary.get("published") or {}).items()},
-        claude={str(k): str(v) for k, v in (summary.get("claude") or {}).items()},
-        gpus={str(k): str(v) for k, v in (summary.get("gpus") or {}).items()},
-        mounts={str(k): list(v) for k, v in (summary.get("mounts") or {}).items()},
-        hub_cache=bool(summary.get("hub_cache")),
-        plans={str(k): dict(v) for k, v in (summary.get("plans") or {}).items()},
-        key_variables=[str(v) for v in summary.get("key_variables") or []],
+        directory=directory, project=summary.project, services=summary.services, backends=summary.backends,
+        gateway_url=summary.gateway_url, aliases=summary.aliases, published=summary.published,
+        claude=summary.claude, gpus={k: str(v) for k, v in summary.gpus.items()}, mounts=summary.mounts,
+        hub_cache=summary.hub_cache, plans=summary.plans, key_variables=summary.key_variables,
         manifest_pristine=manifest.pristine_on_disk(directory),
     )
 

@@ -12,7 +12,7 @@ gateway sends Anthropic requests (see `anthropic_route` below).
 
 from __future__ import annotations
 
-from llmstack.backends.base import Backend, BackendArgs, Defaults, Features
+from llmstack.backends.base import Backend, BackendArgs, Defaults, DerivedFlag, Features
 
 
 class LlamaArgs(BackendArgs):
@@ -31,6 +31,20 @@ class Llama(Backend):
     auto_for = frozenset({"gguf"})
     tensor_parallel = False
     projector = True
+    # What `command` writes, with the aliases llama-server accepts (common/arg.cpp; read in the
+    # llama.cpp vendored by llama-cpp-python 0.3.36, a later build than the pin: these names are
+    # older than b7349 except `-mm`, which an older build refuses anyway). Exact names only.
+    derived_flags = (
+        DerivedFlag(("-m", "--model"), "model"),
+        DerivedFlag(("--alias", "-a"), "", "the name the gateway asks for"),
+        DerivedFlag(("--host",), "network"),
+        DerivedFlag(("--port",), "port"),
+        DerivedFlag(("-c", "--ctx-size"), "max_model_len"),
+        DerivedFlag(("-ngl", "--gpu-layers", "--n-gpu-layers"), "args.n_gpu_layers"),
+        DerivedFlag(("-np", "--parallel"), "args.parallel"),
+        DerivedFlag(("--mmproj", "-mm"), "mmproj"),
+        DerivedFlag(("--jinja",), "", "chat templates and tool calls; llmstack always passes it"),
+    )
     # /v1/messages (and /v1/messages/count_tokens) since ggml-org/llama.cpp#17570, merged
     # 2025-11-28 (about b7190); b7349 is the first build this project vouches for. Native is the
     # default: measured against translation with the real server (benchmarks/RESULTS.md, "native

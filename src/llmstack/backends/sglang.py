@@ -5,7 +5,7 @@ Parser names are SGLang's own (they differ from vLLM's): the registries of the p
 
 from __future__ import annotations
 
-from llmstack.backends.base import Backend, BackendArgs, Defaults, Features
+from llmstack.backends.base import Backend, BackendArgs, Defaults, DerivedFlag, Features
 
 
 class SglangArgs(BackendArgs):
@@ -23,6 +23,20 @@ class Sglang(Backend):
     ipc_host = True
     ulimits = True
     memory_arg = "mem_fraction_static"
+    # What `command` writes, in every spelling SGLang v0.5.6 accepts (sglang/srt/server_args.py,
+    # plain argparse: unambiguous prefixes too).
+    derived_flags = (
+        DerivedFlag(("--model-path", "--model"), "model"),
+        DerivedFlag(("--served-model-name",), "", "the name the gateway asks for"),
+        DerivedFlag(("--host",), "network"),
+        DerivedFlag(("--port",), "port"),
+        DerivedFlag(("--context-length",), "max_model_len"),
+        DerivedFlag(("--mem-fraction-static",), "args.mem_fraction_static"),
+        DerivedFlag(("--tp-size", "--tensor-parallel-size"), "tensor_parallel"),
+        DerivedFlag(("--tool-call-parser",), "tool_parser"),
+        DerivedFlag(("--reasoning-parser",), "reasoning_parser"),
+    )
+    flag_matching = "argparse"
     # SGLang's /health runs a one-token generation once serving: probe it less often.
     health_interval = "10s"
     # SGLang's own parser names (they differ from vLLM's): the argparse choices of v0.5.6

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from llmstack.backends.base import Backend, BackendArgs, Defaults, Features, python_healthcheck
+from llmstack.backends.base import Backend, BackendArgs, Defaults, DerivedFlag, Features, python_healthcheck
 
 
 class TrtllmArgs(BackendArgs):
@@ -33,6 +33,21 @@ class Trtllm(Backend):
     auto_for = frozenset({"trtllm-engine"})
     ipc_host = True
     ulimits = True
+    # What `command` writes, with the aliases trtllm-serve's click options declare
+    # (tensorrt_llm/commands/serve.py, read at a commit later than 1.0.0: an alias 1.0.0 lacks would
+    # stop it anyway; click matches exact names). `--tool_parser` is not derived at this pin (1.0.0
+    # has none): an extra argument may pass it to a later image.
+    derived_flags = (
+        DerivedFlag(("--host",), "network"),
+        DerivedFlag(("--port",), "port"),
+        DerivedFlag(("--backend",), "args.backend"),
+        DerivedFlag(("--max_seq_len",), "max_model_len"),
+        DerivedFlag(("--max_batch_size",), "args.max_batch_size"),
+        DerivedFlag(("--kv_cache_free_gpu_memory_fraction", "--free_gpu_memory_fraction"),
+                    "args.kv_cache_free_gpu_memory_fraction"),
+        DerivedFlag(("--tp_size", "--tensor_parallel_size"), "tensor_parallel"),
+        DerivedFlag(("--reasoning_parser",), "reasoning_parser"),
+    )
     # 1.0.0 has no --tool_parser (added by NVIDIA/TensorRT-LLM#8216, after 1.0): no tool parser
     # switch, so tool calls are off at this pin. --reasoning_parser exists since #3354.
     reasoning_parsers = frozenset({"deepseek-r1", "qwen3"})
@@ -50,7 +65,7 @@ class Trtllm(Backend):
     def format_args(self, fmt):
         return {"backend": "tensorrt"} if fmt == "trtllm-engine" else {}
 
-    def context_is_fixed(self, fmt):
+    def built_engine(self, fmt):
         return fmt == "trtllm-engine"
 
     def served_name(self, model):

@@ -8,7 +8,7 @@ vllm/reasoning), see the README's parser table.
 
 from __future__ import annotations
 
-from llmstack.backends.base import Backend, BackendArgs, Defaults, Features
+from llmstack.backends.base import Backend, BackendArgs, Defaults, DerivedFlag, Features
 
 
 class VllmArgs(BackendArgs):
@@ -26,6 +26,22 @@ class Vllm(Backend):
     auto_for = frozenset({"hf"})
     ipc_host = True
     memory_arg = "gpu_memory_utilization"
+    # What `command` writes, in every spelling vLLM 0.12.0 accepts (vllm/engine/arg_utils.py,
+    # vllm/entrypoints/openai/cli_args.py; FlexibleArgumentParser in vllm/utils/argparse_utils.py
+    # reads `_` as `-` in a flag name, and argparse takes unambiguous prefixes).
+    derived_flags = (
+        DerivedFlag(("--model",), "model"),
+        DerivedFlag(("--served-model-name",), "", "the name the gateway asks for"),
+        DerivedFlag(("--host",), "network"),
+        DerivedFlag(("--port",), "port"),
+        DerivedFlag(("--max-model-len",), "max_model_len"),
+        DerivedFlag(("--gpu-memory-utilization",), "args.gpu_memory_utilization"),
+        DerivedFlag(("--tensor-parallel-size", "-tp"), "tensor_parallel"),
+        DerivedFlag(("--enable-auto-tool-choice",), "tool_parser"),
+        DerivedFlag(("--tool-call-parser",), "tool_parser"),
+        DerivedFlag(("--reasoning-parser",), "reasoning_parser"),
+    )
+    flag_matching = "argparse-dashes"
     # The registries of v0.12.0 (vllm/entrypoints/openai/tool_parsers/__init__.py and
     # vllm/reasoning/__init__.py in the released wheel): an unknown name stops the server at start.
     tool_parsers = frozenset(

