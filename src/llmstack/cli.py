@@ -213,6 +213,18 @@ def render(
     k8s_shm_size: str | None = typer.Option(
         None, "--k8s-shm-size", metavar="SIZE", rich_help_panel="Kubernetes",
         help="Size limit of each backend pod's memory-backed /dev/shm [default: 16Gi]."),
+    k8s_backend_cpu: str | None = typer.Option(
+        None, "--k8s-backend-cpu", metavar="CPUS", rich_help_panel="Kubernetes",
+        help="CPU request and limit of each backend pod (e.g. 8 or 1500m) [default: 2 + 1 per GPU; 4 on the CPU]."),
+    k8s_backend_memory: str | None = typer.Option(
+        None, "--k8s-backend-memory", metavar="SIZE", rich_help_panel="Kubernetes",
+        help="Memory request and limit of each backend pod (e.g. 64Gi) [default: from the model's size]."),
+    k8s_litellm_cpu: str | None = typer.Option(
+        None, "--k8s-litellm-cpu", metavar="CPUS", rich_help_panel="Kubernetes",
+        help="CPU request and limit of each gateway pod [default: 1 per worker]."),
+    k8s_litellm_memory: str | None = typer.Option(
+        None, "--k8s-litellm-memory", metavar="SIZE", rich_help_panel="Kubernetes",
+        help="Memory request and limit of each gateway pod [default: 256Mi + 512Mi per worker]."),
     anthropic_route: str | None = typer.Option(
         None, "--anthropic-route", metavar="native|translated",
         help="How the gateway hands Anthropic /v1/messages requests to the backend: native (its own "
@@ -241,7 +253,8 @@ def render(
         replicas=replicas, litellm_replicas=litellm_replicas, k8s_namespace=k8s_namespace,
         k8s_model_pvc=k8s_model_pvc, k8s_model_host_path=k8s_model_host_path, k8s_hf_cache_pvc=k8s_hf_cache_pvc,
         k8s_hf_cache_size=k8s_hf_cache_size, k8s_storage_class=k8s_storage_class, k8s_gpu_product=k8s_gpu_product,
-        k8s_runtime_class=k8s_runtime_class, k8s_shm_size=k8s_shm_size,
+        k8s_runtime_class=k8s_runtime_class, k8s_shm_size=k8s_shm_size, k8s_backend_cpu=k8s_backend_cpu,
+        k8s_backend_memory=k8s_backend_memory, k8s_litellm_cpu=k8s_litellm_cpu, k8s_litellm_memory=k8s_litellm_memory,
         anthropic_route=anthropic_route, regen_command=_regen_command(ctx),
     )
     if check and stdout:

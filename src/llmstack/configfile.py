@@ -93,6 +93,10 @@ class StackKubernetes(Strict):
     node_selector: dict[str, str] = {}
     runtime_class: str | None = None
     shm_size: str | None = None
+    backend_cpu: str | int | float | None = None
+    backend_memory: str | None = None
+    litellm_cpu: str | int | float | None = None
+    litellm_memory: str | None = None
 
 
 class Stack(Strict):

@@ -19,7 +19,7 @@ from llmstack.errors import InputError
 from llmstack.escaping import is_safe
 from llmstack.provenance import Layers, Sourced, flag
 from llmstack.sources import ModelSource
-from llmstack.spec import GpuSpec, KubernetesSpec, ModelSpec, kube_name
+from llmstack.spec import Footprint, GpuSpec, KubernetesSpec, ModelSpec, kube_name
 
 # Kubernetes name grammars (k8s.io/apimachinery/pkg/util/validation).
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # max 63
@@ -28,6 +28,7 @@ DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")  # Service names; ma
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")  # max 63
 LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")  # max 63
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+CPU_QUANTITY = re.compile(r"^([0-9]+m|[0-9]+(\.[0-9]{1,3})?)$")  # cores (2, 0.5) or millicores (500m)
 
 # `<stack>-litellm` is a Service name: at most 63 characters.
 MAX_STACK_NAME = 63 - len("-litellm")
@@ -46,6 +47,10 @@ FLAGS: dict[str, tuple[str, str]] = {
     "gpu_product": ("k8s_gpu_product", "--k8s-gpu-product"),
     "runtime_class": ("k8s_runtime_class", "--k8s-runtime-class"),
     "shm_size": ("k8s_shm_size", "--k8s-shm-size"),
+    "backend_cpu": ("k8s_backend_cpu", "--k8s-backend-cpu"),
+    "backend_memory": ("k8s_backend_memory", "--k8s-backend-memory"),
+    "litellm_cpu": ("k8s_litellm_cpu", "--k8s-litellm-cpu"),
+    "litellm_memory": ("k8s_litellm_memory", "--k8s-litellm-memory"),
 }
 
 
@@ -72,6 +77,13 @@ def _quantity(value: Sourced[Any]) -> str:
     text = str(value.value)
     if not QUANTITY.match(text):
         raise InputError(f"{value.label(repr(text))}: not a Kubernetes quantity; e.g. 200Gi or 512Mi")
+    return text
+
+
+def _nonzero(value: Sourced[Any], grammar: re.Pattern[str], example: str) -> str:
+    text = str(value.value)
+    if not grammar.match(text) or not any(c in "123456789" for c in text.rstrip("mKMGTPEi")):
+        raise InputError(f"{value.label(repr(text))}: not a Kubernetes quantity above zero; e.g. {example}")
     return text
 
 
@@ -126,6 +138,10 @@ def resolve(opts: Any, config: Config, stack: Stack | None, stack_name: str | No
             values[key] = posixpath.normpath(path)
         elif key in ("hf_cache_size", "shm_size"):
             values[key] = _quantity(found)
+        elif key in ("backend_memory", "litellm_memory"):
+            values[key] = _nonzero(found, QUANTITY, "64Gi or 1536Mi")
+        elif key in ("backend_cpu", "litellm_cpu"):
+            values[key] = _nonzero(found, CPU_QUANTITY, "8, 0.5 or 1500m")
         elif key == "gpu_product":
             values[key] = _label_value(found, str(found.value))
     if "model_pvc" in values and "model_host_path" in values:
@@ -174,9 +190,11 @@ def refuse_for_compose(layers: Sequence[Layers], litellm_replicas: Sourced[Any] 
 
 
 def adapt_models(models: Sequence[ModelSpec], layers: Sequence[Layers], model_sources: Sequence[ModelSource],
-                 stack_name: str, k8s: KubernetesSpec) -> list[ModelSpec]:
-    """The per-model Kubernetes rules: names, replicas, a GPU count, where local weights come from."""
+                 stack_name: str, k8s: KubernetesSpec) -> tuple[list[ModelSpec], KubernetesSpec]:
+    """The per-model Kubernetes rules: names, replicas, a GPU count, where local weights come from;
+    and each pod's model size (for its memory, k8spods.py)."""
     adapted = []
+    footprints: dict[str, Footprint] = {}
     for model, model_layers, source in zip(models, layers, model_sources, strict=True):
         if not model.service:
             adapted.append(model)
@@ -218,7 +236,10 @@ def adapt_models(models: Sequence[ModelSpec], layers: Sequence[Layers], model_so
             origins["replicas"] = replicas.origin.describe()
         adapted.append(replace(model, gpus=gpus, replicas=count_replicas,
                                publish_port=False, origins=origins))
-    return adapted
+        facts = source.facts
+        footprints[service] = Footprint(weights_bytes=facts.weights_bytes, weights_exact=bool(facts.weights_exact),
+                                        kv_bytes_per_token=facts.kv_bytes_per_token)
+    return adapted, replace(k8s, footprints=footprints)
 
 
 def posix_name(path: str) -> str:

@@ -80,6 +80,10 @@ class RenderOptions:
     k8s_gpu_product: str | None = None
     k8s_runtime_class: str | None = None
     k8s_shm_size: str | None = None
+    k8s_backend_cpu: str | None = None
+    k8s_backend_memory: str | None = None
+    k8s_litellm_cpu: str | None = None
+    k8s_litellm_memory: str | None = None
     anthropic_route: str | None = None
     regen_command: str = "llmstack render"
 
@@ -277,7 +281,7 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
         models = decide.share_gpus(models, layers)
     else:
         # Kubernetes gives each pod whole GPUs of its own: no sharing, a count per pod.
-        models = k8sinputs.adapt_models(models, layers, model_sources, name.value, k8s)
+        models, k8s = k8sinputs.adapt_models(models, layers, model_sources, name.value, k8s)
         pods = sum(m.replicas for m in models if m.service and m.hub_id)
         if pods > 1 and not k8s.hf_cache_pvc:
             notices.append(f"{pods} pods mount the rendered Hugging Face cache claim, which is ReadWriteOnce: "
