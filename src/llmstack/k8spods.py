@@ -110,15 +110,15 @@ def backend_resources(model: ModelSpec, k8s: KubernetesSpec, gpus: int) -> Resou
     weights = footprint.weights_bytes if footprint and footprint.weights_bytes else None
     weights_gib = weights / GiB if weights else UNKNOWN_WEIGHTS_GIB
     size = (f"{weights_gib:.1f} GiB weights" + ("" if footprint and footprint.weights_exact else " (estimated)")
-            if weights else f"{UNKNOWN_WEIGHTS_GIB:g} GiB for weights of unknown size")
+            if weights else f"{UNKNOWN_WEIGHTS_GIB:g} GiB for weights of unknown size (--k8s-backend-memory sets it)")
     why: list[str] = []
     if gpus:
         memory = weights_gib + GPU_POD_BASE_GIB + GPU_POD_PER_GPU_GIB * gpus
-        why.append(f"Host memory: {size} (read through the page cache while every worker loads them) + "
+        why.append(f"Host memory: {size} (read through the page cache while the workers load them) + "
                    f"{GPU_POD_BASE_GIB:g} GiB server + {GPU_POD_PER_GPU_GIB:g} GiB x {gpus} GPU worker"
                    f"{'s' if gpus != 1 else ''} = {memory:.1f} GiB.")
         cpu = 2 + gpus
-        cpu_why = f"CPU: 2 for the API server and the scheduler + 1 per GPU worker = {cpu}."
+        cpu_why = f"CPU: 2 (HTTP server, scheduling, tokenization) + 1 per GPU worker = {cpu}."
     else:
         kv_gib = 0.0
         kv = ""
@@ -150,7 +150,7 @@ def gateway_resources(litellm: LitellmSpec, k8s: KubernetesSpec) -> Resources:
     memory_q, cpu_q = f"{mib}Mi", str(workers)
     why = [f"Memory: {GATEWAY_PER_WORKER_MIB} MiB x {workers} worker{'s' if workers != 1 else ''} + "
            f"{GATEWAY_SUPERVISOR_MIB} MiB supervisor (MEASURED: up to 384 MiB per worker under 32 clients)."]
-    cpu_why = f"CPU: 1 per worker (one worker saturates about one core)."
+    cpu_why = "CPU: 1 per worker (one worker saturates about one core)."
     if k8s.litellm_memory:
         memory_q = k8s.litellm_memory
         why = [f"Memory {memory_q}: {k8s.origins['litellm_memory']} (the estimate: {mib}Mi)."]

@@ -118,17 +118,17 @@ def _volumes(stack: StackSpec, k8s: KubernetesSpec, model: ModelSpec) -> tuple[I
         mounts.append({"name": "hf-cache", "path": HF_CACHE_PATH, "sub_path": None, "read_only": False,
                        "comment": f"Hugging Face cache: {model.hub_id} is downloaded here on first start."})
         volumes.append({"name": "hf-cache", "kind": "pvc", "claim": claim, "read_only": False})
-    claim = model_claim(stack)
+    models_claim = model_claim(stack)
     if model.mounts:
-        assert claim is not None
-        where = (f"the claim {claim}" if k8s.model_pvc else
-                 f"{k8s.model_host_path} on the node (through the claim {claim}, model-volume.yaml)")
+        assert models_claim is not None
+        where = (f"the claim {models_claim}" if k8s.model_pvc else
+                 f"{k8s.model_host_path} on the node (through the claim {models_claim}, model-volume.yaml)")
         for mount in model.mounts:
             name = posixpath.basename(mount.container_path)
             mounts.append({"name": "models", "path": mount.container_path, "sub_path": name, "read_only": True,
                            "comment": f"The {mount.role} {'file' if mount.is_file else 'directory'} {name} at the "
                                       f"root of {where}, read-only."})
-        volumes.append({"name": "models", "kind": "pvc", "claim": claim, "read_only": True})
+        volumes.append({"name": "models", "kind": "pvc", "claim": models_claim, "read_only": True})
     profile = k8spods.profile(model.backend)
     for volume, path in profile.writable:
         mounts.append({"name": volume, "path": path, "sub_path": None, "read_only": False, "comment": ""})
