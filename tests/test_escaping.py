@@ -314,3 +314,37 @@ def test_unsafe_characters_in_flags_are_refused(cli, tmp_path):
         assert result.exit_code == 2 and "control characters" in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
 
+
+
+def test_templates_compiled_by_other_code_are_never_run(tmp_path, monkeypatch):
+    """Jinja's bytecode cache checks a template's source, not the environment it was compiled for;
+    `finalize` is compiled into the code. Code compiled without it (an older llmstack, another
+    checkout) sits in the user's cache: it must never be run."""
+    import jinja2
+
+    from llmstack import render as render_module
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    spec = _hostile_spec(spec_of("vllm-qwen2-5-7b"), lambda old: old + PAYLOADS[0])
+
+    def unescaped_environment() -> jinja2.Environment:  # what llmstack compiled before the escaping fix
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(render_module.templates_dir())),
+                                 bytecode_cache=render_module._CompiledCache(), undefined=jinja2.StrictUndefined,
+                                 keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+        env.filters.update(render_module.environment().filters)
+        env.globals.update(render_module.environment().globals)
+        return env
+
+    monkeypatch.setattr(render_module, "_environment_fingerprint", lambda: "other-code")
+    old = unescaped_environment()
+    for name in ("docker-compose.yml.j2", "header.j2"):
+        old.get_template(name)  # compiled and cached under the other code's fingerprint
+    assert list((tmp_path / "llmstack" / "jinja-other-code").iterdir())
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    render_module.environment.cache_clear()
+    try:
+        assert _structure(_render(spec)) == baseline("vllm-qwen2-5-7b")
+        assert len(list((tmp_path / "llmstack").iterdir())) == 2  # its own directory beside the other
+    finally:
+        render_module.environment.cache_clear()

@@ -347,7 +347,7 @@ def test_runtime_commands_read_the_manifest_not_the_compose_file(cli, models):
 
 def test_kv_cache_over_tensor_parallel_gpus_counts_copies():
     from llmstack.decide import kv_per_token
-    from llmstack.modelinfo import inspect_path
+    from llmstack.model import inspect_path
 
     llama = inspect_path(FAMILIES / "Llama-3.1-8B-Instruct")  # 8 KV heads: split up to 8 GPUs, copied beyond
     assert kv_per_token(llama, 1) == kv_per_token(llama, 8) == 131072

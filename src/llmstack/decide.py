@@ -1,7 +1,7 @@
 """Decisions from the model's facts: which backend serves a format, the context length, the
 tool-call and reasoning parsers, vision, whether tensor parallelism divides the heads, how GPUs
 shared between models split their memory, and the memory plan. Each raises with the culprit's
-origin (provenance.py) and the fact's origin (modelinfo.py) when the inputs cannot work.
+origin (provenance.py) and the fact's origin (llmstack.model) when the inputs cannot work.
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from llmstack import backends, hostinfo, modelinfo
+from llmstack import backends, hostinfo
 from llmstack.backends.base import Backend
 from llmstack.errors import InputError, PlanError
+from llmstack.model import ModelFacts, vision_from_name
 from llmstack.plan import OUTSIDE_BUDGET_GIB, divisors_up_to, make_plan, misfit_message
 from llmstack.provenance import Layers, Origin, Sourced
 from llmstack.sources import ModelSource
@@ -137,7 +138,7 @@ def vision(layers: Layers, backend: Backend, source: ModelSource, mmproj: Source
                                    f"{facts.origins['vision']}"
     if facts.vision is not None:
         return bool(facts.vision), facts.origins.get("vision", "from the model")
-    guessed = modelinfo.vision_from_name(source.display_name)
+    guessed = vision_from_name(source.display_name)
     return guessed, "guessed from the model name; `vision:` in models.yaml overrides"
 
 
@@ -196,7 +197,7 @@ def share_gpus(models: list[ModelSpec], layers: list[Layers]) -> list[ModelSpec]
     return result
 
 
-def kv_per_token(facts: modelinfo.ModelFacts, tp: int) -> int:
+def kv_per_token(facts: ModelFacts, tp: int) -> int:
     """KV cache bytes per token summed over the tensor-parallel GPUs. Each GPU holds
     max(1, kv_heads / tp) KV heads (vLLM's get_num_kv_heads), so heads are copied when tp exceeds
     them; an MLA latent is not split at all: every GPU holds all of it."""

@@ -4,7 +4,7 @@
     available = share x memory per GPU x GPUs
 
 - weights: the size of the weight files (exact), else parameters x bytes per parameter
-  (modelinfo.py); split evenly over tensor-parallel GPUs.
+  (llmstack.model); split evenly over tensor-parallel GPUs.
 - kv_bytes_per_token: 2 (K and V) x layers x KV heads x head dim x 2 bytes (a 16-bit cache);
   for MLA models (DeepSeek-V3/R1, Kimi-K2) layers x (kv_lora_rank + qk_rope_head_dim) x 2 bytes.
 - sequences: how many full-context sequences the backend's KV cache must hold to start. vLLM

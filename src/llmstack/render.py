@@ -7,6 +7,7 @@ Every render is parsed back and checked before anyone writes it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -16,7 +17,7 @@ from typing import Any
 import jinja2
 import yaml
 
-from llmstack import backends, manifest, stamp
+from llmstack import __version__, backends, escaping, manifest, stamp
 from llmstack.backends.base import python_healthcheck
 from llmstack.errors import RenderError
 from llmstack.escaping import Block, block, compose_quote, compose_variable, finalize, json_text, yaml_quote
@@ -37,12 +38,16 @@ WORKERS_VARIABLE = "LLMSTACK_LITELLM_WORKERS"
 
 
 class _CompiledCache(jinja2.BytecodeCache):
-    """Compiled templates in the user's cache directory, keyed by template source: a cold run
-    skips Jinja's parser and compiler (about 20 ms). Any I/O problem just means no cache."""
+    """Compiled templates in the user's cache directory: a cold run skips Jinja's parser and
+    compiler (about 20 ms). Jinja checks a cached template against its source and Jinja's own
+    version, not against the environment it was compiled for, and `finalize` (the escaping of
+    every value) is compiled into the code: so the directory is named after a fingerprint of
+    the code that sets up the environment (this module and escaping.py). Code compiled by an
+    older or newer llmstack is never run. Any I/O problem just means no cache."""
 
     def __init__(self) -> None:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        self.directory = os.path.join(base, "llmstack", "jinja")
+        self.directory = os.path.join(base, "llmstack", f"jinja-{_environment_fingerprint()}")
 
     def _path(self, bucket: jinja2.bccache.Bucket) -> str:
         return os.path.join(self.directory, f"{bucket.key}.cache")
@@ -63,6 +68,17 @@ class _CompiledCache(jinja2.BytecodeCache):
             os.replace(temp, self._path(bucket))
         except OSError:
             pass
+
+
+def _environment_fingerprint() -> str:
+    digest = hashlib.sha256(__version__.encode())
+    for path in (__file__, escaping.__file__):
+        try:
+            with open(path, "rb") as handle:
+                digest.update(handle.read())
+        except OSError:  # pragma: no cover - a module without its source: never reuse a cache
+            digest.update(os.urandom(16))
+    return digest.hexdigest()[:16]
 
 
 @lru_cache(maxsize=1)

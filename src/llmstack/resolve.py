@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from llmstack import __version__, decide, gateway, hostinfo, imageref, k8sinputs, manifest, modelinfo, sources
+from llmstack import __version__, decide, gateway, hostinfo, imageref, k8sinputs, manifest, sources
 from llmstack.backends.base import Backend
 from llmstack.configfile import Config, Stack, StackModel
 from llmstack.errors import InputError, PlanError
 from llmstack.escaping import is_safe
+from llmstack.model import facts_to_dict
 from llmstack.mounts import host_path, variable
 from llmstack.mounts import mounts as model_mounts
 from llmstack.provenance import Layer, Layers, Origin, Sourced, derived, flag
@@ -274,7 +275,7 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
                                        litellm is not None, recorded, env, notices)
         models.append(model)
         model_sources.append(source)
-        facts_by_input[source.text] = {"source": source.describe(), "facts": modelinfo.facts_to_dict(source.facts)}
+        facts_by_input[source.text] = {"source": source.describe(), "facts": facts_to_dict(source.facts)}
 
     _check_uniqueness(models, litellm, network.value)
     if k8s is None:

@@ -1,6 +1,6 @@
 """What `--model` names: a local directory or file, a Hugging Face cache snapshot, a hub id, or
 (for gateway-only backends) a model another server serves. Classifying it reads the model's
-facts (modelinfo.py); when the weights are not on this host, the facts recorded in the stack's
+facts (llmstack.model); when the weights are not on this host, the facts recorded in the stack's
 manifest stand in for them, so `--check` works in a checkout without the weights.
 """
 
@@ -13,9 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from llmstack import modelinfo
 from llmstack.errors import InputError
-from llmstack.modelinfo import ModelFacts
+from llmstack.model import (
+    ModelFacts,
+    facts_from_dict,
+    family_from_name,
+    hf_snapshot,
+    inspect_hub_id,
+    inspect_path,
+)
 from llmstack.provenance import Sourced
 
 HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -96,7 +102,7 @@ def name_facts(name: str, note: str | None = None, fmt: str = "name") -> ModelFa
             continue
         values[item.name] = None
     values.update(format=fmt, name=name, weights_exact=False, files=(), origins={}, notes=(note,) if note else ())
-    family = modelinfo.family_from_name(name)
+    family = family_from_name(name)
     if family:
         values["family"] = family
         values["origins"] = {"family": f"guessed from the name {name!r}"}
@@ -119,17 +125,17 @@ def classify(given: Sourced[str], recorded: Mapping[str, Any] | None, external: 
                 "(local models are mounted read-only) or pass a Hugging Face id like org/name"
             )
         path = path.resolve() if not _inside_snapshot(path) else path.absolute()
-        snapshot = modelinfo.hf_snapshot(path if path.is_dir() else path.parent)
-        facts = modelinfo.inspect_path(path)
+        snapshot = hf_snapshot(path if path.is_dir() else path.parent)
+        facts = inspect_path(path)
         if snapshot is not None:
             return ModelSource(given, "snapshot", facts, path=path, hub_id=snapshot.hub_id,
                                revision=snapshot.revision, is_dir=path.is_dir())
         return ModelSource(given, "path", facts, path=path, is_dir=path.is_dir())
     if HUB_ID_RE.match(text):
-        facts = modelinfo.inspect_hub_id(text, env)
+        facts = inspect_hub_id(text, env)
         known_before = (recorded or {}).get("facts") or {}
         if facts.format == "unknown" and known_before.get("format", "unknown") != "unknown":
-            return ModelSource(given, "hub", modelinfo.facts_from_dict(known_before), hub_id=text,
+            return ModelSource(given, "hub", facts_from_dict(known_before), hub_id=text,
                                from_manifest=True)
         return ModelSource(given, "hub", facts, hub_id=text)
     raise InputError(
@@ -146,6 +152,6 @@ def _inside_snapshot(path: Path) -> bool:
 
 def _from_manifest(given: Sourced[str], path: Path, recorded: Mapping[str, Any]) -> ModelSource:
     source = recorded["source"]
-    facts = modelinfo.facts_from_dict(recorded["facts"])
+    facts = facts_from_dict(recorded["facts"])
     return ModelSource(given, source["kind"], facts, path=path, hub_id=source.get("hub_id"),
                        revision=source.get("revision"), is_dir=bool(source.get("is_dir")), from_manifest=True)

@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from llmstack.model.families import always_reasons
+
 if TYPE_CHECKING:  # pragma: no cover
     from llmstack.spec import ModelSpec
 
-# Model formats a backend may serve (the `format` fact of llmstack.modelinfo, plus `name`: a
+# Model formats a backend may serve (the `format` fact of llmstack.model, plus `name`: a
 # model another server already serves, for gateway-only backends).
 FORMATS = frozenset({"hf", "gguf", "trtllm-engine", "name"})
 
@@ -144,7 +146,7 @@ class Backend:
                 and self.reasoning_parser_by_family[family] is None:
             return None
         by_family = self.reasoning_parser_by_family.get(family or "")
-        if by_family and (thinking or family in ALWAYS_REASONING):
+        if by_family and (thinking or always_reasons(family)):
             return by_family
         if thinking:
             return self.reasoning_parser_for_think_tags
@@ -182,10 +184,6 @@ class Backend:
     def healthcheck(self, host: str, port: int) -> list[str]:
         """Probe /health with curl (present in the vLLM, SGLang and llama.cpp images)."""
         return ["CMD", "curl", "-fsS", "-o", "/dev/null", f"http://{host}:{port}{self.health_path}"]
-
-
-# Families whose models always reason (a reasoning channel, not optional <think> tags).
-ALWAYS_REASONING = frozenset({"gpt-oss", "deepseek-r1"})
 
 
 def python_healthcheck(host: str, port: int, path: str = "/health") -> list[str]:
