@@ -59,9 +59,9 @@ PROFILES: dict[str, ImageProfile] = {
 }
 
 GATEWAY_PROFILE = ImageProfile("restricted", True, (("tmp", "/tmp"),), (
-    "LiteLLM needs no root: MEASURED with LiteLLM 1.104.5 as user 65534 on a read-only root with",
-    "no capability and no privilege escalation, it got ready and answered chat completions and",
-    "/v1/messages. It wrote nothing; /tmp is writable anyway, for Python's temporary files.",
+    "LiteLLM needs no root: MEASURED with LiteLLM 1.104.5 (1 and 2 workers) as user 65534 on a",
+    "read-only root with no capability and no privilege escalation, it got ready and answered chat",
+    "completions and /v1/messages. It wrote nothing; /tmp is writable anyway, for temporary files.",
     "Pod Security restricted.",
 ))
 
@@ -84,9 +84,10 @@ CPU_POD_OVERHEAD_GIB = 1.0
 UNKNOWN_WEIGHTS_GIB = 16.0
 # llama.cpp's threads on the CPU (it starts one per core of the node otherwise, whatever its quota).
 CPU_POD_CPUS = 4
-# LiteLLM: MEASURED with 1.104.5 (1 worker, read-only root, user 65534, a fake backend): 265-371 MiB
-# idle, 384 MiB at most under 32 concurrent streaming and /v1/messages clients; each uvicorn worker is
-# a whole LiteLLM process, the supervisor one more. With headroom: 512 MiB per worker + 256 MiB.
+# LiteLLM: MEASURED with 1.104.5 (read-only root, user 65534, a fake backend, docker stats): one
+# worker 265-371 MiB idle and 384 MiB at most under 32 concurrent streaming and /v1/messages clients;
+# two workers 619 MiB idle, 711 MiB at most under the same load. Each uvicorn worker is a whole
+# LiteLLM process, the supervisor one more. With headroom: 512 MiB per worker + 256 MiB.
 GATEWAY_PER_WORKER_MIB = 512
 GATEWAY_SUPERVISOR_MIB = 256
 
@@ -149,7 +150,8 @@ def gateway_resources(litellm: LitellmSpec, k8s: KubernetesSpec) -> Resources:
     mib = GATEWAY_SUPERVISOR_MIB + GATEWAY_PER_WORKER_MIB * workers
     memory_q, cpu_q = f"{mib}Mi", str(workers)
     why = [f"Memory: {GATEWAY_PER_WORKER_MIB} MiB x {workers} worker{'s' if workers != 1 else ''} + "
-           f"{GATEWAY_SUPERVISOR_MIB} MiB supervisor (MEASURED: up to 384 MiB per worker under 32 clients)."]
+           f"{GATEWAY_SUPERVISOR_MIB} MiB supervisor (MEASURED under 32 clients: 384 MiB with 1 worker, "
+           "711 MiB with 2)."]
     cpu_why = "CPU: 1 per worker (one worker saturates about one core)."
     if k8s.litellm_memory:
         memory_q = k8s.litellm_memory
