@@ -41,6 +41,17 @@ def e2e_images(docker_engine) -> dict[str, str]:
     return {"litellm": images.litellm_image(), "backend": images.fake_backend_image()}
 
 
+@pytest.fixture(scope="session")
+def vllm_cpu_image(docker_engine) -> str:
+    """The real vLLM server's image (CPU build, tests/e2e/vllm_image.py): built once, then cached."""
+    from tests.e2e.vllm_image import ImageUnavailable, vllm_image
+
+    try:
+        return vllm_image()
+    except ImageUnavailable as exc:
+        missing(f"the real vLLM image cannot be built: {exc}", "LLMSTACK_REQUIRE_DOCKER")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
