@@ -62,10 +62,10 @@ class Option:
         return self.scope == "model" and bool(self.flags)
 
 
-def _k8s(name: str, metavar: str, help: str) -> Option:
+def _k8s(name: str, metavar: str, help: str, schema: Any = None) -> Option:
     key = name.removeprefix("k8s_")
     return Option(name, (f"--k8s-{key.replace('_', '-')}",), "str", help, metavar, key=f"kubernetes.{key}",
-                  scope="stack", target="kubernetes", panel="Kubernetes")
+                  scope="stack", target="kubernetes", panel="Kubernetes", schema=schema)
 
 
 # The order is the order of `llmstack render --help`.
@@ -167,6 +167,14 @@ OPTIONS: tuple[Option, ...] = (
     _k8s("k8s_runtime_class", "NAME", "runtimeClassName of GPU pods (e.g. nvidia) [default: none: the node's "
                                       "default runtime]."),
     _k8s("k8s_shm_size", "SIZE", "Size limit of each backend pod's memory-backed /dev/shm [default: 16Gi]."),
+    _k8s("k8s_backend_cpu", "CPUS", "CPU request and limit of each backend pod (e.g. 8 or 1500m) [default: 2 + 1 "
+                                    "per GPU; 4 on the CPU].", schema=str | int | float | None),
+    _k8s("k8s_backend_memory", "SIZE", "Memory request and limit of each backend pod (e.g. 64Gi) [default: from "
+                                       "the model's size]."),
+    _k8s("k8s_litellm_cpu", "CPUS", "CPU request and limit of each gateway pod [default: 1 per worker].",
+         schema=str | int | float | None),
+    _k8s("k8s_litellm_memory", "SIZE", "Memory request and limit of each gateway pod [default: 256Mi + 512Mi per "
+                                       "worker]."),
     Option("anthropic_route", ("--anthropic-route",), "str",
            "How the gateway hands Anthropic /v1/messages requests to the backend: native (its own /v1/messages, "
            "untranslated) or translated (as chat completions) [default: per backend and version, from "

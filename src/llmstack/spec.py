@@ -202,6 +202,15 @@ class LitellmSpec:
 
 
 @dataclass(frozen=True)
+class Footprint:
+    """What a pod's memory is computed from (the model's facts, recorded in the manifest)."""
+
+    weights_bytes: int | None
+    weights_exact: bool
+    kv_bytes_per_token: int | None
+
+
+@dataclass(frozen=True)
 class KubernetesSpec:
     """What only the Kubernetes target needs: where the cluster finds the weights, node selection."""
 
@@ -215,6 +224,12 @@ class KubernetesSpec:
     node_selector: Mapping[str, str] = field(default_factory=dict)
     runtime_class: str | None = None  # opt-in: a pod naming a missing RuntimeClass never runs
     shm_size: str = "16Gi"  # memory-backed /dev/shm of each backend pod
+    # CPU and memory of each backend / gateway pod (requests = limits); None: from the model (k8spods.py)
+    backend_cpu: str | None = None
+    backend_memory: str | None = None
+    litellm_cpu: str | None = None
+    litellm_memory: str | None = None
+    footprints: Mapping[str, Footprint] = field(default_factory=dict)  # service -> the model's size
     origins: Mapping[str, str] = field(default_factory=dict)
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -117,6 +117,27 @@ class Features:
     vision: str = "yes"
 
 
+@dataclass(frozen=True)
+class ImageProfile:
+    """What the backend's image lets a Kubernetes pod do (targets/kubernetes, k8spods.py): the Pod
+    Security level it can meet, whether its root filesystem may be read-only, the paths it writes."""
+
+    level: Literal["baseline", "restricted"]
+    read_only_root: bool
+    writable: tuple[tuple[str, str], ...]  # (volume name, mount path): memory-less emptyDirs it writes
+    why: tuple[str, ...]  # comment lines above the pod's securityContext
+
+
+def root_image(source: str) -> ImageProfile:
+    """An image that runs as root and writes caches under /root: Pod Security baseline."""
+    return ImageProfile("baseline", False, (), (
+        f"The image runs as root (no USER in {source}) and writes caches under /root",
+        "(torch compile, Triton, FlashInfer, the Hugging Face cache): Pod Security baseline. Root",
+        "here holds no capability (drop ALL), cannot gain any (no privilege escalation) and is",
+        "confined by the runtime's seccomp profile.",
+    ))
+
+
 class Backend:
     name: ClassVar[str]
     title: ClassVar[str]
@@ -158,6 +179,8 @@ class Backend:
     anthropic_route: ClassVar[str] = "translated"
 
     # ---- the container ------------------------------------------------------------------
+    # What its image lets a Kubernetes pod do; unknown images are taken to run as root.
+    image_profile: ClassVar[ImageProfile] = root_image("its Dockerfile: not known to llmstack")
     # NCCL / pinned memory needs of multi-GPU serving.
     ipc_host: ClassVar[bool] = False
     ulimits: ClassVar[bool] = False

@@ -12,7 +12,7 @@ gateway sends Anthropic requests (see `anthropic_route` below).
 
 from __future__ import annotations
 
-from llmstack.backends.base import Backend, BackendArgs, Defaults, DerivedFlag, Features
+from llmstack.backends.base import Backend, BackendArgs, Defaults, DerivedFlag, Features, ImageProfile
 
 
 class LlamaArgs(BackendArgs):
@@ -23,6 +23,12 @@ class LlamaArgs(BackendArgs):
 class Llama(Backend):
     name = "llama"
     title = "llama.cpp"
+    image_profile = ImageProfile("restricted", True, (), (
+        "llama-server only reads: the binary and its libraries under /app are readable by every user",
+        "(.devops/*.Dockerfile, server stage: no USER, nothing written at run time with -m), so it runs",
+        "as an unprivileged user (65534) on a read-only root: Pod Security restricted. The model",
+        "file must be readable by that user (world-readable, as files usually are).",
+    ))
     defaults = Defaults(image="ghcr.io/ggml-org/llama.cpp", version="b7349", port=8080,
                         args={"n_gpu_layers": 999, "max_model_len": 8192})
     args_model = LlamaArgs

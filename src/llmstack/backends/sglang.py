@@ -5,7 +5,7 @@ Parser names are SGLang's own (they differ from vLLM's): the registries of the p
 
 from __future__ import annotations
 
-from llmstack.backends.base import Backend, BackendArgs, Defaults, DerivedFlag, Features
+from llmstack.backends.base import Backend, BackendArgs, Defaults, DerivedFlag, Features, root_image
 
 
 class SglangArgs(BackendArgs):
@@ -15,6 +15,7 @@ class SglangArgs(BackendArgs):
 class Sglang(Backend):
     name = "sglang"
     title = "SGLang"
+    image_profile = root_image("docker/Dockerfile, sglang installed editable in /sgl-workspace")
     defaults = Defaults(image="lmsysorg/sglang", version="v0.5.6", port=30000,
                         args={"mem_fraction_static": 0.85, "max_model_len": 32768})
     args_model = SglangArgs

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from llmstack.backends.base import Backend, BackendArgs, Defaults, DerivedFlag, Features, python_healthcheck
+from llmstack.backends.base import Backend, BackendArgs, Defaults, DerivedFlag, Features, python_healthcheck, root_image
 
 
 class TrtllmArgs(BackendArgs):
@@ -24,6 +24,7 @@ class TrtllmArgs(BackendArgs):
 class Trtllm(Backend):
     name = "trtllm"
     title = "TensorRT-LLM"
+    image_profile = root_image("docker/Dockerfile.multi's release stage, on nvcr.io/nvidia/pytorch")
     defaults = Defaults(image="nvcr.io/nvidia/tensorrt-llm/release", version="1.0.0", port=8000,
                         args={"backend": "pytorch", "kv_cache_free_gpu_memory_fraction": 0.9,
                               "max_model_len": 32768})

@@ -8,7 +8,7 @@ vllm/reasoning), see the README's parser table.
 
 from __future__ import annotations
 
-from llmstack.backends.base import Backend, BackendArgs, Defaults, DerivedFlag, Features
+from llmstack.backends.base import Backend, BackendArgs, Defaults, DerivedFlag, Features, root_image
 
 
 class VllmArgs(BackendArgs):
@@ -18,6 +18,7 @@ class VllmArgs(BackendArgs):
 class Vllm(Backend):
     name = "vllm"
     title = "vLLM"
+    image_profile = root_image("docker/Dockerfile at v0.12.0; a non-root target came later, vllm-project/vllm#40275")
     defaults = Defaults(image="vllm/vllm-openai", version="v0.12.0", port=8000,
                         args={"gpu_memory_utilization": 0.9, "max_model_len": 32768})
     args_model = VllmArgs

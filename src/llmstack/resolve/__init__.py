@@ -76,6 +76,8 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
     models, model_sources = [m for m, _ in resolved], [s for _, s in resolved]
     check_uniqueness(models, litellm, where.network.value)
     models = place_on_gpus(inputs, models, model_sources, name.value, k8s, context.notices)
+    if k8s is not None:
+        k8s = kubernetes.footprints(k8s, models, model_sources)
     models, plans = plan_memory(inputs, models, model_sources, k8s is not None, context.notices)
     litellm = claude_routes(inputs, litellm, models)
     context.notices.extend(claude_context_notices(models, litellm, inputs.single))

@@ -20,7 +20,7 @@ from llmstack.escaping import is_safe
 from llmstack.provenance import Layers, Origin, Sourced
 from llmstack.resolve.checks import at_least_one
 from llmstack.sources import ModelSource
-from llmstack.spec import GpuSpec, KubernetesSpec, LitellmSpec, ModelSpec, kube_name
+from llmstack.spec import Footprint, GpuSpec, KubernetesSpec, LitellmSpec, ModelSpec, kube_name
 
 # Kubernetes name grammars (k8s.io/apimachinery/pkg/util/validation).
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # max 63
@@ -29,6 +29,7 @@ DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")  # Service names; ma
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")  # max 63
 LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")  # max 63
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+CPU_QUANTITY = re.compile(r"^([0-9]+m|[0-9]+(\.[0-9]{1,3})?)$")  # cores (2, 0.5) or millicores (500m)
 
 # `<stack>-litellm` is a Service name: at most 63 characters.
 MAX_STACK_NAME = 63 - len("-litellm")
@@ -57,6 +58,23 @@ def _quantity(value: Sourced[Any]) -> str:
     if not QUANTITY.match(text):
         raise InputError(f"{value.label(repr(text))}: not a Kubernetes quantity; e.g. 200Gi or 512Mi")
     return text
+
+
+def _nonzero(value: Sourced[Any], grammar: re.Pattern[str], example: str) -> str:
+    text = str(value.value)
+    if not grammar.match(text) or not any(c in "123456789" for c in text.rstrip("mKMGTPEi")):
+        raise InputError(f"{value.label(repr(text))}: not a Kubernetes quantity above zero; e.g. {example}")
+    return text
+
+
+def footprints(k8s: KubernetesSpec, models: Sequence[ModelSpec],
+               model_sources: Sequence[ModelSource]) -> KubernetesSpec:
+    """Each backend pod's model size, for its memory request (targets/kubernetes, k8spods.py)."""
+    sizes = {model.service: Footprint(weights_bytes=source.facts.weights_bytes,
+                                      weights_exact=bool(source.facts.weights_exact),
+                                      kv_bytes_per_token=source.facts.kv_bytes_per_token)
+             for model, source in zip(models, model_sources, strict=True) if model.service}
+    return replace(k8s, footprints=sizes)
 
 
 def _label_value(value: Sourced[Any], text: str) -> str:
@@ -117,6 +135,10 @@ def _checked(key: str, found: Sourced[Any]) -> Any:
         return posixpath.normpath(path)
     if key in ("hf_cache_size", "shm_size"):
         return _quantity(found)
+    if key in ("backend_memory", "litellm_memory"):
+        return _nonzero(found, QUANTITY, "64Gi or 1536Mi")
+    if key in ("backend_cpu", "litellm_cpu"):
+        return _nonzero(found, CPU_QUANTITY, "8, 0.5 or 1500m")
     if key == "gpu_product":
         return _label_value(found, str(found.value))
     return _node_selector(found)

@@ -8,10 +8,13 @@ tensor parallelism, memory plan, images, gateway config) becomes, for `kubectl a
   `litellm-config.yaml` (the very file the compose target renders, with each backend's Service
   as api_base);
 - `<service>.yaml` per model: a Deployment (GPU limits, memory-backed /dev/shm, startup, readiness
-  and liveness probes on the backend's health path, Recreate, the model from a claim or a
-  hostPath, node selection) and its ClusterIP Service;
+  and liveness probes on the backend's health path, Recreate, the model from a claim,
+  node selection, securityContext, CPU and memory) and its ClusterIP Service;
 - `litellm.yaml`: the gateway Deployment and Service; `network-policy.yaml`: only the gateway
   reaches the backends; `hf-cache.yaml`: the Hugging Face cache claim of hub models;
+  `model-volume.yaml` (with `--k8s-model-host-path`): a hostPath PersistentVolume and the claim
+  bound to it, so pods mount a claim and meet Pod Security baseline (which forbids hostPath);
+- every pod: a securityContext (baseline or restricted, k8spods.py) and CPU/memory requests = limits;
 - `.env.example`, `.gitignore` and the manifest, as for compose.
 
 Object names are `<stack>-<service>` so several stacks share a namespace; every pod carries
@@ -27,7 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from llmstack import backends, yamlio
+from llmstack import backends, k8spods, yamlio
 from llmstack.errors import EnvironmentProblem, RenderError
 from llmstack.manifest import StackSummary
 from llmstack.paths import ENV_EXAMPLE, LITELLM_FILE
@@ -38,6 +41,7 @@ KUSTOMIZATION = "kustomization.yaml"
 GATEWAY_FILE = "litellm.yaml"
 POLICY_FILE = "network-policy.yaml"
 HF_CACHE_FILE = "hf-cache.yaml"
+MODEL_VOLUME_FILE = "model-volume.yaml"
 HF_CACHE_PATH = "/root/.cache/huggingface"
 CONFIG_DIR = "/etc/litellm"
 
@@ -71,6 +75,22 @@ def config_map_name(stack: StackSpec) -> str:
 def hf_cache_claim(stack: StackSpec) -> str:
     assert stack.kubernetes is not None
     return stack.kubernetes.hf_cache_pvc or kube_name(stack.name, "hf-cache")
+
+
+def model_claim(stack: StackSpec) -> str | None:
+    """The claim the local models are read from: the user's, or the one bound to the rendered hostPath volume."""
+    k8s = stack.kubernetes
+    assert k8s is not None
+    if k8s.model_pvc:
+        return k8s.model_pvc
+    return kube_name(stack.name, "models") if k8s.model_host_path else None
+
+
+def model_volume_name(stack: StackSpec) -> str:
+    """The PersistentVolume's name: cluster-scoped, so the namespace (when given) is part of it."""
+    k8s = stack.kubernetes
+    assert k8s is not None
+    return kube_name(f"{k8s.namespace}-{stack.name}" if k8s.namespace else stack.name, "models")
 
 
 def selector(stack: StackSpec, service: str) -> dict[str, str]:
@@ -108,23 +128,21 @@ def _volumes(stack: StackSpec, k8s: KubernetesSpec, model: ModelSpec) -> tuple[I
         mounts.append({"name": "hf-cache", "path": HF_CACHE_PATH, "sub_path": None, "read_only": False,
                        "comment": f"Hugging Face cache: {model.hub_id} is downloaded here on first start."})
         volumes.append({"name": "hf-cache", "kind": "pvc", "claim": claim, "read_only": False})
-    if model.mounts and k8s.model_pvc:
+    models_claim = model_claim(stack)
+    if model.mounts:
+        assert models_claim is not None
+        where = (f"the claim {models_claim}" if k8s.model_pvc else
+                 f"{k8s.model_host_path} on the node (through the claim {models_claim}, model-volume.yaml)")
         for mount in model.mounts:
             name = posixpath.basename(mount.container_path)
             mounts.append({"name": "models", "path": mount.container_path, "sub_path": name, "read_only": True,
                            "comment": f"The {mount.role} {'file' if mount.is_file else 'directory'} {name} at the "
-                                      f"root of the claim {k8s.model_pvc}, read-only."})
-        volumes.append({"name": "models", "kind": "pvc", "claim": k8s.model_pvc, "read_only": True})
-    elif model.mounts:
-        assert k8s.model_host_path is not None
-        for n, mount in enumerate(model.mounts):
-            name = posixpath.basename(mount.container_path)
-            volume = "model" if n == 0 else f"model-{n}"
-            mounts.append({"name": volume, "path": mount.container_path, "sub_path": None, "read_only": True,
-                           "comment": f"The {mount.role} {'file' if mount.is_file else 'directory'} {name} in "
-                                      f"{k8s.model_host_path} on the node, read-only."})
-            volumes.append({"name": volume, "kind": "host", "path": posixpath.join(k8s.model_host_path, name),
-                            "type": "File" if mount.is_file else "Directory"})
+                                      f"root of {where}, read-only."})
+        volumes.append({"name": "models", "kind": "pvc", "claim": models_claim, "read_only": True})
+    profile = k8spods.profile(model.backend)
+    for volume, path in profile.writable:
+        mounts.append({"name": volume, "path": path, "sub_path": None, "read_only": False, "comment": ""})
+        volumes.append({"name": volume, "kind": "scratch"})
     return mounts, volumes
 
 
@@ -159,6 +177,9 @@ def _backend_view(stack: StackSpec, model: ModelSpec) -> dict[str, Any]:
         "startup_failures": minutes * 60 // STARTUP_PERIOD,
         "startup_comment": f"Model load can take minutes: up to {minutes} minutes before liveness counts.",
         "ready_period": _seconds(backend.health_interval),
+        "profile": k8spods.profile(model.backend),
+        "resources": k8spods.backend_resources(model, k8s, count),
+        "nonroot_uid": k8spods.NONROOT_UID,
     }
 
 
@@ -179,6 +200,9 @@ def _gateway_view(stack: StackSpec) -> dict[str, Any] | None:
         "replicas_origin": stack.kubernetes.origins.get("litellm_replicas", "") if stack.kubernetes else "",
         "args": args,
         "key_variables": common.key_variables(stack),
+        "profile": k8spods.GATEWAY_PROFILE,
+        "resources": k8spods.gateway_resources(spec, stack.kubernetes) if stack.kubernetes else None,
+        "nonroot_uid": k8spods.NONROOT_UID,
     }
 
 
@@ -195,6 +219,9 @@ def build_context(stack: StackSpec) -> dict[str, Any]:
             resources.append(POLICY_FILE)
     if rendered_pvc:
         resources.append(HF_CACHE_FILE)
+    host_volume = bool(k8s.model_host_path) and any(m.mounts for m in stack.services)
+    if host_volume:
+        resources.append(MODEL_VOLUME_FILE)
     policies = []
     if gateway is not None:
         for m in models:
@@ -210,6 +237,10 @@ def build_context(stack: StackSpec) -> dict[str, Any]:
         "policies": policies,
         "resources": resources,
         "rendered_pvc": rendered_pvc,
+        "host_volume": host_volume,
+        "model_claim": model_claim(stack),
+        "model_volume": model_volume_name(stack),
+        "model_volume_labels": labels(stack, "models", "model-volume"),
         "hub_models": [m.display_name for m in stack.services if m.hub_id],
         "hf_cache_claim": hf_cache_claim(stack) if stack.uses_hub else None,
         "pvc_labels": labels(stack, "hf-cache", "model-cache"),
@@ -280,6 +311,8 @@ def render_files(stack: StackSpec) -> dict[str, str]:
             files[POLICY_FILE] = jinja.render("kubernetes/network-policy.yaml.j2", context)
     if context["rendered_pvc"]:
         files[HF_CACHE_FILE] = jinja.render("kubernetes/hf-cache.yaml.j2", context)
+    if context["host_volume"]:
+        files[MODEL_VOLUME_FILE] = jinja.render("kubernetes/model-volume.yaml.j2", context)
     return common.stamped(files)
 
 
@@ -329,7 +362,27 @@ def _pod_checks(name: str, deployment: dict[str, Any], service: dict[str, Any], 
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         if probe not in container:
             raise RenderError(f"{name}: no {probe}")
+    _security_checks(name, spec["template"]["spec"], container)
     return container
+
+
+def _security_checks(name: str, pod: dict[str, Any], container: dict[str, Any]) -> None:
+    """What every pod meets (Pod Security baseline and the container-level half of restricted), and
+    requests equal to limits; the full levels are asserted by tests/pod_security.py."""
+    if (pod.get("securityContext") or {}).get("seccompProfile") != {"type": "RuntimeDefault"}:
+        raise RenderError(f"{name}: the pod must use the RuntimeDefault seccomp profile")
+    if any("hostPath" in volume for volume in pod.get("volumes", [])) or \
+            any(pod.get(key) for key in ("hostNetwork", "hostPID", "hostIPC")):
+        raise RenderError(f"{name}: host paths and host namespaces break Pod Security baseline")
+    context = container.get("securityContext") or {}
+    if context.get("allowPrivilegeEscalation") is not False or context.get("privileged") or \
+            context.get("capabilities") != {"drop": ["ALL"]}:
+        raise RenderError(f"{name}: the container must drop every capability and never escalate")
+    resources = container.get("resources") or {}
+    requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+    if not requests.get("cpu") or not requests.get("memory") or \
+            any(limits.get(key) != requests.get(key) for key in ("cpu", "memory")):
+        raise RenderError(f"{name}: CPU and memory requests must be set and equal the limits")
 
 
 _OBJECT_KEYS = ["apiVersion", "kind", "metadata", "spec"]
@@ -345,6 +398,9 @@ def _expected_objects(stack: StackSpec, context: dict[str, Any]) -> dict[str, li
             objects[POLICY_FILE] = [("NetworkPolicy", p["name"]) for p in context["policies"]]
     if context["rendered_pvc"]:
         objects[HF_CACHE_FILE] = [("PersistentVolumeClaim", hf_cache_claim(stack))]
+    if context["host_volume"]:
+        objects[MODEL_VOLUME_FILE] = [("PersistentVolume", context["model_volume"]),
+                                      ("PersistentVolumeClaim", context["model_claim"])]
     return objects
 
 
