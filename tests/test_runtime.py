@@ -268,6 +268,26 @@ def test_a_stream_that_never_ends_is_cut_at_the_deadline():
         _sse_events(response, time.monotonic() + 0.3)
 
 
+def test_anthropic_streams_may_carry_ping_events_anywhere():
+    """A slow answer through LiteLLM began with a `ping` event (seen with the real llama.cpp
+    server, tests/e2e/test_exposure.py); Anthropic's streams "may include any number of ping events"."""
+    import httpx
+
+    from llmstack.smoke import Smoke
+
+    events = [("ping", {"type": "ping"}), ("message_start", {"type": "message_start"}),
+              ("content_block_start", {"type": "content_block_start", "content_block": {"type": "text"}}),
+              ("ping", {"type": "ping"}),
+              ("content_block_delta", {"type": "content_block_delta", "delta": {"text": "hi"}}),
+              ("message_stop", {"type": "message_stop"})]
+    body = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events).encode()
+    smoke = Smoke("http://127.0.0.1:9", "sk-x", 5)
+    smoke.client = httpx.Client(base_url="http://127.0.0.1:9",
+                                transport=httpx.MockTransport(lambda request: httpx.Response(200, content=body)))
+    assert smoke.claude_code("claude-opus-4-5") == "4 events, blocks: text"
+    assert smoke.anthropic_stream("a") == "1 deltas"
+
+
 # ---- up's verdicts on simulated engine answers ---------------------------------------------
 
 def container(service: str, state: str = "running", health: str = "healthy", **kw) -> Container:

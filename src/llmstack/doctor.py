@@ -233,6 +233,26 @@ def _litellm_signature(stack: StackDir, host: Host) -> list[Result]:
     return [Result("LiteLLM image signature", verdict.status, verdict.detail, verdict.fix)]
 
 
+def _backend_keys(stack: StackDir, env: dict[str, str]) -> list[Result]:
+    """The backends' own key (published beyond this host): Compose refuses to start them without it.
+    A stack rendered before backends had keys records none and needs none."""
+    results = []
+    for variable in sorted(set(stack.backend_keys.values())):
+        services = sorted(s for s, v in stack.backend_keys.items() if v == variable)
+        label = f".env {variable}"
+        if env.get(variable):
+            results.append(Result(label, "pass", f"set (required by {', '.join(services)})"))
+        else:
+            results.append(Result(
+                label, "fail",
+                f"{variable} is not set: {', '.join(services)} {'is' if len(services) == 1 else 'are'} published "
+                f"beyond this host and {'answers' if len(services) == 1 else 'answer'} only requests carrying it; "
+                "Compose starts nothing without it",
+                f"re-run `llmstack render` (the command is in the header of {stack.directory}/docker-compose.yml): "
+                "it adds the missing key to .env and keeps the others"))
+    return results
+
+
 def run_checks(stack: StackDir, host: Host | None = None, cheap: bool = False) -> list[Result]:
     """All checks; `cheap` skips the slow or informational ones (what `up` runs first)."""
     host = host or Host()
@@ -336,6 +356,8 @@ def run_checks(stack: StackDir, host: Host | None = None, cheap: bool = False) -
                     f".env {variable}", "fail",
                     f"{variable} is not set: the gateway would send an empty key to the external server",
                     f"add {variable}=<the upstream server's key> to {stack.directory}/.env"))
+
+    results += _backend_keys(stack, env)
 
     if not cheap and stack.gateway_url:
         results += _litellm_signature(stack, host)

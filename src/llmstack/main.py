@@ -49,6 +49,7 @@ def render_stack(opts: RenderOptions, check: bool = False, to_stdout: bool = Fal
         outcome.differing = diff(resolved.output_dir, files)
         outcome.merged = target.foreign_files(resolved.output_dir)
     else:
-        outcome.result = write(resolved.output_dir, files, with_env=target.needs_env(spec), force=force,
-                               env_reader=target.ENV_READER)
+        keys = target.env_keys(spec)
+        outcome.result = write(resolved.output_dir, files, with_env=bool(keys), force=force,
+                               env_reader=target.ENV_READER, keys=keys)
     return outcome

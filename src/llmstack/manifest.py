@@ -95,6 +95,9 @@ class StackSummary:
     mounts: dict[str, list[MountSummary]] = field(default_factory=dict)
     hub_cache: bool = False
     key_variables: list[str] = field(default_factory=list)  # upstream keys the gateway reads from .env
+    # service -> the .env variable holding the key it requires (published beyond this host, or on a
+    # cluster); absent from manifests rendered before backends had keys: none is required there.
+    backend_keys: dict[str, str] = field(default_factory=dict)
     plans: dict[str, PlanSummary] = field(default_factory=dict)
     kubernetes: dict[str, Any] | None = None  # where things are on the cluster
 
@@ -102,6 +105,8 @@ class StackSummary:
         data = asdict(self)
         if self.kubernetes is None:
             del data["kubernetes"]
+        if not self.backend_keys:  # as before backends had keys
+            del data["backend_keys"]
         return data
 
     @classmethod
@@ -122,6 +127,7 @@ class StackSummary:
             gpus={str(k): v if isinstance(v, int) else str(v) for k, v in mapping("gpus").items()},
             mounts={str(k): [MountSummary.from_dict(m) for m in v] for k, v in mapping("mounts").items()},
             hub_cache=bool(data.get("hub_cache")), key_variables=[str(v) for v in data.get("key_variables") or []],
+            backend_keys={str(k): str(v) for k, v in mapping("backend_keys").items()},
             plans={str(k): PlanSummary.from_dict(v) for k, v in mapping("plans").items()},
             kubernetes=data.get("kubernetes") if isinstance(data.get("kubernetes"), dict) else None,
         )

@@ -110,6 +110,12 @@ def _sse_events(response: httpx.Response, deadline: float | None = None) -> list
     return events
 
 
+def _kinds(events: list[tuple[str | None, Any]]) -> list[str | None]:
+    """The event types of an Anthropic stream, without `ping`: a stream "may include any number of
+    ping events" anywhere (Anthropic's streaming docs); a slow answer through LiteLLM starts with one."""
+    return [e[1].get("type") for e in events if isinstance(e[1], dict) and e[1].get("type") != "ping"]
+
+
 DEFAULT_TIMEOUT = 120.0  # seconds per check: a first request may wait for a cold prompt cache
 CONNECT_TIMEOUT = 10.0
 
@@ -203,7 +209,7 @@ class Smoke:
             if r.status_code != 200:
                 raise CheckFailed(f"HTTP {r.status_code}: {r.read()[:200]!r}")
             events = _sse_events(r, self.deadline)
-        kinds = [e[1].get("type") for e in events if isinstance(e[1], dict)]
+        kinds = _kinds(events)
         deltas = [e[1] for e in events if isinstance(e[1], dict) and e[1].get("type") == "content_block_delta"]
         if not kinds or kinds[0] != "message_start" or kinds[-1] != "message_stop" or not deltas:
             raise CheckFailed(f"unexpected event sequence: {kinds[:8]}")
@@ -226,7 +232,7 @@ class Smoke:
             if r.status_code != 200:
                 raise CheckFailed(f"HTTP {r.status_code}: {r.read()[:200]!r}")
             events = _sse_events(r, self.deadline)
-        kinds = [e[1].get("type") for e in events if isinstance(e[1], dict)]
+        kinds = _kinds(events)
         errors = [e[1] for e in events if isinstance(e[1], dict) and e[1].get("type") == "error"]
         if errors or not kinds or kinds[0] != "message_start" or kinds[-1] != "message_stop":
             raise CheckFailed(f"unexpected event sequence: {(errors or kinds)[:8]}")

@@ -183,6 +183,9 @@ class ModelSpec:
     publish_port: bool = False
     api_bases: tuple[str, ...] = ()  # gateway-only backends: where the model is served (replicas)
     api_key_env: str | None = None  # gateway-only backends: env variable holding the upstream key
+    # A backend the stack runs that requires a key (published beyond this host, or on a cluster):
+    # the .env variable holding it (paths.BACKEND_KEY); None: no key.
+    backend_key: str | None = None
     native_messages: bool = False  # the gateway hands /v1/messages to the backend untranslated
     # This model's part of each GPU when it shares them with other models (decide.share_gpus).
     memory_share: float | None = None

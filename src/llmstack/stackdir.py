@@ -29,6 +29,7 @@ class StackDir:
     hub_cache: bool = False
     plans: dict[str, PlanSummary] = field(default_factory=dict)  # service -> what its memory plan assumed
     key_variables: list[str] = field(default_factory=list)  # upstream keys the gateway reads from .env
+    backend_keys: dict[str, str] = field(default_factory=dict)  # service -> the .env variable of its own key
     manifest_pristine: bool | None = None  # its llmstack-hash: True verified, False edited, None absent
 
     def gateway(self, base_url: str | None = None) -> tuple[str, str]:
@@ -224,6 +225,7 @@ def load(target: str | None) -> StackDir:
         gateway_url=summary.gateway_url, aliases=summary.aliases, published=summary.published,
         claude=summary.claude, gpus={k: str(v) for k, v in summary.gpus.items()}, mounts=summary.mounts,
         hub_cache=summary.hub_cache, plans=summary.plans, key_variables=summary.key_variables,
+        backend_keys=summary.backend_keys,
         manifest_pristine=manifest.pristine_on_disk(directory),
     )
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from llmstack.model.families import always_reasons
+from llmstack.model.families import always_reasons, thinks_by_default
 
 if TYPE_CHECKING:  # pragma: no cover
     from llmstack.spec import ModelSpec
@@ -71,6 +71,12 @@ class DerivedFlag:
     # (the listen address), or "" when llmstack alone decides it (then `why` says what it is).
     setting: str
     why: str = ""
+    secret: bool = False  # its value is a secret: an error shows the flag, never the value
+
+
+# Why a server's key flag is never taken as an extra argument.
+SECRET_FLAG = ("a secret, never written into a command line (the committed files, `ps`): llmstack passes the "
+               "backend's own key from .env when it publishes the backend beyond this host")
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,7 @@ class EngineFacts:
                 and self.reasoning_parser_by_family[family] is None:
             return None
         by_family = self.reasoning_parser_by_family.get(family or "")
-        if by_family and (thinking or always_reasons(family)):
+        if by_family and (thinking or always_reasons(family) or (thinking is None and thinks_by_default(family))):
             return by_family
         if thinking:
             return self.reasoning_parser_for_think_tags
@@ -192,6 +198,15 @@ class Backend:
     # The args key holding the share of GPU memory the backend may use (None: not tunable).
     memory_arg: ClassVar[str | None] = None
 
+    # ---- its own API key (a backend published beyond this host needs one: resolve/exposure.py) ----
+    # The environment variable the server reads its key from (upstream's name), and its flag.
+    # A key goes in through the environment, never the command line (`ps` shows every user the
+    # command line of every process; the environment only to its owner). A server with a flag but
+    # no variable gets a launcher that reads the key from `key_variable()` (see SGLang). Neither:
+    # the server cannot be keyed (TensorRT-LLM), so it is never published beyond this host.
+    api_key_env: ClassVar[str | None] = None
+    api_key_flag: ClassVar[str | None] = None
+
     # ---- the flags its command derives ----------------------------------------------------
     derived_flags: ClassVar[tuple[DerivedFlag, ...]] = ()
     # How the server's parser matches a flag name: "exact", "argparse" (also an unambiguous
@@ -232,6 +247,15 @@ class Backend:
     def command_args(self) -> frozenset[str]:
         """The `args:` keys its command reads (the rest of BackendArgs is llmstack's own: the context)."""
         return frozenset(self.args_model.model_fields) - frozenset(BackendArgs.model_fields)
+
+    @property
+    def keyable(self) -> bool:
+        """Can the server require an API key of every request (but its health probe)?"""
+        return bool(self.api_key_env or self.api_key_flag)
+
+    def key_variable(self) -> str | None:
+        """The variable of the container's environment that holds the key, when it is keyed."""
+        return self.api_key_env
 
     @property
     def cpu_image(self) -> bool:
@@ -287,6 +311,16 @@ class Backend:
     def healthcheck(self, host: str, port: int) -> list[str]:
         """Probe /health with curl (present in the vLLM, SGLang and llama.cpp images)."""
         return ["CMD", "curl", "-fsS", "-o", "/dev/null", f"http://{host}:{port}{self.health_path}"]
+
+
+def key_launcher(module: str, flag: str, variable: str) -> list[str]:
+    """`python3 -c ...` running `module` as `python3 -m module` would, with `flag KEY` added to its
+    arguments from the environment variable `variable`: for a server that takes its key only as a
+    flag. The key is in the process's memory and its (owner-only) environment, never its command
+    line (/proc/PID/cmdline, which `ps` shows every user, and `docker inspect`'s Args)."""
+    return ["python3", "-c",
+            f"import os, runpy, sys; sys.argv += [{flag!r}, os.environ[{variable!r}]]; "
+            f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)"]
 
 
 def python_healthcheck(host: str, port: int, path: str = "/health") -> list[str]:

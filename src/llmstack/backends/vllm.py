@@ -8,7 +8,7 @@ vllm/reasoning), see the README's parser table.
 
 from __future__ import annotations
 
-from llmstack.backends.base import Backend, BackendArgs, Defaults, DerivedFlag, Features, root_image
+from llmstack.backends.base import SECRET_FLAG, Backend, BackendArgs, Defaults, DerivedFlag, Features, root_image
 
 
 class VllmArgs(BackendArgs):
@@ -41,8 +41,16 @@ class Vllm(Backend):
         DerivedFlag(("--enable-auto-tool-choice",), "tool_parser"),
         DerivedFlag(("--tool-call-parser",), "tool_parser"),
         DerivedFlag(("--reasoning-parser",), "reasoning_parser"),
+        DerivedFlag(("--api-key",), "", SECRET_FLAG, secret=True),
     )
     flag_matching = "argparse-dashes"
+    # The key: `args.api_key or [envs.VLLM_API_KEY]` (vllm/envs.py, and the app's set-up in
+    # vllm/entrypoints/openai/api_server.py at v0.12.0-v0.24.0, serve/middleware/register.py at
+    # v0.32.0/v0.33.0). Checked as `Authorization: Bearer` on paths under /v1 only (v0.12.0-v0.18.0;
+    # /v1, /v2, /inference from v0.23.0, and /cohere at v0.32.0): /health stays open for the probes,
+    # and so do /tokenize, /detokenize, /metrics and /version.
+    api_key_env = "VLLM_API_KEY"
+    api_key_flag = "--api-key"
     # The registries of v0.12.0 (vllm/entrypoints/openai/tool_parsers/__init__.py and
     # vllm/reasoning/__init__.py in the released wheel): an unknown name stops the server at start.
     tool_parsers = frozenset(

@@ -9,6 +9,7 @@
                    (gpus.py), context, parsers, service, mounts and vision, image, the Anthropic
                    route (draft.py), the ModelSpec
     7 uniqueness   aliases, services, ports              8 GPUs     shared between models, or counted per pod
+    8b exposure    a backend published beyond this host (or on a cluster) gets a key of its own (exposure.py)
     9 memory       each model's memory plan (memory.py)  10 claude  Claude Code's tiers routed to aliases
     11 unused      every value given was read by some stage, or the render stops naming it
 
@@ -31,7 +32,7 @@ from llmstack.configfile import Config
 from llmstack.errors import InputError
 from llmstack.options import RenderOptions
 from llmstack.provenance import Sourced
-from llmstack.resolve import kubernetes
+from llmstack.resolve import exposure, kubernetes
 from llmstack.resolve.inputs import Inputs, read_inputs
 from llmstack.resolve.model import Context, resolve_model
 from llmstack.resolve.stack import (
@@ -76,6 +77,8 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
     models, model_sources = [m for m, _ in resolved], [s for _, s in resolved]
     check_uniqueness(models, litellm, where.network.value)
     models = place_on_gpus(inputs, models, model_sources, name.value, k8s, context.notices)
+    models = exposure.key_backends(models, inputs.models, where.bind, k8s is not None, litellm is not None,
+                                   context.notices)
     if k8s is not None:
         k8s = kubernetes.footprints(k8s, models, model_sources)
     models, plans = plan_memory(inputs, models, model_sources, k8s is not None, context.notices)

@@ -136,7 +136,9 @@ def check_extra_args(draft: Draft) -> None:
         name = derived_flag.spellings[0]
         what = (f"{backend.title} reads it as {name}, which llmstack derives" if abbreviated
                 else f"llmstack derives {backend.title}'s {name}")
-        raise InputError(f"{extra.label(arg)}: {what}; {_how_to_set(backend, derived_flag.setting, derived_flag.why)}")
+        shown = str(arg).split("=", 1)[0] + ("=***" if "=" in str(arg) else "") if derived_flag.secret else arg
+        raise InputError(f"{extra.label(shown)}: {what}; "
+                         f"{_how_to_set(backend, derived_flag.setting, derived_flag.why)}")
 
 
 def _how_to_set(backend: Backend, setting: str, why: str) -> str:
@@ -167,6 +169,13 @@ def alias(draft: Draft, inputs: Inputs) -> str:
 
 # ---- context and parsers -----------------------------------------------------------------------------
 
+# The longest context rendered: above every model's declared limit (the longest in
+# tests/fixtures: Llama-4-Scout-17B-16E-Instruct's max_position_embeddings, 10485760), and within
+# what every engine's counters hold (llama.cpp's n_ctx is an int32_t). It bounds a model whose own
+# limit is unknown (a hub id not in the cache) and a config.json that claims more.
+MAX_CONTEXT = 1 << 24
+
+
 def context_length(draft: Draft) -> None:
     """An explicit context is checked against the model's limit; the default (`args.max_model_len`)
     is capped at it; a built engine has its own."""
@@ -174,6 +183,12 @@ def context_length(draft: Draft) -> None:
     limit = source.facts.context_length
     explicit = lookup.get("max_model_len")
     configured = lookup.get("args.max_model_len")
+    for given in (explicit, configured):
+        if given is not None and isinstance(given.value, int) and given.value > MAX_CONTEXT and \
+                not (limit and given.value > limit and given is explicit):
+            what = "" if limit else " (the model's own limit is unknown: nothing of it was read)"
+            raise InputError(f"{given.label()}: more tokens than any model takes{what}; the longest context llmstack "
+                             f"renders is {MAX_CONTEXT} (the longest a known model declares: Llama 4 Scout, 10485760)")
     if explicit is not None:
         if not isinstance(explicit.value, int) or explicit.value < 1:
             raise InputError(f"{explicit.label()}: must be a positive number of tokens")
@@ -202,9 +217,11 @@ def parsers(draft: Draft) -> None:
     if draft.reasoning_parser is None:
         draft.reasoning_parser = engine.reasoning_parser_for(facts.family, facts.thinking)
         if draft.reasoning_parser:
-            why = "thinks in <think> tags" if facts.thinking else "reasons"
-            draft.origins["reasoning_parser"] = (f"the {facts.family or 'model'} family {why} "
-                                                 f"({source.fact_origin('thinking')})")
+            why = ("thinks in <think> tags" if facts.thinking else "thinks unless told not to" if facts.thinking is None
+                   else "reasons")
+            where = source.fact_origin('thinking') if facts.thinking is not None else \
+                f"its chat template was not read; the family: {source.fact_origin('family')}"
+            draft.origins["reasoning_parser"] = f"the {facts.family or 'model'} family {why} ({where})"
 
 
 def _asked_parser(draft: Draft, key: str, kind: str, known: frozenset[str]) -> str | None:
