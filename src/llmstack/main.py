@@ -30,6 +30,10 @@ class RenderOutcome:
 
 def render_stack(opts: RenderOptions, check: bool = False, to_stdout: bool = False,
                  force: bool = False, validate: bool = False) -> RenderOutcome:
+    for name in ("config", "output"):  # an empty path would silently mean the default one
+        if opts.get(name) == "":
+            raise InputError(f"--{name} '': an empty path; name a file or directory, or leave --{name} out for "
+                             "the default")
     config = configfile.load(Path(opts.get("config")) if opts.get("config") else None)
     resolved = resolve(opts, config)
     spec = apply_pins(resolved.spec, config.pins)  # image:tag@digest where models.yaml pins the tag
