@@ -206,7 +206,8 @@ def test_without_gpu_memory_the_plan_is_skipped_with_one_notice(cli, models, mon
     result = cli("render", "--model", "./fam/Llama-3.1-70B-Instruct", "--gpus", "1", "--stdout")
     assert result.exit_code == 0
     notices = [line for line in result.stderr.splitlines() if "memory plan skipped" in line]
-    assert notices == ["llmstack: note: memory plan skipped: no --gpu-memory GIB given and no nvidia-smi on this host"]
+    assert notices == ["llmstack: note: memory plan skipped: no --gpu-memory given (GiB as nvidia-smi reports it, "
+                       "or a GPU product such as L4 or H100) and no nvidia-smi on this host"]
 
 
 def test_models_sharing_a_gpu_split_its_memory(cli, models):

@@ -138,7 +138,8 @@ def render(ctx: typer.Context, **values: Any) -> None:
     assert result is not None
     for service, lines in outcome.plans:
         click.echo(f"Memory plan for {service}: {lines[0]}")
-        click.echo(f"  {lines[1]}")
+        for line in lines[1:]:
+            click.echo(f"  {line}")
     if result.written:
         click.echo(f"Rendered {where}/ ({', '.join(result.written)})")
     else:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from llmstack.backends import module_names
+from llmstack.gpu_products import known_names
 
 Scope = Literal["model", "stack", "command"]
 Kind = Literal["str", "int", "float", "bool", "switch", "list", "argument"]
@@ -115,9 +116,11 @@ OPTIONS: tuple[Option, ...] = (
            "GPUs to reserve: all, a count N, device ids 0,2 (one id: device=1), or none [default: all].",
            "all|N|0,2|none", key="gpus", scope="model", schema=GPUS),
     Option("cpu", ("--cpu",), "switch", "No GPU (same as --gpus none). Only llama.cpp has a CPU image."),
-    Option("gpu_memory", ("--gpu-memory",), "float",
-           "Memory of each GPU, for the memory plan [default: measured with nvidia-smi on this host, else no plan].",
-           "GIB", key="gpu_memory", scope="model", limits={"gt": 0}),
+    Option("gpu_memory", ("--gpu-memory",), "str",
+           "Memory of each GPU, for the memory plan: GiB as nvidia-smi reports it (MiB / 1024; an H100 sold as "
+           f"80 GB has 79.6), or a GPU product standing for its nvidia-smi figure: {known_names()} [default: "
+           "measured with nvidia-smi on this host, else no plan].",
+           "GIB|PRODUCT", key="gpu_memory", scope="model", schema=float | str | None),
     Option("tensor_parallel", ("--tensor-parallel",), "int",
            "Tensor-parallel size [default: number of GPUs when countable].", "N",
            key="tensor_parallel", scope="model", limits={"ge": 1}),
@@ -201,8 +204,9 @@ KEYS: tuple[Option, ...] = (
            schema=dict[str, Any], default={}),
     Option("description", (), "str", "What the stack is for (documentation only).", key="description",
            scope="stack"),
-    Option("gpu_memory", (), "float", "Memory of each GPU of the stack's models, for the memory plan.",
-           key="gpu_memory", scope="stack", limits={"gt": 0}),
+    Option("gpu_memory", (), "float", "Memory of each GPU of the stack's models, for the memory plan: GiB as "
+           "nvidia-smi reports it, or a GPU product (see --gpu-memory).",
+           key="gpu_memory", scope="stack", schema=float | str | None),
     Option("claude", (), "str", "Claude Code's model tiers (opus, sonnet, haiku) -> an alias of this stack.",
            key="claude", scope="stack", schema=dict[Literal["opus", "sonnet", "haiku"], str] | None),
     Option("litellm.image", (), "str", "The gateway's image repository (the tag is litellm.version).",

@@ -37,8 +37,8 @@ def decisions(model: ModelSpec) -> list[str]:
     if "memory_share" in origins:
         lines.append(f"GPU memory share: {origins['memory_share']}.")
     if model.plan is not None:
-        first, second = model.plan.lines()
-        lines += [f"Memory plan: {first};", f"  {second}."]
+        first, *rest = model.plan.lines()
+        lines += [f"Memory plan: {first};", *(f"  {line}." for line in rest)]
     return lines
 
 
