@@ -384,3 +384,12 @@ def test_every_product_is_in_the_help() -> None:
 def test_a_bool_is_no_memory() -> None:
     with pytest.raises(InputError):
         gpu_products.parse(True, "gpu_memory")
+
+
+def test_sglang_0_5_6_pooled_every_sliding_model_but_llama_4() -> None:
+    """sglang 0.5.6 srt/model_executor/model_runner.py: hybrid SWA memory for any model with a
+    sliding window except Llama 4 (whose chunked layers needed --hybrid-kvcache-ratio)."""
+    gemma = kv_gib(GEMMA3_27B, "sglang", tp=2, context=131072, gpu_gib=80, version=(0, 5, 6))
+    assert within(gemma, (10 + 52 * 0.8) * 2 * 16 * 128 * 2 * 131072 / GiB, 0.001)
+    scout = kv_gib(SCOUT, "sglang", tp=4, context=131072, gpu_gib=80, version=(0, 5, 6))
+    assert scout == 48 * 2 * 8 * 128 * 2 * 131072 / GiB

@@ -163,9 +163,11 @@ def kv_per_token(facts: ModelFacts, tp: int) -> int:
 #   layers were allocated as full attention (vllm/envs.py, config/vllm.py).
 # SGLang 0.5.23 (srt/configs/model_config.py is_hybrid_swa_model, srt/model_executor/
 #   pool_configurator.py, srt/mem_cache/kv_cache_configurator.py): a separate pool for the
-#   sliding/chunked layers of gpt-oss and Llama 4 only, of swa_full_tokens_ratio (0.8) times the
-#   full pool's tokens; Gemma 3's sliding layers are full attention there. Linear-attention states
-#   get mamba_full_memory_ratio (0.9) x the memory of the full-attention KV cache.
+#   sliding/chunked layers of gpt-oss and Llama 4 only (so from 0.5.9 on, the first release read
+#   with that list), of swa_full_tokens_ratio (0.8) times the full pool's tokens; Gemma 3's sliding
+#   layers are full attention there. 0.5.6 (srt/model_executor/model_runner.py) pooled the sliding
+#   layers of every model that has them but Llama 4. Linear-attention states get
+#   mamba_full_memory_ratio (0.9) x the memory of the full-attention KV cache (0.5.6 and 0.5.23).
 # llama.cpp (the build vendored by llama-cpp-python 0.3.36; src/llama-kv-cache-iswa.cpp,
 #   tools/server/server.cpp): the SWA/chunked cache holds min(ctx, window x slots + n_ubatch 512)
 #   cells padded to 256 (llama-server's default: 4 slots, one unified cache); recurrent states are
@@ -290,20 +292,25 @@ def _flag_value(args: Sequence[str], flag: str) -> str | None:
 
 
 def _sglang(m: _Layers, engine: Engine) -> tuple[tuple[KvPart, ...], str]:
-    windowed = m.facts.architecture in _SGLANG_SWA_ARCHITECTURES
-    local = m.sliding + m.chunked
-    full = m.full + (0 if windowed else local)
+    if engine.version is not None and engine.version < (0, 5, 9):
+        # 0.5.6 (model_runner.py): an SWA pool for every model with a sliding window but Llama 4
+        # (whose chunked layers need --hybrid-kvcache-ratio)
+        windowed, local = m.sliding > 0, m.sliding
+    else:
+        windowed, local = m.facts.architecture in _SGLANG_SWA_ARCHITECTURES, m.sliding + m.chunked
+    pooled = local if windowed else 0
+    unpooled = m.sliding + m.chunked - pooled
+    full = m.full + unpooled
     parts = [KvPart("full-attention", full, full * m.per_layer,
-                    how="the whole context" + ("" if windowed or not local else
-                                               f"; {local} sliding-window layers among them (no SWA pool for "
-                                               f"{m.facts.architecture or 'this architecture'})"))]
-    if windowed and local:
-        parts.append(KvPart("sliding-window", local, local * m.per_layer, share=_SGLANG_SWA_RATIO,
+                    how="the whole context" + (f"; {unpooled} sliding/chunked layers among them (no SWA pool for "
+                                               f"{m.facts.architecture or 'this architecture'})" if unpooled else ""))]
+    if pooled:
+        parts.append(KvPart("sliding-window", pooled, pooled * m.per_layer, share=_SGLANG_SWA_RATIO,
                             how=f"the SWA pool: {_SGLANG_SWA_RATIO:g} x the full pool's tokens"))
     if m.linear:
         parts.append(KvPart("linear-attention", m.linear, int(_SGLANG_MAMBA_RATIO * full * m.per_layer),
                             how=f"the state pool takes {_SGLANG_MAMBA_RATIO:g} x the full-attention KV memory"))
-    return tuple(parts), "SGLang 0.5.23"
+    return tuple(parts), "SGLang " + (".".join(map(str, engine.version)) if engine.version else "0.5.23")
 
 
 def _llama(m: _Layers, engine: Engine) -> tuple[tuple[KvPart, ...], str]:
