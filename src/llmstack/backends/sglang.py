@@ -48,8 +48,9 @@ class Sglang(Backend):
     # schema whether it takes Claude Code's requests (role system inside messages: from v0.5.14).
     # Native where it does: SGLang answers Anthropic requests itself, without LiteLLM's translation.
     messages_since = "v0.5.9"
-    anthropic_routes = (("v0.5.9", "catalogue", "its /v1/messages takes Claude Code's requests (role system "
-                                                "inside messages, thinking blocks: the catalogue, from its schema)"),)
+    anthropic_routes = (("v0.5.9", "catalogue", "its /v1/messages takes Claude Code's requests, role system "
+                                                "inside messages and thinking blocks, by the catalogue's reading "
+                                                "of its schema"),)
 
     def command(self, model, host):
         cmd = [

@@ -29,7 +29,8 @@ def decisions(model: ModelSpec) -> list[str]:
     engine = model.engine
     if engine is not None and engine.version:
         title = backends.get(model.backend).title
-        needs = f"CUDA {engine.cuda}" if engine.cuda else ("the CPU" if engine.kind == "cpu" else "CUDA")
+        needs = f"CUDA {engine.cuda}" if engine.cuda else ("the CPU" if engine.kind == "cpu" else
+                                                           "CUDA (the catalogue records no version)")
         if engine.min_driver:
             needs += f", NVIDIA driver >= {engine.min_driver}"
         if engine.cpu_features:
