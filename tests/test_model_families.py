@@ -174,6 +174,6 @@ def test_the_table_refuses_a_broken_entry(entry: families.Family, message: str) 
 
 
 def test_traits_live_in_the_table() -> None:
-    assert {f.name for f in families.table() if f.always_reasoning} == {"gpt-oss", "deepseek-r1"}
+    assert {f.name for f in families.table() if f.always_reasoning} == {"gpt-oss", "deepseek-r1", "minimax-m3"}
     assert families.names()[-1] == "other"
     assert not families.always_reasons(None) and not families.always_reasons("no-such-family")

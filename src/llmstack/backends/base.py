@@ -223,9 +223,12 @@ def _catalogued_facts(backend: Backend, version: str | None) -> EngineFacts:
     reasoning_by_family: dict[str, str | None] = {}
     wanted: dict[str, tuple[str, ...]] = {}
     switches: dict[str, tuple[Switch, ...]] = {}
-    for family in table.families_served(backend.name):
+    for family in table.TABLE:
         row = table.serving(family, backend.name)
-        assert row is not None
+        if row is None:  # a family some other engine parses: this one has no row for it
+            if tools is not None:
+                wanted[family] = ()
+            continue
         tool = _first(row.tool, tools.accepts) if tools else None
         if tool:
             tool_by_family[family] = tool

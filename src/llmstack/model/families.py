@@ -138,8 +138,10 @@ _BUILTIN: tuple[Family, ...] = (
     Family("gemma4", ("gemma4", "gemma4_text"), names=r"gemma[-_. ]?4"),
     Family("gemma3", ("gemma3", "gemma3_text"), names=r"gemma[-_. ]?3"),
     Family("phi", ("phi", "phi2", "phi3", "phi4", "phi4mm", "phimoe", "phi3small", "phi3v"), names=r"phi[-_. ]?\d"),
+    # MiniMax-M3 thinks in `<mm:think>` blocks (SGLang's template detection keys its reasoning parser on
+    # them), which no <think> reading of its template sees: it reasons, whatever the template says.
     Family("minimax-m3", ("minimax_m3", "minimax_m3_vl", "minimax_m3_text", "MiniMaxM3Sparse"),
-           names=r"minimax[-_. ]?m3"),
+           names=r"minimax[-_. ]?m3", always_reasoning=True),
     Family("minimax-m2", ("minimax_m2",), names=r"minimax[-_. ]?m2"),
     Family("seed-oss", ("seed_oss",), names=r"seed[-_. ]?oss"),
     # Step-3.5 and 3.7 Flash share the step3p5 architecture (GGUF step35).

@@ -233,11 +233,12 @@ def _lacks(draft: Draft, kind: str, wanted: tuple[str, ...]) -> str:
     having = sorted({v for name in wanted for v in catalog.with_tool_parser(draft.backend.name, name)},
                     key=catalog.versions(draft.backend.name).index)
     family = draft.source.facts.family
+    if not wanted:
+        return (f"{_what(draft)} has no {kind}-call parser for the {family} family (in no catalogued version); its "
+                "tool calls would come back as plain text: serve it with another --backend")
     return (f"{_what(draft)} has no {kind}-call parser for the {family} family ({' or '.join(wanted)}: "
-            f"{_having(having)}); its tool calls would come back as plain text: pass --backend-version "
-            f"{having[-1]} or newer" if having else
-            f"{_what(draft)} has no {kind}-call parser for the {family} family ({' or '.join(wanted)}); its tool "
-            "calls would come back as plain text")
+            f"{_having(having)}); its tool calls would come back as plain text"
+            + (": pick one of those with --backend-version" if having else ""))
 
 
 def _asked_parser(draft: Draft, key: str, kind: str, known: frozenset[str], notices: list[str]) -> str | None:
