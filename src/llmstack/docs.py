@@ -16,7 +16,7 @@ written once, docs derived), and held to it by a test like the golden examples:
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from llmstack import backends, catalog, gateway, options
@@ -30,7 +30,7 @@ def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
 
 
-def _table(header: list[str], rows: Iterable[list[object]]) -> list[str]:
+def _table(header: list[str], rows: Iterable[Sequence[object]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
     lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows]
     return lines

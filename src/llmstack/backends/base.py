@@ -128,8 +128,9 @@ class EngineFacts:
 
     @property
     def exact(self) -> bool:
-        """The catalogue entry read is this version's own (what it lacks, it lacks)."""
-        return self.entry is not None and self.note is None
+        """The catalogue entry read is this version's own (what it lacks, it lacks); not for an image
+        given as is, whose release is unknown (the pin's entry stands in for it)."""
+        return self.entry is not None and self.note is None and self.version is not None
 
     def accepts_flag(self, flag: str) -> bool | None:
         """Does the release take this server flag? None: nobody can tell (no entry, an entry that is
@@ -216,8 +217,13 @@ def _catalogued_facts(backend: Backend, version: str | None) -> EngineFacts:
     from llmstack import catalog
     from llmstack.catalog import families as table
 
-    resolved = catalog.nearest(backend.name, version or backend.defaults.version)
-    entry, note = resolved.entry, resolved.note if version is not None else None
+    if version is not None and backend.version_key(version) is None:  # `latest`, `nightly`: no release number
+        entry = catalog.newest(backend.name)
+        note: str | None = (f"{backend.name} {version} is no release number: using what {entry.version} (the newest "
+                            f"catalogued version) ships; flags and parser names may differ in {version}")
+    else:
+        resolved = catalog.nearest(backend.name, version or backend.defaults.version)
+        entry, note = resolved.entry, resolved.note if version is not None else None
     tools, reasons = entry.tool_parsers, entry.reasoning_parsers
     tool_by_family: dict[str, str] = {}
     reasoning_by_family: dict[str, str | None] = {}

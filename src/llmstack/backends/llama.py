@@ -7,7 +7,7 @@ vision projector is a separate GGUF file (`--mmproj`). llama.cpp splits layers o
 is given by itself: no tensor-parallel switch. Reasoning needs no switch either: from b7349 on,
 `--reasoning-format` defaults to `auto`, which returns a thinking model's <think> text as
 `reasoning_content` (common/arg.cpp), and as thinking blocks on its own /v1/messages, where the
-gateway sends Anthropic requests (see `anthropic_route` below).
+gateway sends Anthropic requests (see `anthropic_routes` below).
 """
 
 from __future__ import annotations

@@ -55,6 +55,7 @@ class Context:
     recorded: Mapping[str, RecordedModel]
     env: Mapping[str, str]
     notices: list[str]
+    cluster: bool = False  # a Kubernetes render: this host's GPUs and driver say nothing about the nodes
 
 
 def anthropic_route(draft: Draft) -> bool:

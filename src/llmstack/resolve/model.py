@@ -50,7 +50,7 @@ def resolve_model(inputs: Inputs, index: int, context: Context) -> tuple[ModelSp
     switches(draft, context.notices)
     draft.service = service_name(draft)
     mounts_and_vision(draft, context.output_dir)
-    image(draft, context.notices)
+    image(draft, context.notices, context.cluster)
     spec = assemble(draft, context.gateway_on)
     check_flags(draft, spec, context.notices)
     return spec, draft.source
@@ -252,7 +252,8 @@ def _asked_parser(draft: Draft, key: str, kind: str, known: frozenset[str], noti
     if name in known:
         return name
     if engine.entry is not None and (not engine.exact or not engine.parsers_complete):
-        why = engine.note or f"{_what(draft)}'s parser list in the catalogue is partial"
+        why = engine.note or (f"{_what(draft)}'s parser list in the catalogue is partial" if engine.version else
+                              "an image given as is: its release is unknown")
         notices.append(f"{value.label()}: not in the catalogue's {kind} parser list for {_what(draft)} ({why}); "
                        "passed as given")
         return name
@@ -344,10 +345,10 @@ def vision(draft: Draft, mmproj: Sourced[Any] | None) -> tuple[bool, str]:
 
 # ---- image and route ---------------------------------------------------------------------------------
 
-def image(draft: Draft, notices: list[str]) -> None:
+def image(draft: Draft, notices: list[str], cluster: bool = False) -> None:
     """A full reference given as is, else the release's image from the catalogue: the CPU image
     without GPUs; with GPUs the CUDA version asked for (`--cuda`), else the default one, or one the
-    host's NVIDIA driver runs (nvidia-smi on this host, when there is one)."""
+    host's NVIDIA driver runs (nvidia-smi on this host, when there is one; never for a cluster)."""
     lookup, backend = draft.lookup, draft.backend
     explicit = lookup.get("image")
     cuda = lookup.get("cuda")
@@ -377,7 +378,7 @@ def image(draft: Draft, notices: list[str]) -> None:
         draft.origins["image"] = version.origin.describe()
         return
     kind = "cuda" if draft.gpus.enabled else "cpu"
-    driver = hostinfo.driver() if kind == "cuda" and cuda is None else None
+    driver = hostinfo.driver() if kind == "cuda" and cuda is None and not cluster else None
     try:
         choice = backend.pick_image(draft.engine, repository.value, str(version.value), kind,
                                     str(cuda.value) if cuda is not None else None, driver)
