@@ -16,8 +16,27 @@ from llmstack.manifest import EngineSummary, StackSummary
 _GATEWAY = "litellm"  # the gateway's service name, and its "backend"
 
 
-def _from_compose(directory: Path) -> dict[str, EngineSummary]:
-    """Images and command flags of a compose file rendered before the manifest recorded engines."""
+_PARSER_FLAGS = {"tool": ("--tool-call-parser", "--tool_parser"), "reasoning": ("--reasoning-parser",
+                                                                              "--reasoning_parser")}
+
+
+def _server_words(command: list[str]) -> list[str]:
+    """A command without the program that starts it (`python3 -m sglang.launch_server`, `trtllm-serve`)."""
+    if command and not command[0].startswith("-"):
+        first = next((n for n, word in enumerate(command) if word.startswith("--")), len(command))
+        return command[first:]
+    return command
+
+
+def _parser(command: list[str], kind: str) -> str | None:
+    for flag in _PARSER_FLAGS[kind]:
+        if flag in command[:-1]:
+            return command[command.index(flag) + 1]
+    return None
+
+
+def _from_compose(directory: Path, new: dict[str, EngineSummary]) -> dict[str, EngineSummary]:
+    """Images, command flags and parsers of a compose file rendered before the manifest recorded engines."""
     from llmstack import yamlio
     from llmstack.backends.base import flag_name
     from llmstack.paths import COMPOSE_FILE
@@ -31,9 +50,15 @@ def _from_compose(directory: Path) -> dict[str, EngineSummary]:
     for name, service in (services or {}).items():
         if not isinstance(service, dict) or not isinstance(service.get("image"), str):
             continue
-        command = service["command"] if isinstance(service.get("command"), list) else []
-        flags = [] if name == _GATEWAY else [f for arg in command if (f := flag_name(str(arg)))]
-        found[str(name)] = EngineSummary(_GATEWAY if name == _GATEWAY else "", service["image"], flags=flags)
+        if name == _GATEWAY:
+            found[name] = EngineSummary(_GATEWAY, service["image"])
+            continue
+        raw = service["command"] if isinstance(service.get("command"), list) else []
+        command = _server_words([str(arg) for arg in raw])
+        backend = new[name].backend if name in new else "unknown"
+        found[str(name)] = EngineSummary(backend, service["image"], flags=[f for a in command if (f := flag_name(a))],
+                                         tool_parser=_parser(command, "tool"),
+                                         reasoning_parser=_parser(command, "reasoning"))
     return found
 
 
@@ -63,15 +88,14 @@ def _one(old: EngineSummary, new: EngineSummary, compared_flags: bool) -> list[s
             parts.append("flags added " + " ".join(added))
         if removed:
             parts.append("flags removed " + " ".join(removed))
-    if old.backend or old.tool_parser or old.reasoning_parser:  # recorded (a compose file does not say)
-        parts += _changed("tool parser", old.tool_parser, new.tool_parser)
-        parts += _changed("reasoning parser", old.reasoning_parser, new.reasoning_parser)
+    parts += _changed("tool parser", old.tool_parser, new.tool_parser)
+    parts += _changed("reasoning parser", old.reasoning_parser, new.reasoning_parser)
     return parts
 
 
 def changes(directory: Path, old: StackSummary | None, new: StackSummary) -> list[str]:
     """One line per service whose engine a fresh render changes (empty: the engines stay as they are)."""
-    recorded = old.engines if old is not None and old.engines else _from_compose(directory)
+    recorded = old.engines if old is not None and old.engines else _from_compose(directory, new.engines)
     if not recorded:
         return []
     lines = []
