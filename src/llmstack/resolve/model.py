@@ -251,16 +251,22 @@ def _asked_parser(draft: Draft, key: str, kind: str, known: frozenset[str], noti
     draft.origins[key] = value.origin.describe()
     if name in known:
         return name
+    registry = None if engine.entry is None else \
+        engine.entry.tool_parsers if kind == "tool" else engine.entry.reasoning_parsers
+    if not known and registry is None:
+        if engine.entry is None or draft.backend.tools_without_parser():
+            how = "tool calls follow the model's chat template" if kind == "tool" else "it reasons as it was built to"
+            raise InputError(f"{value.label()}: {title} has no {kind} parser switch ({how}); drop the flag")
+        having = (catalog.with_tool_parser if kind == "tool" else catalog.with_reasoning_parser)(
+            draft.backend.name, name)
+        raise InputError(f"{value.label()}: {_what(draft)} has no {kind} parser switch ({_having(having)}); "
+                         "pick one of those with --backend-version, or drop the flag")
     if engine.entry is not None and (not engine.exact or not engine.parsers_complete):
         why = engine.note or (f"{_what(draft)}'s parser list in the catalogue is partial" if engine.version else
                               "an image given as is: its release is unknown")
         notices.append(f"{value.label()}: not in the catalogue's {kind} parser list for {_what(draft)} ({why}); "
                        "passed as given")
         return name
-    if not known:
-        how = "tool calls follow the model's chat template" if kind == "tool" else "it reasons as it was built to"
-        if engine.entry is None or draft.backend.tools_without_parser():
-            raise InputError(f"{value.label()}: {title} has no {kind} parser switch ({how}); drop the flag")
     if engine.entry is not None:
         having = (catalog.with_tool_parser if kind == "tool" else catalog.with_reasoning_parser)(
             draft.backend.name, name)
