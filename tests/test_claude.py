@@ -173,6 +173,23 @@ def test_tiers_follow_the_stacks_claude_mapping(cli, workdir):
     assert any(n.startswith("chat: a 32768-token context") for n in env.notes)
 
 
+def test_the_fable_tier_is_routed_like_the_others(cli, workdir):
+    """Claude Code 2.1.332's fourth tier: the gateway answers claude-fable-* (a hand-configured client
+    asking for it got 400 before), mapped by `claude: {fable: ...}` like the other tiers."""
+    from llmstack import stackdir
+
+    (workdir / "fable.yaml").write_text(yaml.safe_dump({"stacks": {"s": {
+        "claude": {"opus": "big", "fable": "small"},
+        "models": [{"model": "./models/Qwen2.5-7B-Instruct", "alias": "big", "gpus": [0]},
+                   {"model": "./models/tiny.gguf", "alias": "small", "gpus": "none"}]}}}))
+    render(cli, "s", "--config", "fable.yaml")
+    config = yaml.safe_load((workdir / "compose" / "s" / "litellm-config.yaml").read_text())
+    routes = {e["model_name"]: e["litellm_params"]["api_base"] for e in config["model_list"]}
+    assert routes["claude-fable-*"] == routes["small"] and routes["claude-opus-*"] == routes["big"]
+    env = claude.environment(stackdir.load("s"))
+    assert env.values["ANTHROPIC_DEFAULT_FABLE_MODEL"] == "small"
+
+
 def test_print_env_is_posix_shell_that_round_trips(cli, stack):
     result = cli("claude", str(stack), "--print-env")
     assert result.exit_code == 0, result.stderr
