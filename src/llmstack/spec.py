@@ -212,6 +212,19 @@ class MemoryPlan:
 
 
 @dataclass(frozen=True)
+class EngineChoice:
+    """Which release of the engine a model runs and what its image needs of the host (the manifest
+    records it: doctor checks the driver, `render --check` names what an upgrade changes)."""
+
+    version: str | None  # the release rendered; None: an image given as is
+    catalogued: str | None = None  # the catalogue entry its facts came from (None: no catalogue)
+    kind: str = "cuda"  # "cuda" | "cpu"
+    cuda: str | None = None  # the CUDA toolkit in the image, when the catalogue records it
+    min_driver: str | None = None  # the NVIDIA driver that CUDA needs, when known
+    cpu_features: tuple[str, ...] = ()  # what a CPU image needs of the host's CPU
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     service: str  # compose service (empty for gateway-only backends)
     alias: str
@@ -236,6 +249,10 @@ class ModelSpec:
     vision_source: str = ""  # why vision is on or off, for the rendered comment
     args: Mapping[str, Any] = field(default_factory=dict)
     extra_args: tuple[str, ...] = ()
+    # Server arguments the model's family needs on this release (catalog/families.py), after the
+    # command's own and before the extra arguments.
+    switches: tuple[str, ...] = ()
+    engine: EngineChoice | None = None
     publish_port: bool = False
     api_bases: tuple[str, ...] = ()  # gateway-only backends: where the model is served (replicas)
     api_key_env: str | None = None  # gateway-only backends: env variable holding the upstream key
