@@ -320,7 +320,62 @@ def _render_cases() -> dict[str, Case]:
     return cases
 
 
+# ---- what issue 16 found, one row each (the line must name the culprit) ------------------------------
+
+def _engine(root: Path) -> None:
+    """A TensorRT-LLM engine directory (its config and one rank), as tests/conftest.workdir has it."""
+    engine = root / "models" / "engine"
+    if not engine.exists():
+        engine.mkdir(parents=True)
+        (engine / "rank0.engine").write_bytes(b"x")
+        (engine / "config.json").write_text('{"pretrained_config": {"architecture": "LlamaForCausalLM"}, '
+                                            '"build_config": {"max_seq_len": 8192}}')
+
+
+UNCACHED = ("--model", "nobody-llmstack-test/Qwen3-8B-uncached", "--gpus", "1")
+QWEN_DIR = "./models/Qwen2.5-7B-Instruct"
+FOUND = {
+    "--api-key-env the master key": Case((*EXTERNAL, "--api-key-env", "LITELLM_MASTER_KEY"),
+                                         expect="--api-key-env LITELLM_MASTER_KEY"),
+    "--api-key-env a Compose variable": Case((*EXTERNAL, "--api-key-env", "COMPOSE_FILE"),
+                                             expect="--api-key-env COMPOSE_FILE"),
+    "an uncached hub id with a context of 10**23": Case((*UNCACHED, "--max-model-len", str(10**23)),
+                                                        expect="--max-model-len"),
+    "--gpus 0": Case(("--model", QWEN_DIR, "--gpus", "0"), expect="--gpus 0"),
+    "--gpus 00": Case(("--model", QWEN_DIR, "--gpus", "00"), expect="--gpus"),
+    "gpus: 0 in models.yaml": Case(("s", "--config", "bad.yaml"), expect="gpus",
+                                   setup=_config("stacks:\n  s:\n    models:\n      - {model: "
+                                                 f"{QWEN_DIR}, gpus: 0}}\n")),
+    "--gpus 10**20": Case(("--model", QWEN_DIR, "--gpus", str(10**20)), expect="--gpus"),
+    "--gpus a device index of 5000": Case(("--model", QWEN_DIR, "--gpus", "0,5000"), expect="--gpus"),
+    "--output inside the model directory": Case(("--model", QWEN_DIR, "--gpus", "1", "--output", f"{QWEN_DIR}/stack"),
+                                                expect="--output"),
+    "--output the model directory itself": Case(("--model", QWEN_DIR, "--gpus", "1", "--output", QWEN_DIR),
+                                                expect="--output"),
+    "--output ''": Case((*TINY, "--output", ""), expect="--output"),
+    "--model an empty directory": Case(("--model", "./models/empty", "--cpu"), expect="./models/empty",
+                                       setup=lambda root: (root / "models" / "empty").mkdir()),
+    "--model /": Case(("--model", "/", "--cpu"), expect="--model /"),
+    "--model a file that is no model": Case(("--model", f"{QWEN_DIR}/config.json", "--gpus", "1"),
+                                            expect="config.json"),
+    "TensorRT-LLM published on 0.0.0.0": Case(("--model", "./models/engine", "--backend", "trtllm", "--gpus", "1",
+                                               "--no-litellm", "--bind", "0.0.0.0"), expect="--bind 0.0.0.0",
+                                              setup=_engine),
+    "TensorRT-LLM --publish-backend on a LAN address": Case(("--model", "./models/engine", "--backend", "trtllm",
+                                                             "--gpus", "1", "--publish-backend", "--bind",
+                                                             "10.0.0.11"), expect="--bind 10.0.0.11", setup=_engine),
+    "--extra-arg --api-key": Case((*TINY, "--extra-arg=--api-key=sk-do-not-echo-me"), expect="--api-key"),
+    "--litellm-workers 10**6": Case((*TINY, "--litellm-workers", str(10**6)), expect="--litellm-workers"),
+    "--replicas 10**6": Case((*K8S, "--replicas", str(10**6)), expect="--replicas"),
+}
+
+
+def _found_cases() -> dict[str, Case]:
+    return {f"found {name}": case for name, case in FOUND.items()}
+
+
 CASES: dict[str, Case] = {**_flag_cases(), **_config_cases(), **_model_cases(), **_runtime_cases(),
+                          **_found_cases(),
                           **_render_cases()}
 
 
@@ -392,12 +447,21 @@ def test_bad_input_is_one_line_the_right_code_and_nothing_written(cli, workdir, 
     case = CASES[name]
     result, before, after = run_case(cli, workdir, case)
     assert problems(result, case, before, after) == [], (name, result.stdout[-500:], result.stderr[-1500:])
+    assert "sk-do-not-echo-me" not in result.stdout + result.stderr
+
+
+def test_an_uncached_hub_id_of_a_thinking_family_gets_its_reasoning_parser(cli, workdir):
+    """Nothing of the model was read, but its family (from the name) thinks by default: Qwen3's
+    template thinks unless `enable_thinking` is false, so vLLM gets `--reasoning-parser qwen3`."""
+    result = cli("render", *UNCACHED, "--stdout")
+    assert result.exit_code == 0, result.stderr
+    assert '"--reasoning-parser"' in result.stdout and '"qwen3"' in result.stdout, result.stdout[-2000:]
 
 
 def test_the_corpus_covers_every_category():
     prefixes = {name.split(" ")[0] for name in CASES}
     assert {"flag", "models.yaml", "model", "render", "up", "down", "status", "logs", "doctor", "smoke",
-            "claude"} <= prefixes
+            "claude", "found"} <= prefixes
     flags = {name.split(" ")[1] for name in CASES if name.startswith("flag ")}
     assert {o.flag for o in options.OPTIONS if o.kind not in ("switch", "bool")} <= flags
     assert len(CASES) >= 200

@@ -15,6 +15,11 @@ from llmstack.spec import MAX_GPUS, GpuSpec
 def gpus_and_tensor_parallel(draft: Draft) -> None:
     lookup, backend = draft.lookup, draft.backend
     given = lookup.get("gpus") or Sourced("all", derived("default"))
+    text = str(given.value).strip()
+    if not isinstance(given.value, bool) and text.isascii() and text.isdigit() and int(text) == 0:
+        # Read as a count of none it silently became a CPU stack; read as device 0 it would be a guess.
+        raise InputError(f"{given.label()}: a count of zero GPUs or GPU 0? say --gpus none (or --cpu) for no GPU, "
+                         "--gpus device=0 for the first GPU")
     try:
         draft.gpus = GpuSpec.parse(given.value)
     except ValueError as exc:

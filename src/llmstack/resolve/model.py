@@ -333,6 +333,7 @@ def mounts_and_vision(draft: Draft, output_dir: Path) -> None:
     mmproj = draft.lookup.get("mmproj")
     draft.mounts, draft.model_arg, draft.mmproj_arg = model_mounts(source, backend, output_dir, var_prefix,
                                                                    mmproj is None)
+    stack_outside_mounts(draft.mounts, output_dir, backend.title)
     if mmproj is not None:
         if not backend.projector:
             takers = " and ".join(b.title for b in backends.registry().values() if b.projector)
@@ -349,6 +350,20 @@ def mounts_and_vision(draft: Draft, output_dir: Path) -> None:
                                role="vision projector"),)
         draft.mmproj_arg = f"/mmproj/{path.name}"
     draft.vision = vision(draft, mmproj)
+
+
+def stack_outside_mounts(mounts: tuple[Mount, ...], output_dir: Path, title: str) -> None:
+    """The stack's directory may not lie inside a directory the backend mounts: its `.env` (the keys)
+    would be readable inside the container, and a re-render would rewrite files in the model's mount."""
+    out = output_dir.absolute().resolve()
+    for mount in mounts:
+        if mount.is_file:
+            continue
+        mounted = (output_dir.absolute() / mount.host_path).resolve()  # host_path: absolute, or relative to it
+        if out == mounted or mounted in out.parents:
+            raise InputError(f"--output {output_dir}: inside {mounted}, the {mount.role} directory {title} mounts "
+                             "(.env with its keys would be readable in the container); render the stack elsewhere, "
+                             "e.g. leave --output out for compose/NAME")
 
 
 def vision(draft: Draft, mmproj: Sourced[Any] | None) -> tuple[bool, str]:
