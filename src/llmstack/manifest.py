@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llmstack.errors import InputError
 from llmstack.escaping import json_text
 from llmstack.paths import MANIFEST
 
@@ -211,23 +212,44 @@ def read(directory: Path) -> Manifest | None:
     """The manifest of a rendered directory, or None when there is none (or it is unreadable)."""
     from llmstack import yamlio
 
+    text = _text(directory)
+    if text is None:
+        return None
     try:
-        data = yamlio.load((directory / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yamlio.YamlProblem):
+        data = yamlio.load(text)
+    except yamlio.YamlProblem:
         return None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         return None
-    return Manifest.from_dict(data, directory.name)
+    try:
+        return Manifest.from_dict(data, directory.name)
+    except (TypeError, AttributeError, ValueError, KeyError):  # a shape llmstack never writes
+        raise InputError(f"{directory / MANIFEST}: not a manifest llmstack wrote (a value of the wrong kind); "
+                         "re-render the stack with `llmstack render` (the command is in the header of its "
+                         "docker-compose.yml)") from None
+
+
+def _text(directory: Path) -> str | None:
+    """The manifest's text; None when it is missing or unreadable. Not a regular file (a FIFO would
+    block the read): one line."""
+    import stat
+
+    path = directory / MANIFEST
+    try:
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode):
+            raise InputError(f"{path}: not a regular file; remove it and re-render the stack with `llmstack render`")
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def pristine_on_disk(directory: Path) -> bool | None:
     """Whether the manifest is exactly as rendered (its llmstack-hash verifies); None without one."""
     from llmstack.stamp import pristine
 
-    try:
-        return pristine((directory / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError):
-        return None
+    text = _text(directory)
+    return None if text is None else pristine(text)
 
 
 def recorded_models(directory: Path) -> dict[str, RecordedModel]:
