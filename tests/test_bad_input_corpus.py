@@ -37,8 +37,10 @@ TINY = ("--model", "./models/tiny.gguf", "--cpu")
 QWEN = ("--model", "./models/Qwen2.5-7B-Instruct", "--gpus", "1")
 EXTERNAL = ("--backend", "external", "--model", "q", "--api-base", "http://gpu-host-1:8000/v1")
 K8S = ("--target", "kubernetes", "--model", "Qwen/Qwen2.5-7B-Instruct")
-MEMPLAN = pytest.mark.xfail(reason="--gpu-memory nan/inf: the memory-plan engineer's (branch memplan, "
-                                   "/work/coord/notes-memplan.md)", strict=False)
+LAX = pytest.mark.xfail(reason="models.yaml is read in pydantic's lax mode ('80' -> 80, 'yes' -> True, true -> 1): "
+                              "strict types are a decision for the lead", strict=True)
+DEGRADED = pytest.mark.xfail(reason="a GGUF without a usable general.architecture renders with notes (llama.cpp "
+                                    "decides at load): refuse it, or accept it as degraded input?", strict=True)
 
 
 @dataclass
@@ -48,6 +50,8 @@ class Case:
     setup: Callable[[Path], None] | None = None
     expect: str = ""  # a piece of the one line, when it matters
     marks: tuple = field(default_factory=tuple)
+    line: str = "llmstack: error: "  # how the one line starts (notes before it are allowed)
+    lines: int = 1  # `render --check` adds the command that re-renders
 
 
 # ---- flags ------------------------------------------------------------------------------------------
@@ -91,8 +95,7 @@ def _flag_cases() -> dict[str, Case]:
             if option.kind == "argument" and label == "empty":
                 continue  # an empty STACK is no stack: the model flags decide
             given = (value,) if flag is None else (f"{flag}={value}",)
-            marks = (MEMPLAN,) if option.name == "gpu_memory" and label in ("nan", "inf") else ()
-            cases[f"flag {option.flag} {label}"] = Case((*_base(option), *given), marks=marks)
+            cases[f"flag {option.flag} {label}"] = Case((*_base(option), *given))
     return cases
 
 
@@ -142,8 +145,12 @@ CONFIG_SHAPES = {
 }
 
 
+LAX_SHAPES = {"port is a string", "port is true", "publish_port a string"}
+
+
 def _config_cases() -> dict[str, Case]:
-    cases = {f"models.yaml {name}": Case(("s", "--config", "bad.yaml"), setup=_config(text), expect="bad.yaml")
+    cases = {f"models.yaml {name}": Case(("s", "--config", "bad.yaml"), setup=_config(text), expect="bad.yaml",
+                                         marks=(LAX,) if name in LAX_SHAPES else ())
              for name, text in CONFIG_SHAPES.items()}
     cases["models.yaml a FIFO"] = Case(("s", "--config", "bad.yaml"), setup=lambda root: os.mkfifo(root / "bad.yaml"))
     cases["models.yaml a directory"] = Case(("s", "--config", "bad.yaml"),
@@ -222,7 +229,8 @@ def _model_cases() -> dict[str, Case]:
     cases = {}
     for name, (setup, model) in MODEL_FILES.items():
         path = model if model.startswith("/") else f"./{model}"
-        cases[f"model file {name}"] = Case(("--model", path, "--cpu"), setup=setup)
+        marks = (DEGRADED,) if name.startswith("gguf") and "architecture" in name else ()
+        cases[f"model file {name}"] = Case(("--model", path, "--cpu"), setup=setup, marks=marks)
     return cases
 
 
@@ -316,7 +324,14 @@ def _render_cases() -> dict[str, Case]:
             for check in ((), ("--check",)):
                 what = "FIFO" if kind == "fifo" else "directory"
                 label = f"render{' --check' if check else ''} over a {name} that is a {what}"
-                cases[label] = Case((*TINY, "--name", "s", *check), setup=_rendered(_replace_with(name, kind)))
+                case = Case((*TINY, "--name", "s", *check), setup=_rendered(_replace_with(name, kind)), expect=name)
+                if name == ".env":  # not render's file: left alone, with a note (no note with --check)
+                    case.code, case.expect = 0, "" if check else ".env is not a regular file"
+                elif name == "docker-compose.yml":  # not as rendered: a hand edit (exit 1), out of date with --check
+                    case.code = 1
+                    if check:
+                        case.line, case.lines = "compose/s: out of date", 2
+                cases[label] = case
     return cases
 
 
@@ -365,6 +380,10 @@ FOUND = {
                                                              "--gpus", "1", "--publish-backend", "--bind",
                                                              "10.0.0.11"), expect="--bind 10.0.0.11", setup=_engine),
     "--extra-arg --api-key": Case((*TINY, "--extra-arg=--api-key=sk-do-not-echo-me"), expect="--api-key"),
+    "--gpu-memory nan": Case(("--model", "./models/tiny.gguf", "--gpus", "1", "--gpu-memory", "nan"),
+                             expect="--gpu-memory"),
+    "--gpu-memory inf": Case(("--model", "./models/tiny.gguf", "--gpus", "1", "--gpu-memory", "inf"),
+                             expect="--gpu-memory"),
     "--litellm-workers 10**6": Case((*TINY, "--litellm-workers", str(10**6)), expect="--litellm-workers"),
     "--replicas 10**6": Case((*K8S, "--replicas", str(10**6)), expect="--replicas"),
 }
@@ -388,8 +407,14 @@ def tree(root: Path) -> dict[str, tuple]:
         for name in dirs + files:
             path = Path(directory, name)
             info = path.lstat()
-            content = path.read_bytes() if stat.S_ISREG(info.st_mode) else (
-                os.readlink(path) if stat.S_ISLNK(info.st_mode) else None)
+            big = stat.S_ISREG(info.st_mode) and info.st_size > (1 << 20)  # a sparse 1 TiB "model": never read
+            content: object = None
+            if big:
+                content = (info.st_size, info.st_mtime_ns)
+            elif stat.S_ISREG(info.st_mode):
+                content = path.read_bytes()
+            elif stat.S_ISLNK(info.st_mode):
+                content = os.readlink(path)
             found[str(path.relative_to(root))] = (stat.S_IFMT(info.st_mode), stat.S_IMODE(info.st_mode), content)
     return found
 
@@ -402,8 +427,13 @@ def problems(result, case: Case, before: dict, after: dict) -> list[str]:
         found.append(f"traceback: {type(result.exception).__name__}: {result.exception}")
     if result.exit_code != case.code:
         found.append(f"exit {result.exit_code}, not {case.code}")
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    if len(lines) != 1 or not lines[0].startswith("llmstack: error: "):
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("llmstack: note: ")]
+    if case.code == 0:  # not an error: render goes on, saying why (a note)
+        if lines:
+            found.append(f"stderr has more than notes: {lines[:3]}")
+        if case.expect and case.expect not in result.stderr:
+            found.append(f"no note names {case.expect!r}")
+    elif len(lines) != case.lines or not lines[0].startswith(case.line):
         found.append(f"stderr is not one error line: {lines[:3]}")
     elif case.expect and case.expect not in lines[0]:
         found.append(f"the line does not name {case.expect!r}: {lines[0]}")

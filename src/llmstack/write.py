@@ -109,13 +109,23 @@ def _added_text(data: bytes, keys: Mapping[str, str]) -> bytes:
     return data + separator + lines.encode()
 
 
+def regular_bytes(path: Path) -> bytes:
+    """A file's bytes; OSError when it is not a regular file (a FIFO would block the read, a device
+    never end it): opened without blocking, judged by the open file itself."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        return handle.read()
+
+
 def diff(output_dir: Path, files: dict[str, str]) -> list[str]:
     """Names of rendered files that are missing on disk or differ from what would be rendered."""
     differing = []
     for name, content in files.items():
         path = output_dir / name
         try:
-            on_disk = path.read_bytes()
+            on_disk = regular_bytes(path)
         except OSError:
             differing.append(name)
             continue
@@ -149,7 +159,7 @@ def compose_would_merge(output_dir: Path) -> list[str]:
     env = output_dir / ENV_FILE
     if env.is_file():
         try:
-            lines = env.read_bytes().decode("utf-8", "replace").splitlines()
+            lines = regular_bytes(env).decode("utf-8", "replace").splitlines()
         except OSError:
             lines = []
         for number, line in enumerate(lines, 1):
@@ -187,7 +197,7 @@ def hand_edited(output_dir: Path, names: list[str]) -> list[str]:
     edited = []
     for name in names:
         try:
-            text = (output_dir / name).read_text(encoding="utf-8")
+            text = regular_bytes(output_dir / name).decode("utf-8")
         except FileNotFoundError:
             continue
         except (OSError, UnicodeDecodeError):
@@ -474,7 +484,7 @@ def _env_update(env_path: Path, keys: list[str], env_reader: str) -> tuple[bytes
         fresh = {name: new_key() for name in keys}
         return env_file_text(fresh, env_reader).encode(), fresh, []
     try:
-        data = env_path.read_bytes()
+        data = regular_bytes(env_path)
     except OSError:
         data = b""
     missing = [name for name in keys if name not in env_names(data)]

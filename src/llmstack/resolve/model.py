@@ -135,6 +135,10 @@ def check_extra_args(draft: Draft) -> None:
     plan and the manifest: refused, naming what decides that flag."""
     extra, backend = draft.lookup.get("extra_args"), draft.backend
     for arg in extra.value if extra is not None else ():
+        if not str(arg).strip():
+            assert extra is not None
+            raise InputError(f"{extra.label(repr(arg))}: an empty argument; the server would read it as a "
+                             "positional argument: drop it")
         found = backend.derived_flag(str(arg))
         if found is None:
             continue
