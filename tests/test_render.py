@@ -348,7 +348,8 @@ def test_extra_args_in_models_yaml_are_checked_too(cli, workdir):
 
 def test_dollar_and_spaces_in_paths_survive_compose_interpolation(cli, workdir):
     weird = workdir / "models" / "my $HOME model"
-    weird.mkdir()
+    weird.mkdir()  # a model directory (one with no model in it is refused)
+    (weird / "config.json").write_bytes((workdir / "models" / "Qwen2.5-7B-Instruct" / "config.json").read_bytes())
     render_ok(cli, "--model", f"{weird}", "--name", "weird")
     out = workdir / "compose" / "weird"
     result = compose_config_quiet(out)
