@@ -88,6 +88,8 @@ def published(tmp_path_factory, docker_engine):
     model = write_tiny_gguf(root / "tiny.gguf")
     name = PROJECT_PREFIX + "exposure-" + str(int(time.time() * 1000) % 100000)
     gateway_port, backend_port = free_port(), free_port()
+    while backend_port == gateway_port:  # the kernel may hand out the same free port twice
+        backend_port = free_port()
     out = root / name
     rendered = cli("render", "--model", str(model), "--cpu", "--name", name, "--output", str(out),
                    "--backend-image", server, "--litellm-image", litellm, "--litellm-port", str(gateway_port),
