@@ -112,7 +112,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("port", ("--port",), "int", "Port the backend listens on [default: per backend].", "N",
            key="port", scope="model", limits={"ge": 1, "le": 65535}),
     Option("publish_backend", ("--publish-backend/--no-publish-backend",), "bool",
-           "Also publish the backend port on --bind [default: off].", key="publish_port", scope="model"),
+           "Also publish the backend port on --bind [default: off]; beyond loopback the backend then requires "
+           "LLMSTACK_BACKEND_KEY from .env.", key="publish_port", scope="model"),
     Option("gpus", ("--gpus",), "str",
            "GPUs to reserve: all, a count N, device ids 0,2 (one id: device=1), or none [default: all].",
            "all|N|0,2|none", key="gpus", scope="model", schema=GPUS),
