@@ -300,7 +300,7 @@ def test_vllm_example_in_detail(built):
                      "readOnly": True}
     volume = next(v for v in spec["volumes"] if v["name"] == "models")
     assert volume["persistentVolumeClaim"] == {"claimName": "models", "readOnly": True}
-    assert "env" not in main  # a local model needs no HF token
+    assert main["env"] == [{"name": "VLLM_NO_USAGE_STATS", "value": "1"}]  # a local model needs no HF token
     text = (REPO / "compose" / "vllm-qwen2-5-7b-k8s" / "backend.yaml").read_text()
     assert "--gpus 0,1 becomes a count of 2: the device plugin picks the devices" in text
     # The same command as the compose example of the same model.

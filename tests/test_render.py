@@ -144,7 +144,7 @@ def test_hub_id_uses_hf_cache_and_token_from_environment(cli, workdir):
     backend = load(out)["services"]["backend"]
     assert backend["command"][:2] == ["--model", "Qwen/Qwen2.5-7B-Instruct"]
     assert backend["volumes"] == ["${LLMSTACK_HF_CACHE:-hf-cache}:/root/.cache/huggingface"]
-    assert backend["environment"] == {"HF_TOKEN": "${HF_TOKEN:-}"}
+    assert backend["environment"] == {"VLLM_NO_USAGE_STATS": "1", "HF_TOKEN": "${HF_TOKEN:-}"}
     assert "hf-cache" in load(out)["volumes"]
     assert "HF_TOKEN=" in (out / ".env.example").read_text()
     assert compose_config_quiet(out).returncode == 0

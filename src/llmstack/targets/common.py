@@ -39,6 +39,8 @@ def decisions(model: ModelSpec) -> list[str]:
     if model.plan is not None:
         first, second = model.plan.lines()
         lines += [f"Memory plan: {first};", f"  {second}."]
+    if model.kv_cache_gib is not None:
+        lines.append(f"KV cache on the CPU: {model.kv_cache_gib} GiB ({origins.get('kv_cache', '')}).")
     return lines
 
 
