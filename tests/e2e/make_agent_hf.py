@@ -12,11 +12,12 @@ generation prompt with a cue token that picks the chain:
   returns THINKING as reasoning (OpenAI `reasoning`, Anthropic `thinking` block), ANSWER as text.
 - `<|plain|>` when the request turns thinking off (`enable_thinking: false`: OpenAI
   `chat_template_kwargs` or `reasoning_effort: none`, Anthropic `thinking: {type: disabled}`):
-  ANSWER end of turn.
+  ANSWER end of turn, after an empty think block in the prompt (as Qwen3's template writes it).
 - `<|bash|>` when a user message contains RUN_BASH and no tool result came back yet: a `<tool_call>`
   of the `Bash` tool running `echo TOOL_OUTPUT` (the whole JSON is one token), which vLLM's hermes
   parser returns as a tool call.
-- `<|done|>` when a tool message holds TOOL_OUTPUT: TOOL_SEEN, the proof of a tool round trip.
+- `<|done|>` when a tool message holds TOOL_OUTPUT: TOOL_SEEN, the proof of a tool round trip (after an
+  empty think block in the prompt: a model thinks once, before its tool call).
 - `<|long|>` when a user message contains LONG: ` tick tock ...` until max_tokens.
 
 Every other token is followed by end of turn. Under a grammar that forbids it (a forced tool
@@ -64,11 +65,15 @@ CHAINS = {
     "<|long|>": [" tick", " tock", " tick"],  # a loop: ends at max_tokens
 }
 # make_agent_gguf's template, with Qwen3's switch: `enable_thinking: false` picks the plain answer.
+# Answers without thinking follow an empty think block in the prompt, as Qwen3's own template writes
+# it: vLLM's qwen3 parser starts in reasoning unless the prompt closed it (vllm/parser/engine/
+# parser_engine.py, is_reasoning_end) or the request turned thinking off.
+EMPTY_THINK = "<think>\\n\\n</think>\\n\\n"
 TEMPLATE = CHAT_TEMPLATE.replace(
     "{%- else %}{{- '<|say|>' }}",
-    "{%- elif enable_thinking is defined and enable_thinking is false %}{{- '<|plain|>' }}"
-    "{%- else %}{{- '<|say|>' }}")
-assert TEMPLATE != CHAT_TEMPLATE
+    "{%- elif enable_thinking is defined and enable_thinking is false %}{{- '" + EMPTY_THINK + "<|plain|>' }}"
+    "{%- else %}{{- '<|say|>' }}").replace("{{- '<|done|>' }}", "{{- '" + EMPTY_THINK + "<|done|>' }}")
+assert TEMPLATE.count(EMPTY_THINK) == 2
 HIDDEN, HEADS, KV_HEADS, HEAD_DIM, INTERMEDIATE = 64, 2, 1, 32, 64
 
 
