@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llmstack.backends.base import Backend, EngineFacts
+from llmstack.backends.base import Backend, EngineFacts, ImageChoice
 from llmstack.errors import InputError
 from llmstack.manifest import RecordedModel
 from llmstack.provenance import Layers, Sourced
@@ -41,6 +41,8 @@ class Draft:
     mmproj_arg: str | None = None
     vision: tuple[bool, str] = (False, "")
     image: str = ""
+    image_choice: ImageChoice | None = None  # a catalogued release's image (None: an image given as is)
+    switches: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Context:
     recorded: Mapping[str, RecordedModel]
     env: Mapping[str, str]
     notices: list[str]
+    cluster: bool = False  # a Kubernetes render: this host's GPUs and driver say nothing about the nodes
 
 
 def anthropic_route(draft: Draft) -> bool:
@@ -64,7 +67,7 @@ def anthropic_route(draft: Draft) -> bool:
         if engine.serves_messages is False:
             draft.origins["anthropic_route"] = f"{what} has no /v1/messages; it came in {engine.messages_since}"
         else:
-            draft.origins["anthropic_route"] = f"the default for {what}"
+            draft.origins["anthropic_route"] = engine.route_why or f"the default for {what}"
         return engine.anthropic_route == "native"
     if asked.value not in ("native", "translated"):
         raise InputError(f"{asked.label()}: choose native (the backend's own /v1/messages) or translated "
