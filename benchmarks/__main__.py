@@ -18,9 +18,9 @@ from pathlib import Path
 from benchmarks import anthropic, cli, common, gateway, ready
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-TITLES = {"cli": "CLI wall time", "ready": "Time to ready", "ready-vllm": "Time to ready on the real vLLM",
-          "gateway": "Gateway overhead", "anthropic": "Native vs translated",
-          "anthropic-vllm": "Native vs translated on the real vLLM"}
+TITLES = {"cli": "CLI wall time", "ready": "Time to ready", "gateway": "Gateway overhead",
+          "anthropic": "Native vs translated", "anthropic-vllm": "Native vs translated on the real vLLM",
+          "ready-vllm": "Time to ready on the real vLLM"}
 SLOW = ("ready-vllm", "anthropic-vllm")  # minutes each: not in `--quick` unless asked
 
 

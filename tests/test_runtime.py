@@ -400,6 +400,30 @@ def test_a_backend_that_exits_while_starting_fails_up_at_its_first_restart(no_ga
     assert any("vllm: error: unrecognized arguments: --bogus" in line for line in lines)
 
 
+class FailedProc:
+    returncode = 1
+
+    def poll(self):
+        return 1
+
+
+def test_a_backend_compose_gave_up_on_is_named_with_its_own_error_line(no_gateway_stack, monkeypatch):
+    """Before: only Compose's line (`dependency failed to start: container ... is unhealthy`), seen
+    with the real vLLM refusing a flag before its first restart was noticed."""
+    import io
+
+    monkeypatch.setattr(runtime, "project_containers", lambda project: [
+        container("backend", "restarting", "unhealthy")])
+    up, _ = waiter(no_gateway_stack)
+    up.project.logs_tail = lambda service, lines=30: "backend-1  | vllm: error: unrecognized arguments: --bogus\n"
+    up.proc = FailedProc()
+    up.output = io.BytesIO(b"dependency failed to start: container s-backend-1 is unhealthy\n")
+    with pytest.raises(runtime.UpFailed, match=r"^backend did not start \(vllm: error: unrecognized arguments: "
+                                               r"--bogus\): dependency failed to start: container s-backend-1 is "
+                                               r"unhealthy; inspect with"):
+        up.run(poll=0.001)
+
+
 @pytest.mark.parametrize(("log", "said"), [
     ("backend-1  | Traceback (most recent call last):\nbackend-1  | ValueError: Available memory on node 0 (1/2 "
      "GiB)\nbackend-1  | RuntimeError: Engine core initialization failed. See root cause above.",

@@ -381,7 +381,11 @@ class _Up:
                 st = self.current[culprit]
                 fix = (f"resume it with `docker unpause {st.container.id[:12]}`"
                        if st.state == "paused" and st.container else None)
-                raise self.fail(culprit, f"did not start: {_last_line(self.compose_output())}", fix=fix)
+                # Compose can give up on a backend first (`dependency failed to start: ... is unhealthy`,
+                # seen with vLLM refusing its flags): the server's own error line says why.
+                said = error_line(self.project.logs_tail(culprit, 200)) if culprit in self.stack.backends else ""
+                raise self.fail(culprit, "did not start" + (f" ({said})" if said else "")
+                                + f": {_last_line(self.compose_output())}", fix=fix)
             if compose_done and self.hashes is None:
                 self.hashes = retry(self.project.config_hashes)
             self.sample()

@@ -66,8 +66,9 @@ CHAINS = {
 }
 # make_agent_gguf's template, with Qwen3's switch: `enable_thinking: false` picks the plain answer.
 # Answers without thinking follow an empty think block in the prompt, as Qwen3's own template writes
-# it: vLLM's qwen3 parser starts in reasoning unless the prompt closed it (vllm/parser/engine/
-# parser_engine.py, is_reasoning_end) or the request turned thinking off.
+# it. vLLM 0.32's qwen3 parser does not read it: it takes the output as reasoning until `</think>`
+# unless the request turned thinking off (vllm/parser/qwen3.py, Qwen3Parser.extract_reasoning), so a
+# TOOL_SEEN answer is content only with thinking off (as Claude Code asks).
 EMPTY_THINK = "<think>\\n\\n</think>\\n\\n"
 TEMPLATE = CHAT_TEMPLATE.replace(
     "{%- else %}{{- '<|say|>' }}",
