@@ -230,6 +230,13 @@ def _stream(stack: RoutesStack, body: dict) -> list[dict]:
         return [json.loads(line[5:]) for line in response.iter_lines() if line.startswith("data:")]
 
 
+def _prompt_tokens(usage: dict) -> int:
+    """The whole prompt: Anthropic's input_tokens leaves out what was read from or written to the
+    prompt cache (vLLM's own /v1/messages reports both, vllm/entrypoints/anthropic/serving.py)."""
+    return usage["input_tokens"] + sum(usage.get(k) or 0 for k in ("cache_read_input_tokens",
+                                                                      "cache_creation_input_tokens"))
+
+
 def _probe(stack: RoutesStack, route: str) -> dict[str, str]:
     found: dict[str, str] = {}
     hello = {"model": route, "max_tokens": 32, "messages": [{"role": "user", "content": "Say hello."}]}
@@ -244,8 +251,9 @@ def _probe(stack: RoutesStack, route: str) -> dict[str, str]:
     start_usage = next(e["message"]["usage"] for e in events if e["type"] == "message_start")
     found["usage in message_start"] = (f"input {start_usage.get('input_tokens')}, cache read "
                                        f"{start_usage.get('cache_read_input_tokens')}")
-    again = _post(stack, hello)["usage"]
-    found["prompt-cache reads reported (same request again)"] = f"{again.get('cache_read_input_tokens')} tokens"
+    again = _post(stack, {**claude_code_request(route), "stream": False})["usage"]
+    found["prompt-cache reads reported (Claude-Code-shaped request again)"] = (
+        f"{again.get('cache_read_input_tokens')} of {_prompt_tokens(again)} tokens")
 
     def prompt(thinking: str) -> int:
         usage = _post(stack, {"model": route, "max_tokens": 8, "messages": [
@@ -253,7 +261,7 @@ def _probe(stack: RoutesStack, route: str) -> dict[str, str]:
             {"role": "assistant", "content": [{"type": "thinking", "thinking": thinking, "signature": "s"},
                                               {"type": "text", "text": "Hi."}]},
             {"role": "user", "content": "Again."}]})["usage"]
-        return usage["input_tokens"] + (usage.get("cache_read_input_tokens") or 0)
+        return _prompt_tokens(usage)
 
     found["thinking in the history (400 chars)"] = f"prompt grows by {prompt('x' * 400) - prompt('x')} tokens"
 
@@ -261,7 +269,7 @@ def _probe(stack: RoutesStack, route: str) -> dict[str, str]:
         usage = _post(stack, {"model": route, "max_tokens": 8, "messages": [
             {"role": "user", "content": "Say hello."}, {"role": "assistant", "content": "Hi."},
             {"role": "system", "content": text}, {"role": "user", "content": "Again."}]})["usage"]
-        return usage["input_tokens"] + (usage.get("cache_read_input_tokens") or 0)
+        return _prompt_tokens(usage)
 
     grown = with_system("y" * 400) - with_system("y")
     found["`role: system` inside messages (400 chars)"] = f"prompt grows by {grown} tokens"
@@ -272,7 +280,8 @@ def _probe(stack: RoutesStack, route: str) -> dict[str, str]:
     result = _post(stack, {"model": route, "max_tokens": 32, "tools": [BASH], "messages": [
         {"role": "user", "content": RUN_BASH}, {"role": "assistant", "content": [use]},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use["id"], "content": TOOL_OUTPUT}]}]})
-    found["tool result back to the model"] = f"answer {result['content'][-1].get('text')!r}"
+    found["tool result back to the model"] = "answer " + " + ".join(
+        f"{b['type']} {b.get('text') or b.get('thinking')!r}" for b in result["content"])
     counted = _post(stack, {"model": route, "messages": hello["messages"], "tools": [BASH]},
                     "/v1/messages/count_tokens")["input_tokens"]
     own = httpx.post(f"{stack.direct(route)}/v1/messages/count_tokens",

@@ -70,7 +70,8 @@ def test_vllm_directory_from_local_model(cli, workdir):
     assert entry["model_name"] == "local-model"
     assert entry["litellm_params"] == {"model": "hosted_vllm/qwen2-5-7b-instruct",
                                        "api_base": "http://backend:8000/v1"}
-    assert entry["model_info"] == {"supports_function_calling": True, "supports_vision": False}
+    assert entry["model_info"] == {"supports_function_calling": True, "supports_vision": False,  # native from v0.32.0
+                                   "supported_endpoints": ["/v1/chat/completions", "/v1/messages"]}
     assert config["litellm_settings"]["drop_params"] is True
     assert config["general_settings"]["master_key"] == "os.environ/LITELLM_MASTER_KEY"
     assert compose_config_quiet(out).returncode == 0

