@@ -2,7 +2,11 @@
 
     python -m benchmarks            # full run (about ten minutes; needs Docker, builds test images)
     python -m benchmarks --quick    # seconds: proves every benchmark still runs (CI)
-    python -m benchmarks --only cli # one part: cli, ready, gateway, anthropic
+    python -m benchmarks --only cli # one part: cli, ready, gateway, anthropic, ready-vllm, anthropic-vllm
+
+The two parts on the real vLLM server (its CPU build, tests/e2e/vllm_image.py) start it once per
+run, which takes minutes on a loaded 2-core host: a full run includes them, `--quick` only when
+asked with `--only`.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from benchmarks import anthropic, cli, common, gateway, ready
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 TITLES = {"cli": "CLI wall time", "ready": "Time to ready", "gateway": "Gateway overhead",
-          "anthropic": "Native vs translated"}
+          "anthropic": "Native vs translated", "anthropic-vllm": "Native vs translated on the real vLLM",
+          "ready-vllm": "Time to ready on the real vLLM"}
+SLOW = ("ready-vllm", "anthropic-vllm")  # minutes each: not in `--quick` unless asked
 
 
 def sections_of(text: str) -> dict[str, str]:
@@ -47,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="run only this part (repeatable); RESULTS.md keeps the other parts' last figures")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    parts = args.only or list(TITLES)
+    parts = args.only or [part for part in TITLES if not (args.quick and part in SLOW)]
 
     info = common.machine()
     measured: dict[str, str] = {}
@@ -60,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         text, _ = ready.run(runs=1 if args.quick else 5, startup=3.0 if args.quick else 8.0)
         measured[TITLES["ready"]] = f"{stamp}\n\n{text}"
         print(text, flush=True)
+    if "ready-vllm" in parts:
+        text, _ = ready.run_vllm(runs=1 if args.quick else 3)
+        measured[TITLES["ready-vllm"]] = f"{stamp}\n\n{text}"
+        print(text, flush=True)
     if "gateway" in parts:
         text, _ = gateway.run(quick=args.quick)
         measured[TITLES["gateway"]] = f"{stamp}\n\n{text}"
@@ -67,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     if "anthropic" in parts:
         text, _ = anthropic.run(quick=args.quick)
         measured[TITLES["anthropic"]] = f"{stamp}\n\n{text}"
+        print(text, flush=True)
+    if "anthropic-vllm" in parts:
+        text, _ = anthropic.run(quick=args.quick, engine="vllm")
+        measured[TITLES["anthropic-vllm"]] = f"{stamp}\n\n{text}"
         print(text, flush=True)
     if not args.quick:
         previous = sections_of(args.output.read_text()) if args.output.exists() else {}

@@ -300,7 +300,9 @@ def test_vllm_example_in_detail(built):
                      "readOnly": True}
     volume = next(v for v in spec["volumes"] if v["name"] == "models")
     assert volume["persistentVolumeClaim"] == {"claimName": "models", "readOnly": True}
-    assert [e["name"] for e in main["env"]] == ["VLLM_API_KEY"]  # its own key; a local model needs no HF token
+    # its own key (from the Secret), no usage reports; a local model needs no HF token
+    assert [e["name"] for e in main["env"]] == ["VLLM_API_KEY", "VLLM_NO_USAGE_STATS"]
+    assert main["env"][1] == {"name": "VLLM_NO_USAGE_STATS", "value": "1"}
     text = (REPO / "compose" / "vllm-qwen2-5-7b-k8s" / "backend.yaml").read_text()
     assert "--gpus 0,1 becomes a count of 2: the device plugin picks the devices" in text
     # The same command as the compose example of the same model.

@@ -129,6 +129,10 @@ OPTIONS: tuple[Option, ...] = (
            f"80 GB has 79.6), or a GPU product standing for its nvidia-smi figure: {known_names()} [default: "
            "measured with nvidia-smi on this host, else no plan].",
            "GIB|PRODUCT", key="gpu_memory", scope="model", schema=float | str | None),
+    Option("cpu_kv_cache", ("--cpu-kv-cache",), "int",
+           "KV cache of a model served on the CPU, in GiB (vLLM: VLLM_CPU_KVCACHE_SPACE); more room serves more "
+           "requests at once [default: room for one full-context sequence, from the model].",
+           "GIB", key="cpu_kv_cache", scope="model", limits={"ge": 1}),
     Option("tensor_parallel", ("--tensor-parallel",), "int",
            "Tensor-parallel size [default: number of GPUs when countable].", "N",
            key="tensor_parallel", scope="model", limits={"ge": 1}),

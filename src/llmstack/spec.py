@@ -275,6 +275,7 @@ class ModelSpec:
     # This model's part of each GPU when it shares them with other models (decide.share_gpus).
     memory_share: float | None = None
     plan: MemoryPlan | None = None
+    kv_cache_gib: int | None = None  # on the CPU, for a backend that sizes its KV cache in advance (vLLM)
     replicas: int = 1  # Kubernetes: pods behind the model's Service (Compose runs one container)
     origins: Mapping[str, str] = field(default_factory=dict)  # field -> where its value came from
 

@@ -149,6 +149,42 @@ class EngineFacts:
 
 
 @dataclass(frozen=True)
+class EnvVar:
+    """An environment variable of the backend's container, with the reason the rendered comment gives."""
+
+    name: str
+    value: str
+    why: str
+    # Compose: a `.env` variable that replaces `value` on another host (`${variable:-value}`); for
+    # what depends on the host it runs on (its cores), not on the model.
+    variable: str | None = None
+
+
+@dataclass(frozen=True)
+class CpuThreads:
+    """How the server is told a number of compute threads: on Kubernetes, from the pod's CPU limit
+    (a server counts the node's cores otherwise, whatever its quota)."""
+
+    count: str  # the variable taking the count (LLAMA_ARG_THREADS, OMP_NUM_THREADS)
+    fixed: tuple[tuple[str, str], ...] = ()  # what else makes that count apply (name, value)
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Container:
+    """What a backend's container needs for one model besides its command and mounts: written by
+    every target alike (compose service keys, the Kubernetes pod)."""
+
+    environment: tuple[EnvVar, ...] = ()
+    ipc_host: bool = False  # the host's IPC namespace (NCCL / CUDA IPC between GPU workers)
+    ulimits: bool = False  # memlock unlimited, a 64 MiB stack
+    shm_size: str | None = None  # Compose `shm_size` (None: Docker's 64 MiB, or the host's with ipc_host)
+    shm_why: str = ""
+    start_minutes: int = 10  # how long a start may take before failed health probes count
+    start_why: str = ""
+
+
+@dataclass(frozen=True)
 class Features:
     """What the README's feature matrix says, repeated in the rendered LiteLLM config comments."""
 
@@ -320,6 +356,13 @@ class Backend:
     # NCCL / pinned memory needs of multi-GPU serving.
     ipc_host: ClassVar[bool] = False
     ulimits: ClassVar[bool] = False
+    # Memory of the server's own processes on the CPU, besides weights and KV cache (Kubernetes
+    # requests), and how it is told its thread count there (None: it takes no count).
+    cpu_overhead_gib: ClassVar[float] = 1.0
+    cpu_threads: ClassVar[CpuThreads | None] = None
+    # On the CPU its KV cache has a size set in advance (`--cpu-kv-cache`, else room for
+    # `kv_sequences` full-context sequences): ModelSpec.kv_cache_gib, read by `container()`.
+    cpu_kv_cache: ClassVar[bool] = False
     # Health probe period once started. Short, because engines older than 25 ignore
     # start_interval and then only `interval` decides how soon readiness is noticed.
     health_interval: ClassVar[str] = "2s"
@@ -523,6 +566,14 @@ class Backend:
         return None
 
     # ---- the container ------------------------------------------------------------------
+    def container(self, model: ModelSpec) -> Container:
+        """What the model's container needs besides its command: GPU workers share memory with the
+        host's IPC namespace; a model load takes many minutes on GPUs (and a hub download first)."""
+        gpu = model.gpus.enabled
+        return Container(ipc_host=self.ipc_host and gpu, ulimits=self.ulimits and gpu,
+                         start_minutes=30 if gpu else 10,
+                         start_why="Model load can take minutes")
+
     def command(self, model: ModelSpec, host: str) -> list[str]:  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -13,7 +13,16 @@ gateway sends Anthropic requests (see `anthropic_routes` below).
 from __future__ import annotations
 
 from llmstack import catalog
-from llmstack.backends.base import SECRET_FLAG, Backend, BackendArgs, Defaults, DerivedFlag, Features, ImageProfile
+from llmstack.backends.base import (
+    SECRET_FLAG,
+    Backend,
+    BackendArgs,
+    CpuThreads,
+    Defaults,
+    DerivedFlag,
+    Features,
+    ImageProfile,
+)
 
 
 class LlamaArgs(BackendArgs):
@@ -38,6 +47,9 @@ class Llama(Backend):
     auto_for = frozenset({"gguf"})
     tensor_parallel = False
     projector = True
+    # On the CPU it starts one thread per core of the node, whatever its container's quota.
+    cpu_threads = CpuThreads("LLAMA_ARG_THREADS", (), "One llama.cpp thread per core of the CPU limit (it would start "
+                                                      "one per core of the node)")
     # What `command` writes, with the aliases llama-server accepts (common/arg.cpp; read in the
     # llama.cpp vendored by llama-cpp-python 0.3.36, a later build than the pin: these names are
     # older than b7349 except `-mm`, which an older build refuses anyway). Exact names only.

@@ -56,6 +56,8 @@ def decisions(model: ModelSpec) -> list[str]:
                      f"{origins.get('backend_key', '')}.")
     elif "backend_key" in origins:
         lines.append(f"API key: {origins['backend_key']}.")
+    if model.kv_cache_gib is not None:
+        lines.append(f"KV cache on the CPU: {model.kv_cache_gib} GiB ({origins.get('kv_cache', '')}).")
     return lines
 
 

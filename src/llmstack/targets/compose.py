@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from llmstack import backends
-from llmstack.backends.base import python_healthcheck
+from llmstack.backends.base import Container, python_healthcheck
 from llmstack.errors import RenderError
 from llmstack.escaping import compose_required, compose_variable
 from llmstack.manifest import MountSummary, StackSummary
@@ -75,19 +75,21 @@ def _backend_view(stack: StackSpec, model: ModelSpec) -> dict[str, Any]:
     backend = backends.get(model.backend)
     listen = _listen_host(stack, model)
     gpu = model.gpus
+    container = backend.container(model)
     return {
         "spec": model,
         "title": backend.title,
         "decisions": common.decisions(model),
         "command": backend.argv(model, listen),
         "healthcheck": backend.healthcheck(_probe_host(listen), model.port),
-        "ipc_host": backend.ipc_host and gpu.enabled,
-        "ulimits": backend.ulimits and gpu.enabled,
+        "container": container,
+        "environment": _environment(model, container, backend.key_variable() if model.backend_key else None),
+        "ipc_host": container.ipc_host,
+        "ulimits": container.ulimits,
         "publish": _publish(stack.bind, model.port) if model.publish_port and stack.network == "bridge" else None,
         "gpu_count": None if gpu.kind == "ids" else ("all" if gpu.kind == "all" else gpu.count),
         "gpu_ids": list(gpu.ids),
-        # Model load (and a first hub download) can take many minutes on real GPUs.
-        "start_period": "30m" if gpu.enabled else "10m",
+        "start_period": f"{container.start_minutes}m",
         "health_interval": backend.health_interval,
         "api_base": api_base(stack, model),
         "features": backend.features,
@@ -95,6 +97,19 @@ def _backend_view(stack: StackSpec, model: ModelSpec) -> dict[str, Any]:
         "key_env": backend.key_variable() if model.backend_key else None,
         "key_value": compose_required(model.backend_key) if model.backend_key else None,
     }
+
+
+def _environment(model: ModelSpec, container: Container, key_env: str | None) -> dict[str, str]:
+    """The backend's environment: the container's variables (a host-dependent one from `.env`, with
+    the rendered value as default), HF_TOKEN for a hub model, and its own API key, only ever from
+    `.env` (never a value in the file)."""
+    env = {var.name: compose_variable(var.variable, var.value) if var.variable else var.value
+           for var in container.environment}
+    if model.hub_id:
+        env["HF_TOKEN"] = "${HF_TOKEN:-}"
+    if key_env and model.backend_key:
+        env[key_env] = compose_required(model.backend_key)
+    return env
 
 
 def _gateway(stack: StackSpec) -> dict[str, Any] | None:
@@ -195,9 +210,9 @@ def validate_with_tool(files: dict[str, str]) -> None:
 def _backend_service_keys(view: dict[str, Any], stack: StackSpec) -> set[str]:
     spec: ModelSpec = view["spec"]
     optional = {
-        "volumes": bool(spec.mounts or spec.hub_id), "environment": bool(spec.hub_id or spec.backend_key),
+        "volumes": bool(spec.mounts or spec.hub_id), "environment": bool(view["environment"]),
         "network_mode": stack.network == "host", "ports": bool(view["publish"]), "ipc": view["ipc_host"],
-        "ulimits": view["ulimits"], "deploy": spec.gpus.enabled,
+        "ulimits": view["ulimits"], "deploy": spec.gpus.enabled, "shm_size": bool(view["container"].shm_size),
     }
     return {"image", "command", "healthcheck", "restart"} | {key for key, wanted in optional.items() if wanted}
 
@@ -213,10 +228,10 @@ def _check_backend_service(name: str, service: Any, view: dict[str, Any], stack:
                            m.host_path.replace("$", "$$")} for m in spec.mounts]
     if spec.hub_id:
         volumes.append(compose_variable(HF_CACHE_VARIABLE, HF_CACHE_VOLUME) + ":/root/.cache/huggingface")
-    environment = ({"HF_TOKEN": "${HF_TOKEN:-}"} if spec.hub_id else {}) | \
-        ({view["key_env"]: compose_required(spec.backend_key)} if spec.backend_key else {})
-    if environment:  # a key only from .env: never a value in the file
-        same(f"service {name}: environment", service["environment"], environment)
+    if view["environment"]:
+        same(f"service {name}: environment", service["environment"], view["environment"])
+    if view["container"].shm_size:
+        same(f"service {name}: shm_size", service["shm_size"], view["container"].shm_size)
     if volumes:
         same(f"service {name}: volumes", service["volumes"], volumes)
     if view["publish"]:

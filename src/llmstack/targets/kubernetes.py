@@ -49,10 +49,9 @@ INSTANCE = "app.kubernetes.io/instance"
 NAME = "app.kubernetes.io/name"
 COMPONENT = "app.kubernetes.io/component"
 
-# Model load (and a first hub download) can take many minutes on real GPUs: the same budget
-# as the compose healthcheck's start_period (30 min with GPUs, 10 without), probed every 5 s.
+# Model load (and a first hub download) can take many minutes: the same budget as the compose
+# healthcheck's start_period (the backend's `container().start_minutes`), probed every 5 s.
 STARTUP_PERIOD = 5
-STARTUP_MINUTES = {True: 30, False: 10}
 # Nothing to print with `--stdout` (`kubectl kustomize DIR` shows the objects); who reads `.env`.
 STDOUT_FILE: str | None = None
 
@@ -155,7 +154,11 @@ def _backend_view(stack: StackSpec, model: ModelSpec) -> dict[str, Any]:
     node_selector = dict(k8s.node_selector)
     if count and k8s.gpu_product:
         node_selector["nvidia.com/gpu.product"] = k8s.gpu_product
-    minutes = STARTUP_MINUTES[bool(count)]
+    container = backend.container(model)
+    minutes = container.start_minutes
+    resources = k8spods.backend_resources(model, k8s, count)
+    # The thread count from the CPU limit replaces a variable that binds threads by host (compose's `.env`).
+    replaced = {name for name, _ in resources.cpu_threads.fixed} if resources.cpu_threads else set()
     return {
         "spec": model,
         "title": backend.title,
@@ -175,10 +178,12 @@ def _backend_view(stack: StackSpec, model: ModelSpec) -> dict[str, Any]:
         "health_path": backend.health_path,
         "startup_period": STARTUP_PERIOD,
         "startup_failures": minutes * 60 // STARTUP_PERIOD,
-        "startup_comment": f"Model load can take minutes: up to {minutes} minutes before liveness counts.",
+        "startup_comment": f"{container.start_why}: up to {minutes} minutes before liveness counts.",
+        "container": container,
+        "environment": [v for v in container.environment if v.name not in replaced],
         "ready_period": _seconds(backend.health_interval),
         "profile": k8spods.profile(model.backend),
-        "resources": k8spods.backend_resources(model, k8s, count),
+        "resources": resources,
         "nonroot_uid": k8spods.NONROOT_UID,
         "key_env": backend.key_variable() if model.backend_key else None,
     }
