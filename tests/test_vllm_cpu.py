@@ -104,6 +104,8 @@ def test_kubernetes_pod_on_the_cpu(cli, workdir):
     container = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
     # In a pod the thread count follows the CPU limit: vLLM's auto binding would take every core of the node.
+    # (and, as every keyable backend on a cluster, its own API key from the Secret: tests/test_exposure.py)
+    assert env.pop("VLLM_API_KEY") == {"secretKeyRef": {"name": "k-env", "key": "LLMSTACK_BACKEND_KEY"}}
     assert env == {"VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_NO_USAGE_STATS": "1", "VLLM_CPU_OMP_THREADS_BIND": "nobind",
                    "OMP_NUM_THREADS": {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1"}}}
     # 14.2 GiB of weights (estimated from the config) + 2 GiB KV cache + 2 GiB vLLM's processes, in 256 MiB steps
