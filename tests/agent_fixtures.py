@@ -226,8 +226,8 @@ def compute_findings(templates: dict[str, str] | None = None) -> dict:
     switches the findings call for (only failures are listed)."""
     import copy
 
-    from llmstack import chat_template as ct
     from llmstack import gateway_hook
+    from llmstack.model import chat_template as ct
 
     templates = templates if templates is not None else real_templates()
     recorded = recorded_conversations()

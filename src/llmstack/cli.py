@@ -141,7 +141,9 @@ def render(ctx: typer.Context, **values: Any) -> None:
         click.echo(f"  {lines[1]}")
     if result.written:
         click.echo(f"Rendered {where}/ ({', '.join(result.written)})")
-    else:
+    if result.removed:
+        click.echo(f"Removed from {where}/: {', '.join(result.removed)} (this stack no longer needs it)")
+    if not result.written and not result.removed:
         click.echo(f"{where}/ already up to date")
     if result.env_created:
         click.echo(f"Created {where}/.env (mode 0600) with a new LITELLM_MASTER_KEY ({result.master_key_hint}); "

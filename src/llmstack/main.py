@@ -8,6 +8,7 @@ from pathlib import Path
 from llmstack import configfile, targets
 from llmstack.errors import InputError
 from llmstack.options import RenderOptions
+from llmstack.paths import OPTIONAL_FILES
 from llmstack.pins import apply as apply_pins
 from llmstack.resolve import resolve
 from llmstack.targets import render
@@ -46,9 +47,9 @@ def render_stack(opts: RenderOptions, check: bool = False, to_stdout: bool = Fal
     if to_stdout:
         outcome.stdout = files[target.STDOUT_FILE]
     elif check:
-        outcome.differing = diff(resolved.output_dir, files)
+        outcome.differing = diff(resolved.output_dir, files, OPTIONAL_FILES)
         outcome.merged = target.foreign_files(resolved.output_dir)
     else:
         outcome.result = write(resolved.output_dir, files, with_env=target.needs_env(spec), force=force,
-                               env_reader=target.ENV_READER)
+                               env_reader=target.ENV_READER, absent=OPTIONAL_FILES)
     return outcome

@@ -180,6 +180,11 @@ OPTIONS: tuple[Option, ...] = (
            "untranslated) or translated (as chat completions) [default: per backend and version, from "
            "measurements: native for llama.cpp, translated elsewhere].", "native|translated",
            key="anthropic_route", scope="model", schema=Literal["native", "translated"] | None),
+    Option("responses_route", ("--responses-route",), "str",
+           "How the gateway serves OpenAI /v1/responses (Codex): translated (LiteLLM's bridge to the backend's "
+           "chat completions, custom tools mapped to function tools) or native (the backend's own /v1/responses) "
+           "[default: translated].", "native|translated",
+           key="responses_route", scope="model", schema=Literal["native", "translated"] | None),
     Option("check", ("--check",), "switch", "Write nothing; exit 1 listing files that differ from a fresh render.",
            header=False, excludes=("stdout",)),
     Option("stdout", ("--stdout",), "switch",
@@ -199,6 +204,10 @@ KEYS: tuple[Option, ...] = (
            key="vision", scope="model"),
     Option("args", (), "str", "Tuning values of the backend (unknown keys are errors).", key="args", scope="model",
            schema=dict[str, Any], default={}),
+    Option("adapt", (), "list", "The gateway hook's switches for this model's requests (strip_billing_header, "
+                                "fold_system, system_into_user, merge_turns, tool_ids, split_tool_calls; [] for none) "
+                                "[default: what the model's chat template needs, checked at render].",
+           key="adapt", scope="model", schema=list[str] | None),
     Option("description", (), "str", "What the stack is for (documentation only).", key="description",
            scope="stack"),
     Option("gpu_memory", (), "float", "Memory of each GPU of the stack's models, for the memory plan.",

@@ -12,6 +12,9 @@ ENV_EXAMPLE = ".env.example"
 GITIGNORE = ".gitignore"
 ENV_FILE = ".env"
 MANIFEST = "llmstack-manifest.yaml"
+HOOK_FILE = "llmstack_hook.py"  # the gateway's request hook (a copy of gateway_hook.py), when an alias needs it
+# Files a render writes only when the stack needs them: a render that does not removes an earlier one.
+OPTIONAL_FILES = (HOOK_FILE,)
 
 _PACKAGE = Path(__file__).resolve().parent
 _REPO = _PACKAGE.parent.parent
@@ -26,6 +29,11 @@ def _first(*candidates: Path) -> Path:
 
 def templates_dir() -> Path:
     return _first(_PACKAGE / "_data" / "templates", _REPO / "templates")
+
+
+def hook_source() -> Path:
+    """llmstack's LiteLLM hook, which a render copies into the stack as HOOK_FILE."""
+    return _PACKAGE / "gateway_hook.py"
 
 
 def packaged_config() -> Path:

@@ -43,8 +43,8 @@ import os
 import secrets
 import shutil
 import stat
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmstack.errors import HandEdited, InputError
@@ -62,6 +62,7 @@ class WriteResult:
     written: list[str]
     env_created: bool
     master_key_hint: str | None  # the key's first characters, never the whole key
+    removed: list[str] = field(default_factory=list)  # files an earlier render wrote and this one does not
 
 
 def new_master_key() -> str:
@@ -75,9 +76,10 @@ def env_file_text(master_key: str, reader: str = "`docker compose`") -> str:
     )
 
 
-def diff(output_dir: Path, files: dict[str, str]) -> list[str]:
-    """Names of rendered files that are missing on disk or differ from what would be rendered."""
-    differing = []
+def diff(output_dir: Path, files: dict[str, str], absent: Iterable[str] = ()) -> list[str]:
+    """Names of rendered files that are missing on disk or differ from what would be rendered, and
+    of files an earlier render wrote that this one does not (`absent`) still on disk."""
+    differing = [name for name in absent if name not in files and os.path.lexists(output_dir / name)]
     for name, content in files.items():
         path = output_dir / name
         try:
@@ -379,7 +381,7 @@ def _stage(output_dir: Path, workspace: Path, files: dict[str, str], changed: se
     staged.mkdir(mode=0o700)
     if output_dir.is_dir():
         _carry_over(output_dir, staged, changed)
-    for name in sorted(changed):
+    for name in sorted(changed & set(files)):  # the others are gone (a file this render no longer writes)
         (staged / name).parent.mkdir(parents=True, exist_ok=True)
         _write_file(staged / name, files[name], _mode(name))
     if master_key is not None:  # last: the key is on disk for the shortest time before the swap
@@ -396,11 +398,12 @@ def _stage(output_dir: Path, workspace: Path, files: dict[str, str], changed: se
 
 
 def write(output_dir: Path, files: dict[str, str], with_env: bool, force: bool = False,
-          env_reader: str = "`docker compose`") -> WriteResult:
-    """Write the rendered files; create `.env` with a fresh master key when it is missing.
+          env_reader: str = "`docker compose`", absent: Iterable[str] = ()) -> WriteResult:
+    """Write the rendered files; create `.env` with a fresh master key when it is missing; remove
+    the files of `absent` (ones an earlier render wrote and this one does not) that are there.
 
     A file edited by hand since it was rendered (its content hash no longer matches) is never
-    overwritten silently: without `force` the whole write stops and names it.
+    overwritten or removed silently: without `force` the whole write stops and names it.
     """
     shown = output_dir
     try:
@@ -411,7 +414,7 @@ def write(output_dir: Path, files: dict[str, str], with_env: bool, force: bool =
         output_dir.parent.mkdir(parents=True, exist_ok=True)
         with locked(output_dir) as workspace:
             _sweep(output_dir, workspace)
-            return _write_locked(output_dir, shown, workspace, files, with_env, force, env_reader)
+            return _write_locked(output_dir, shown, workspace, files, with_env, force, env_reader, tuple(absent))
     except OSError as exc:
         if exc.errno in (errno.EXDEV, errno.EBUSY):
             raise InputError(
@@ -422,9 +425,9 @@ def write(output_dir: Path, files: dict[str, str], with_env: bool, force: bool =
 
 
 def _write_locked(output_dir: Path, shown: Path, workspace: Path, files: dict[str, str], with_env: bool,
-                  force: bool, env_reader: str) -> WriteResult:
+                  force: bool, env_reader: str, absent: tuple[str, ...]) -> WriteResult:
     exists = output_dir.is_dir()
-    changed = set(diff(output_dir, files)) if exists else set(files)
+    changed = set(diff(output_dir, files, absent)) if exists else set(files)
     if exists and not force:
         edited = hand_edited(output_dir, sorted(changed))
         if edited:
@@ -436,9 +439,10 @@ def _write_locked(output_dir: Path, shown: Path, workspace: Path, files: dict[st
     env_needed = with_env and not (output_dir / ENV_FILE).exists()
     master_key = new_master_key() if env_needed else None
     result = WriteResult(
-        written=sorted(changed),
+        written=sorted(changed & set(files)),
         env_created=bool(master_key),
         master_key_hint=(master_key[:7] + "…") if master_key else None,
+        removed=sorted(changed - set(files)),
     )
     if not changed and master_key is None:
         return result

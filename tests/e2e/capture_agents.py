@@ -277,7 +277,7 @@ def templates(version: str) -> None:
 def findings() -> None:
     """The table tests/test_chat_template.py checks: every real template x every shape and recorded
     conversation, before and after the hook; the (template, engine) pairs the hook cannot help."""
-    from llmstack.chat_template import SHAPES
+    from llmstack.model.chat_template import SHAPES
     from tests.agent_fixtures import FINDINGS, compute_findings
 
     table = compute_findings()
@@ -288,7 +288,7 @@ def findings() -> None:
                 reasons = [f"{s}: {e}" for s, e in found["refused"].items() if not SHAPES[s].fix] + found["notes"]
                 unfixable[f"{file} {engine}"] = reasons[0] if reasons else "refuses plain chat"
     data = {"what": "tests/test_chat_template.py: for each real chat template (templates.json) and engine, the "
-                    "synthetic shapes it refuses (llmstack.chat_template.SHAPES), the recorded conversations "
+                    "synthetic shapes it refuses (llmstack.model.chat_template.SHAPES), the recorded conversations "
                     "it refuses as they are and after the gateway hook with the switches its findings call for",
             "templates": table, "unfixable": unfixable}
     FINDINGS.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")

@@ -283,7 +283,7 @@ def strict_stack(tmp_path_factory, docker_engine):
     (or assistant) turns in a row, served twice: `adapted` with the switches llmstack's template
     check asks for, `raw` without the hook's help. Claude Code's opus tier goes to `adapted`,
     sonnet to `raw`."""
-    from llmstack.chat_template import check_template
+    from llmstack.model.chat_template import check_template
     from tests.conftest import Cli
     from tests.e2e.make_agent_gguf import CHAT_TEMPLATE, STRICT_PRELUDE
 

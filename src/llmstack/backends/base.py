@@ -177,6 +177,9 @@ class Backend:
     # route are always translated; `--anthropic-route` overrides the default.
     messages_since: ClassVar[str | None] = None
     anthropic_route: ClassVar[str] = "translated"
+    # Whose chat-template rendering it shares (model/chat_template.py ENGINES): vLLM, SGLang and
+    # TensorRT-LLM render through transformers; None: the template is not known (served elsewhere).
+    template_engine: ClassVar[str | None] = "transformers"
 
     # ---- the container ------------------------------------------------------------------
     # What its image lets a Kubernetes pod do; unknown images are taken to run as root.

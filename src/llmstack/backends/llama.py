@@ -59,6 +59,7 @@ class Llama(Backend):
     # every usage block, and costs the gateway less per request.
     messages_since = "b7349"
     anthropic_route = "native"
+    template_engine = "llama.cpp"  # its own Jinja engine (common/jinja), `developer` read as `system`
 
     def image(self, repository, version, gpu):
         return f"{repository}:server-cuda-{version}" if gpu else f"{repository}:server-{version}"

@@ -28,7 +28,7 @@ from llmstack.errors import ModelFileError
 from llmstack.model.facts import MAX_COUNT, Collector, ModelFacts, as_int, is_display_name, shown
 from llmstack.model.families import FamilyInput, decide_family, norm
 from llmstack.model.files import file_size, open_regular, regular
-from llmstack.model.template import Template, template_facts
+from llmstack.model.template import Template, served, template_facts
 
 
 @dataclass(frozen=True)
@@ -406,6 +406,9 @@ def inspect_gguf(path: Path, projectors: tuple[str, ...] | None = None) -> Model
     if templates:
         template = Template("\n".join(v for _, v in templates), f"{src}: {templates[0][0]}")
     template_facts(out, template)
+    # llama.cpp renders a request with tools by `tokenizer.chat_template.tool_use` when the file has it.
+    chat_template = served([Template(v, f"{src}: {k}", k.removeprefix("tokenizer.chat_template").lstrip(".")
+                                     or "default") for k, v in templates])
 
     if projectors is None:
         projectors = _projectors_beside(directory, {p.name for p in files})
@@ -434,7 +437,8 @@ def inspect_gguf(path: Path, projectors: tuple[str, ...] | None = None) -> Model
         out.set("family", family, origin or "")
     else:
         out.note("family unknown")
-    return out.facts(format="gguf", name=name, files=tuple(p.name for p in files), mmproj=mmproj)
+    return out.facts(format="gguf", name=name, files=tuple(p.name for p in files), mmproj=mmproj,
+                     chat_template=chat_template)
 
 
 def _projectors_beside(directory: Path, exclude: set[str]) -> tuple[str, ...]:
