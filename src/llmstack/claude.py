@@ -113,8 +113,7 @@ def export_lines(env: ClaudeEnv) -> str:
 
     lines = [f"export {name}={shlex.quote(value)}" for name, value in env.values.items()]
     if is_loopback(env.values.get("ANTHROPIC_BASE_URL", "")):  # keep the key off any proxy
-        loopback = ",".join(LOOPBACK_NAMES)
-        lines += [f'export NO_PROXY="${{NO_PROXY:+$NO_PROXY,}}{loopback}"', 'export no_proxy="$NO_PROXY"']
+        lines += NO_PROXY_LINES
     lines += [f"unset {name}" for name in LEFT_OUT]
     return "\n".join(lines) + "\n"
 
@@ -238,6 +237,9 @@ def check_gateway(url: str, directory: Path, timeout: float = 3.0) -> None:
 
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+# The shell form of no_proxy() (export_lines).
+NO_PROXY_LINES = [f'export NO_PROXY="${{NO_PROXY:+$NO_PROXY,}}{",".join(LOOPBACK_NAMES)}"',
+                  'export no_proxy="$NO_PROXY"']
 
 
 def no_proxy(base: dict[str, str]) -> str:

@@ -204,10 +204,11 @@ KEYS: tuple[Option, ...] = (
            key="vision", scope="model"),
     Option("args", (), "str", "Tuning values of the backend (unknown keys are errors).", key="args", scope="model",
            schema=dict[str, Any], default={}),
-    Option("adapt", (), "list", "The gateway hook's switches for this model's requests (strip_billing_header, "
-                                "fold_system, system_into_user, merge_turns, tool_ids, split_tool_calls; [] for none) "
-                                "[default: what the model's chat template needs, checked at render].",
-           key="adapt", scope="model", schema=list[str] | None),
+    Option("adapt", (), "list", "The gateway hook's switches for this model's requests, a list of "
+                                "strip_billing_header, fold_system, system_into_user, merge_turns, tool_ids, "
+                                "split_tool_calls, or none [default: what the model's chat template needs, checked "
+                                "at render].",
+           key="adapt", scope="model", schema=list[str] | Literal["none"] | None),
     Option("description", (), "str", "What the stack is for (documentation only).", key="description",
            scope="stack"),
     Option("gpu_memory", (), "float", "Memory of each GPU of the stack's models, for the memory plan.",

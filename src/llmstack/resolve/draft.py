@@ -109,10 +109,10 @@ def agent_requests(draft: Draft, context: Context) -> None:
     given = draft.lookup.get("adapt")
     if given is not None:
         value = given.value
-        if not isinstance(value, list) or any(v not in template.SWITCHES for v in value):
+        if value != "none" and (not isinstance(value, list) or any(v not in template.SWITCHES for v in value)):
             raise InputError(f"{given.label(value)}: a list of the gateway hook's switches "
-                             f"({', '.join(template.SWITCHES)}), or [] for none")
-        draft.adapt = tuple(s for s in template.SWITCHES if s in value)
+                             f"({', '.join(template.SWITCHES)}), or none")
+        draft.adapt = () if value == "none" else tuple(s for s in template.SWITCHES if s in value)
         draft.origins["adapt"] = given.origin.describe()
     elif draft.template is not None and draft.template.adaptations:
         draft.adapt = (template.STRIP_BILLING,
