@@ -71,7 +71,8 @@ def test_a_strict_template_switches_the_hook_on_for_its_alias_and_claude_routes(
     assert config["litellm_settings"]["callbacks"] == ["llmstack_hook.proxy_handler_instance"]
     switches = ["strip_billing_header", "fold_system", "merge_turns"]
     assert {name: e["model_info"].get("llmstack_adapt") for name, e in entries(out).items()} == {
-        "local-model": switches, "claude-opus-*": switches, "claude-sonnet-*": switches, "claude-haiku-*": switches}
+        "local-model": switches, "claude-opus-*": switches, "claude-sonnet-*": switches, "claude-haiku-*": switches,
+        "claude-fable-*": switches}
     text = (out / "litellm-config.yaml").read_text()
     assert 'the template refuses trailing_system, mid_system, multiple_system: "System message must be at ' \
            'the beginning."' in text

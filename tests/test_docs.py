@@ -19,3 +19,16 @@ def test_every_option_and_backend_is_documented():
         assert f"{key.key}`" in cli, key.name
     for backend in backends.registry().values():
         assert f"(`--backend {backend.name}`)" in engines
+
+
+def test_engines_page_lists_every_catalogued_release_and_family():
+    from llmstack import catalog
+    from llmstack.catalog import families
+
+    page = docs.engines_reference()
+    assert page.startswith(docs.GENERATED) and "# Engines and versions" in page
+    for backend in catalog.backends():
+        for version in catalog.versions(backend):
+            assert f"`{version}`" in page, (backend, version)
+    for family in families.TABLE:
+        assert f"| {family} |" in page, family

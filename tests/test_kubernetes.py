@@ -343,7 +343,7 @@ def test_cpu_example_reads_the_model_from_a_host_path_through_a_bound_claim(buil
     assert mounted["persistentVolumeClaim"] == {"claimName": claim["metadata"]["name"], "readOnly": True}
     mount = next(m for m in container(backend)["volumeMounts"] if m["name"] == "models")
     assert mount["subPath"] == "Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf" and mount["readOnly"] is True
-    assert container(backend)["image"].endswith(":server-b7349")  # the CPU image
+    assert container(backend)["image"].endswith(":server-b11312")  # the CPU image (llama.cpp's pin)
     assert "-ngl" not in container(backend)["args"]
 
 

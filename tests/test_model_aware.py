@@ -62,11 +62,25 @@ def test_the_rendered_file_says_where_the_context_came_from(cli, models):
 
 # ---- CPU --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("backend", ["vllm", "sglang", "trtllm"])
-def test_only_llama_cpp_runs_on_the_cpu(cli, models, backend):
-    title = {"vllm": "vLLM", "sglang": "SGLang", "trtllm": "TensorRT-LLM"}[backend]
-    rejected(cli, models, f"--cpu: {title} has no CPU image (only llama.cpp runs on the CPU)",
-             "--model", "./fam/Qwen2.5-7B-Instruct", "--backend", backend, "--cpu")
+@pytest.mark.parametrize("backend, image", [
+    ("vllm", "vllm/vllm-openai-cpu:v0.33.0-x86_64"),  # vLLM's official CPU image (release tooling)
+    ("sglang", "lmsysorg/sglang:v0.5.23-xeon"),  # AVX-512/AMX Xeons
+])
+def test_cpu_renders_the_release_cpu_image(cli, models, backend, image):
+    result = cli("render", "--model", "./fam/Qwen2.5-7B-Instruct", "--backend", backend, "--cpu", "--stdout")
+    assert result.exit_code == 0, result.stderr
+    service = yaml.safe_load(result.stdout)["services"]["backend"]
+    assert service["image"] == image and "deploy" not in service
+    if backend == "sglang":
+        assert "needs a CPU with AVX-512, AMX" in result.stderr  # named, not checked here (doctor checks it)
+
+
+def test_cpu_without_a_cpu_image_names_what_runs_there(cli, models):
+    rejected(cli, models, "--cpu: TensorRT-LLM has no CPU image (only llama.cpp, SGLang, vLLM run on the CPU)",
+             "--model", "./fam/Qwen2.5-7B-Instruct", "--backend", "trtllm", "--cpu")
+    # vLLM's release tooling publishes CPU images from 0.16 on: older catalogued releases have none.
+    rejected(cli, models, "--cpu: vLLM v0.12.0 publishes no CPU image (catalogued versions with it: v0.17.0, ",
+             "--model", "./fam/Qwen2.5-7B-Instruct", "--backend-version", "v0.12.0", "--cpu")
 
 
 def test_a_cpu_image_given_explicitly_is_used(cli, models):
@@ -88,14 +102,14 @@ def test_family_comes_from_config_json_not_the_directory_name(cli, models):
 
 @pytest.mark.parametrize("model, backend, tool, reasoning", [
     ("Qwen3-8B", "vllm", "hermes", "qwen3"),
-    ("Qwen3-8B", "sglang", "qwen25", "qwen3"),
+    ("Qwen3-8B", "sglang", "qwen", "qwen3"),  # SGLang's own detection names it `qwen` (qwen25: an alias)
     ("DeepSeek-R1", "vllm", None, "deepseek_r1"),
     ("DeepSeek-R1", "sglang", None, "deepseek-r1"),
     ("DeepSeek-R1-Distill-Qwen-7B", "vllm", None, "deepseek_r1"),
     ("QwQ-32B", "vllm", "hermes", "deepseek_r1"),
     ("GLM-4.5-Air", "vllm", "glm45", "glm45"),
     ("GLM-4.5-Air", "sglang", "glm45", "glm45"),
-    ("GLM-4.7", "vllm", "glm45", "glm45"),  # no glm47 parser in vLLM 0.12.0
+    ("GLM-4.7", "vllm", "glm47", "glm47"),
     ("Qwen3-Coder-30B-A3B-Instruct", "vllm", "qwen3_xml", None),
     ("Qwen3-Coder-30B-A3B-Instruct", "sglang", "qwen3_coder", None),
     ("Llama-3.1-8B-Instruct", "vllm", "llama3_json", None),
@@ -104,7 +118,7 @@ def test_family_comes_from_config_json_not_the_directory_name(cli, models):
     ("gpt-oss-20b", "sglang", "gpt-oss", "gpt-oss"),
     ("Mistral-7B-Instruct-v0.3", "sglang", "mistral", None),
     ("DeepSeek-V3.1", "sglang", "deepseekv31", "deepseek-v3"),
-    ("Qwen3-8B", "trtllm", None, "qwen3"),  # TRT-LLM 1.0.0 has no --tool_parser
+    ("Qwen3-8B", "trtllm", "qwen3", "qwen3"),  # TRT-LLM 1.2 has --tool_parser
 ])
 def test_tool_and_reasoning_parsers_by_family(cli, models, model, backend, tool, reasoning):
     gpus = "8" if model in ("DeepSeek-R1", "DeepSeek-V3.1", "GLM-4.7") else "1"
@@ -121,7 +135,7 @@ def test_reasoning_parser_can_be_chosen_and_is_checked(cli, models):
     command = backend_of(cli("render", "--model", "./fam/Qwen2.5-7B-Instruct", "--reasoning-parser", "deepseek_r1",
                              "--stdout"))["command"]
     assert flag_value(command, "--reasoning-parser") == "deepseek_r1"
-    rejected(cli, models, "--reasoning-parser qwen3-thinking: unknown to vLLM; choose one of",
+    rejected(cli, models, "--reasoning-parser qwen3-thinking: unknown to vLLM v0.33.0; choose one of",
              "--model", "./fam/Qwen3-8B", "--reasoning-parser", "qwen3-thinking")
     rejected(cli, models, "--reasoning-parser deepseek: llama.cpp has no reasoning parser switch",
              "--model", "./gguf/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf", "--reasoning-parser", "deepseek")
@@ -206,7 +220,8 @@ def test_without_gpu_memory_the_plan_is_skipped_with_one_notice(cli, models, mon
     result = cli("render", "--model", "./fam/Llama-3.1-70B-Instruct", "--gpus", "1", "--stdout")
     assert result.exit_code == 0
     notices = [line for line in result.stderr.splitlines() if "memory plan skipped" in line]
-    assert notices == ["llmstack: note: memory plan skipped: no --gpu-memory GIB given and no nvidia-smi on this host"]
+    assert notices == ["llmstack: note: memory plan skipped: no --gpu-memory given (GiB as nvidia-smi reports it, "
+                       "or a GPU product such as L4 or H100) and no nvidia-smi on this host"]
 
 
 def test_models_sharing_a_gpu_split_its_memory(cli, models):
@@ -395,7 +410,8 @@ def test_runtime_commands_read_the_manifest_not_the_compose_file(cli, models):
     assert stack.services == ["backend-coder", "backend-chat", "litellm"]
     assert [a.name for a in stack.aliases] == ["coder", "chat"]
     assert stack.gateway_url == "http://127.0.0.1:4000"
-    assert stack.claude == {"claude-opus-*": "coder", "claude-sonnet-*": "coder", "claude-haiku-*": "chat"}
+    assert stack.claude == {"claude-opus-*": "coder", "claude-sonnet-*": "coder", "claude-haiku-*": "chat",
+                            "claude-fable-*": "coder"}
 
 
 def test_kv_cache_over_tensor_parallel_gpus_counts_copies():

@@ -14,7 +14,8 @@ from tests.model_helpers import EXPECTED, FAMILIES, write_config
 
 def test_every_family_key_has_a_fixture() -> None:
     covered = {expected[0] for expected in EXPECTED.values()}
-    assert set(families.names()) - covered == {"phi", "other"}
+    # nemotron3: the Nemotron-H fixture with Nemotron 3's real chat template (tests/test_engine_families.py)
+    assert set(families.names()) - covered == {"phi", "other", "nemotron3"}
 
 
 def test_neutral_name_takes_the_family_from_config_json() -> None:
@@ -95,6 +96,25 @@ def test_kimi_gguf_with_deepseek2_architecture(tmp_path: Path) -> None:
     ("NousResearch/Hermes-3-Llama-3.1-8B", "hermes"),
     ("google/gemma-3-27b-it", "gemma3"),
     ("microsoft/Phi-4-mini-instruct", "phi"),
+    ("Qwen/Qwen3.5-35B-A3B", "qwen3.5"),
+    ("Qwen/Qwen3.6-27B", "qwen3.5"),
+    ("zai-org/GLM-4.7-Flash", "glm47"),
+    ("zai-org/GLM-5.1", "glm5"),
+    ("deepseek-ai/DeepSeek-V3.2", "deepseek-v32"),
+    ("deepseek-ai/DeepSeek-V4-Flash", "deepseek-v4"),
+    ("deepseek-ai/DeepSeek-V4.1-Flash", "deepseek-v41"),
+    ("moonshotai/Kimi-K2.5", "kimi-k2"),
+    ("moonshotai/Kimi-K3", "kimi-k3"),
+    ("MiniMaxAI/MiniMax-M2.7", "minimax-m2"),
+    ("MiniMaxAI/MiniMax-M3", "minimax-m3"),
+    ("google/gemma-4-31B-it", "gemma4"),
+    ("ByteDance-Seed/Seed-OSS-36B-Instruct", "seed-oss"),
+    ("stepfun-ai/Step-3.5-Flash", "step3.5"),
+    ("baidu/ERNIE-4.5-21B-A3B-PT", "ernie4.5"),
+    ("tencent/Hunyuan-A13B-Instruct", "hunyuan-a13b"),
+    ("tencent/Hy3-preview", "hy3"),
+    ("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16", "nemotron3"),
+    ("nvidia/NVIDIA-Nemotron-Nano-9B-v2", "nemotron-h"),
     ("prod-chat", None),
 ])
 def test_family_from_name(name: str, family: str | None) -> None:
@@ -154,6 +174,6 @@ def test_the_table_refuses_a_broken_entry(entry: families.Family, message: str) 
 
 
 def test_traits_live_in_the_table() -> None:
-    assert {f.name for f in families.table() if f.always_reasoning} == {"gpt-oss", "deepseek-r1"}
+    assert {f.name for f in families.table() if f.always_reasoning} == {"gpt-oss", "deepseek-r1", "minimax-m3"}
     assert families.names()[-1] == "other"
     assert not families.always_reasons(None) and not families.always_reasons("no-such-family")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from llmstack import catalog
 from tests.conftest import compose_config_quiet, snapshot
 
 
@@ -29,7 +30,7 @@ def test_vllm_directory_from_local_model(cli, workdir):
         ".env", ".env.example", ".gitignore", "docker-compose.yml", "litellm-config.yaml", "llmstack-manifest.yaml"]
     compose = load(out)
     backend = compose["services"]["backend"]
-    assert backend["image"] == "vllm/vllm-openai:v0.12.0"
+    assert backend["image"] == f"vllm/vllm-openai:{catalog.newest('vllm').version}"  # the pin: the newest catalogued
     cmd = backend["command"]
     assert "serve" not in cmd
     assert cmd[:2] == ["--model", "/models/Qwen2.5-7B-Instruct"]
@@ -52,7 +53,7 @@ def test_vllm_directory_from_local_model(cli, workdir):
     assert health["start_period"] == "30m" and health["start_interval"] == "1s"
 
     gateway = compose["services"]["litellm"]
-    assert gateway["image"] == "ghcr.io/berriai/litellm:main-v1.104.5"
+    assert gateway["image"] == f"ghcr.io/berriai/litellm:{catalog.newest('litellm').version}"  # v1.X.Y tags
     assert gateway["command"] == ["--config", "/app/config.yaml", "--port", "4000", "--host", "0.0.0.0",
                                   "--num_workers", "${LLMSTACK_LITELLM_WORKERS:-2}"]
     assert gateway["environment"]["LITELLM_LOG"] == "WARNING"
@@ -114,7 +115,7 @@ def test_output_is_deterministic(cli, workdir):
 def test_stdout_prints_compose_and_writes_nothing(cli, workdir):
     before = snapshot(workdir)
     result = render_ok(cli, "--model", "./models/tiny.gguf", "--cpu", "--stdout")
-    assert yaml.safe_load(result.stdout)["services"]["backend"]["image"] == "ghcr.io/ggml-org/llama.cpp:server-b7349"
+    assert yaml.safe_load(result.stdout)["services"]["backend"]["image"] == "ghcr.io/ggml-org/llama.cpp:server-b11312"
     assert snapshot(workdir) == before
 
 
@@ -178,7 +179,7 @@ def test_directory_with_one_gguf_mounts_the_directory_and_serves_the_file(cli, w
 def test_llama_cpu_and_vision(cli, workdir):
     cpu = yaml.safe_load(render_ok(cli, "--model", "./models/tiny.gguf", "--cpu", "--stdout").stdout)
     backend = cpu["services"]["backend"]
-    assert backend["image"] == "ghcr.io/ggml-org/llama.cpp:server-b7349"
+    assert backend["image"] == "ghcr.io/ggml-org/llama.cpp:server-b11312"
     assert "deploy" not in backend and "-ngl" not in backend["command"]
     assert backend["healthcheck"]["test"][1] == "curl"  # the llama.cpp image has curl, no python
     render_ok(cli, "--model", "./models/tiny.gguf", "--mmproj", "./models/mmproj.gguf", "--name", "v")
@@ -368,7 +369,7 @@ def test_two_model_stack(cli, workdir):
         ("coder", "http://backend-coder:8000/v1"), ("chat", "http://backend-chat:30000/v1"),
         # Claude Code's tiers, as the stack's `claude:` maps them
         ("claude-opus-*", "http://backend-coder:8000/v1"), ("claude-sonnet-*", "http://backend-coder:8000/v1"),
-        ("claude-haiku-*", "http://backend-chat:30000/v1")]
+        ("claude-haiku-*", "http://backend-chat:30000/v1"), ("claude-fable-*", "http://backend-coder:8000/v1")]
     assert compose_config_quiet(out).returncode == 0
 
 
@@ -455,8 +456,8 @@ def test_external_replicas_are_a_gateway_in_front_of_several_hosts(cli, workdir)
     config = load(out, "litellm-config.yaml")
     entries = [(e["model_name"], e["litellm_params"]["api_base"]) for e in config["model_list"]]
     hosts = ["http://gpu-host-1:8000/v1", "http://gpu-host-2:8000/v1"]  # a trailing slash dropped
-    assert entries == [(name, host) for name in ("local-model", "claude-opus-*", "claude-sonnet-*", "claude-haiku-*")
-                       for host in hosts]
+    assert entries == [(name, host) for name in ("local-model", "claude-opus-*", "claude-sonnet-*", "claude-haiku-*",
+                                                 "claude-fable-*") for host in hosts]
     for entry in config["model_list"]:
         assert entry["litellm_params"]["model"] == "hosted_vllm/qwen2-5-7b-instruct"
         assert entry["litellm_params"]["api_key"] == "os.environ/UPSTREAM_API_KEY"

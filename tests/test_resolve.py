@@ -40,7 +40,7 @@ def test_reading_a_key_reads_the_values_it_overrides():
     (("--model", "./models/Qwen2.5-7B-Instruct", "--api-key-env", "UPSTREAM_KEY"),
      "--api-key-env UPSTREAM_KEY: nothing in this render uses it"),
     (("--model", "./models/tiny.gguf", "--cpu", "--gpu-memory", "24"),
-     "--gpu-memory 24.0: nothing in this render uses it"),
+     "--gpu-memory 24: nothing in this render uses it"),
 ])
 def test_a_flag_nothing_reads_is_refused(cli, workdir, args, expected):
     assert_rejected(cli("render", *args), expected, snapshot(workdir), workdir)

@@ -5,13 +5,13 @@ What Claude Code (2.1.x; measured with 2.1.197) needs to talk to the gateway:
 - `ANTHROPIC_BASE_URL`: the gateway URL without `/v1`; `ANTHROPIC_AUTH_TOKEN`: the master key,
   sent as `Authorization: Bearer` (what LiteLLM checks). `ANTHROPIC_API_KEY` would be sent as
   `x-api-key` as well: it is left out of a run.
-- `ANTHROPIC_DEFAULT_{OPUS,SONNET,HAIKU}_MODEL`: the stack's aliases for its three tiers (the
+- `ANTHROPIC_DEFAULT_{OPUS,SONNET,HAIKU,FABLE}_MODEL`: the stack's aliases for its four tiers (the
   same mapping as the gateway's `claude-<tier>-*` routes), so every request names an alias;
   `ANTHROPIC_MODEL`: the opus tier's, the default model. `CLAUDE_CODE_DISABLE_1M_CONTEXT=1`:
   Claude Code's default is a one-million-token "opus[1m]", which it would take the alias for.
-- `ANTHROPIC_DEFAULT_FABLE_MODEL`: 2.1.332 has a fourth tier, `--model fable`, which asks for
-  `claude-fable-5-2` unless this names a model (measured): the opus tier's alias (or the one the
-  stack maps `claude-fable-*` to).
+  2.1.332's fourth tier, `--model fable`, asks for `claude-fable-5-2` unless its variable names a
+  model (measured); a stack rendered before the gateway routed `claude-fable-*` gets the opus
+  tier's alias for it.
 - `CLAUDE_CODE_MAX_CONTEXT_TOKENS`: the smallest tier context. Claude Code assumes 1,000,000
   tokens for a model name it does not know (every alias; measured with 2.1.332) and compacts the
   conversation only near that; with this it compacts before the stack's context is full.
@@ -66,12 +66,12 @@ class ClaudeEnv:
 
 
 def tier_aliases(stack: StackDir) -> dict[str, str]:
-    """opus/sonnet/haiku -> the alias the gateway routes that tier's `claude-<tier>-*` names to;
-    fable (Claude Code 2.1.332's fourth tier) -> the opus tier's unless the stack routes it."""
+    """Each tier -> the alias the gateway routes that tier's `claude-<tier>-*` names to (a stack
+    rendered before `claude-fable-*` was routed: fable -> the opus tier's)."""
     if not stack.aliases:
         raise InputError(f"{stack.directory}: the manifest names no model alias; re-render the stack")
     first = stack.aliases[0].name
-    tiers = {tier: stack.claude.get(f"claude-{tier}-*", first) for tier in TIERS}
+    tiers = {tier: stack.claude.get(f"claude-{tier}-*", first) for tier in TIERS if tier != "fable"}
     tiers["fable"] = stack.claude.get("claude-fable-*", tiers["opus"])
     return tiers
 

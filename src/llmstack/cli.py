@@ -54,7 +54,8 @@ app = typer.Typer(
         "committable directory that answers the OpenAI (/v1/chat/completions) and Anthropic "
         "(/v1/messages) APIs."
     ),
-    epilog="Start with: llmstack render --model /data/models/Qwen2.5-7B-Instruct  (then see compose/<name>/).",
+    epilog=("Start with: llmstack render --model /data/models/Qwen2.5-7B-Instruct  (then see compose/<name>/). "
+            "Engine releases pinned and catalogued: llmstack versions."),
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -129,6 +130,8 @@ def render(ctx: typer.Context, **values: Any) -> None:
                        "remove it, or move the change into the inputs and re-render", err=True)
         if outcome.differing:
             click.echo(f"{where}: out of date with its inputs: {', '.join(outcome.differing)}", err=True)
+            for line in outcome.upgrade:
+                click.echo(f"  engine change: {line}", err=True)
             click.echo(f"re-render with: {opts.regen_command}", err=True)
         if outcome.differing or outcome.merged:
             raise typer.Exit(1)
@@ -138,7 +141,8 @@ def render(ctx: typer.Context, **values: Any) -> None:
     assert result is not None
     for service, lines in outcome.plans:
         click.echo(f"Memory plan for {service}: {lines[0]}")
-        click.echo(f"  {lines[1]}")
+        for line in lines[1:]:
+            click.echo(f"  {line}")
     if result.written:
         click.echo(f"Rendered {where}/ ({', '.join(result.written)})")
     if result.removed:
@@ -212,6 +216,26 @@ def pin(
                          "packaged defaults there first if you have none)")
     count = pins.pin(path, stack, registry.digest, click.echo)
     click.echo(f"Pinned {count} image(s) in {path}; re-render the stacks (their images now carry the digests).")
+
+
+@app.command(epilog="Render another catalogued release with --backend-version TAG (models.yaml: `version:`).")
+def versions(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """The engine releases llmstack pins by default, and every release its engine catalogue knows
+    (images, flags, parser names and routes per release: docs/engines.md)."""
+    import json
+
+    from llmstack import backends, catalog
+    from llmstack.gateway import DEFAULTS
+
+    pins = {b.name: b.defaults.version for b in backends.registry().values() if b.runs_service}
+    pins["litellm"] = DEFAULTS.version
+    known = {name: list(catalog.versions(name)) if name in catalog.backends() else [] for name in pins}
+    if as_json:
+        click.echo(json.dumps([{"engine": name, "pinned": pins[name], "catalogued": known[name]}
+                               for name in sorted(pins)], indent=2))
+        return
+    click.echo(_table(["ENGINE", "PINNED", "CATALOGUED"],
+                      [[name, pins[name], " ".join(known[name]) or "-"] for name in sorted(pins)]))
 
 
 SETTINGS_FILE = Path(".claude") / "settings.json"  # llmstack.claude.SETTINGS_FILE, without importing it for --help

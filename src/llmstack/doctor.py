@@ -87,6 +87,23 @@ class Host:
         found = hostinfo.gpus()
         return {gpu.index: gpu.memory_gib for gpu in found} if found else None
 
+    def nvidia_driver(self) -> str | None:
+        """The NVIDIA driver version nvidia-smi reports (None: no nvidia-smi, no driver)."""
+        from llmstack import hostinfo
+
+        return hostinfo.driver()
+
+    def cpu_flags(self) -> set[str] | None:
+        """The CPU's feature flags (/proc/cpuinfo) and its machine (`x86_64`); None when unknown."""
+        import platform
+
+        try:
+            text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+        flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+        return {*flags, platform.machine()}
+
     def cdi_specs(self) -> list[str]:
         found = []
         for folder in ("/etc/cdi", "/var/run/cdi"):
@@ -222,6 +239,45 @@ def _gpu_memory(stack: StackDir, host: Host) -> list[Result]:
     return results
 
 
+# What a CPU feature a catalogue entry names (`avx512`, `amx`) is called in /proc/cpuinfo.
+CPU_FLAGS = {"avx512": ("avx512f", "AVX-512"), "amx": ("amx_tile", "AMX"), "x86_64": ("x86_64", "x86-64")}
+
+
+def _engine_needs(stack: StackDir, host: Host) -> list[Result]:
+    """Each service's image against this host: the NVIDIA driver its CUDA needs, the CPU features a
+    CPU image needs (both recorded in the manifest at render, from the engine catalogue)."""
+    results = []
+    driver = host.nvidia_driver() if any(e.min_driver for e in stack.engines.values()) else None
+    for service, engine in stack.engines.items():
+        if engine.min_driver and driver is not None:
+            label = f"NVIDIA driver for {service}"
+            detail = f"{engine.image} (CUDA {engine.cuda}) needs driver >= {engine.min_driver}; this host has {driver}"
+            if _numbers(driver) >= _numbers(engine.min_driver):
+                results.append(Result(label, "pass", detail))
+            else:
+                results.append(Result(label, "fail", detail,
+                                      f"upgrade the NVIDIA driver to {engine.min_driver} or newer, or re-render on "
+                                      "this host (render picks an image its driver runs) or with --cuda 12"))
+        if engine.cpu_features:
+            flags = host.cpu_flags()
+            if flags is None:
+                continue
+            named = [CPU_FLAGS.get(feature, (feature, feature)) for feature in engine.cpu_features]
+            missing = [title for flag, title in named if flag not in flags]
+            label = f"CPU for {service}"
+            if missing:
+                results.append(Result(label, "fail", f"{engine.image} needs {', '.join(missing)}, which this CPU lacks",
+                                      "run it on a CPU that has them, or render another backend (llama.cpp runs on "
+                                      "any x86-64 or ARM CPU)"))
+            else:
+                results.append(Result(label, "pass", f"{engine.image}: {', '.join(engine.cpu_features)} present"))
+    return results
+
+
+def _numbers(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text))
+
+
 def _litellm_signature(stack: StackDir, host: Host) -> list[Result]:
     """LiteLLM's signature on the gateway image, checked with cosign where it is installed: the
     digest this engine holds when the image is pulled (what `up` runs), else the reference."""
@@ -289,6 +345,7 @@ def run_checks(stack: StackDir, host: Host | None = None, cheap: bool = False) -
             else:
                 results.append(Result("GPUs", "pass", f"{len(gpus)} visible, {needed} needed"))
         results += _gpu_memory(stack, host)
+    results += _engine_needs(stack, host)
 
     for name, mounts in stack.mounts.items():
         for mount in mounts:

@@ -24,9 +24,20 @@ class RenderOutcome:
     key_variables: list[str] = field(default_factory=list)  # upstream keys .env must hold
     next_steps: list[str] = field(default_factory=list)  # what to run next (the target says)
     differing: list[str] | None = None  # with check=True
+    upgrade: list[str] = field(default_factory=list)  # with check=True: what changes in the engines
     merged: list[str] = field(default_factory=list)  # with check=True: what Compose would load beside them
     result: WriteResult | None = None  # when written
     stdout: str | None = None
+
+
+def engine_changes(directory: Path, files: dict[str, str]) -> list[str]:
+    """What the fresh render changes in the engines the committed stack records (upgrade.py)."""
+    from llmstack import manifest, upgrade, yamlio
+    from llmstack.paths import MANIFEST
+
+    fresh = manifest.Manifest.from_dict(yamlio.load(files[MANIFEST]), directory.name)
+    committed = manifest.read(directory)
+    return upgrade.changes(directory, committed.stack if committed else None, fresh.stack)
 
 
 def render_stack(opts: RenderOptions, check: bool = False, to_stdout: bool = False,
@@ -49,6 +60,8 @@ def render_stack(opts: RenderOptions, check: bool = False, to_stdout: bool = Fal
     elif check:
         outcome.differing = diff(resolved.output_dir, files, OPTIONAL_FILES)
         outcome.merged = target.foreign_files(resolved.output_dir)
+        if outcome.differing:
+            outcome.upgrade = engine_changes(resolved.output_dir, files)
     else:
         outcome.result = write(resolved.output_dir, files, with_env=target.needs_env(spec), force=force,
                                env_reader=target.ENV_READER, absent=OPTIONAL_FILES)

@@ -28,8 +28,8 @@ from typing import Any
 from llmstack.escaping import json_text
 from llmstack.paths import MANIFEST
 
-__all__ = ["MANIFEST", "AliasSummary", "Manifest", "MountSummary", "PlanSummary", "RecordedModel", "StackSummary",
-           "TemplateCheck", "read", "recorded_models"]
+__all__ = ["MANIFEST", "AliasSummary", "EngineSummary", "Manifest", "MountSummary", "PlanSummary", "RecordedModel",
+           "StackSummary", "TemplateCheck", "read", "recorded_models"]
 
 FORMAT = 1  # bumped when the layout changes incompatibly
 
@@ -85,6 +85,36 @@ class PlanSummary:
 
 
 @dataclass(frozen=True)
+class EngineSummary:
+    """The engine a service runs, as rendered: `doctor` checks the host against what its image needs
+    (the NVIDIA driver, CPU features) and `render --check` names what an upgrade of llmstack's pins
+    changes (image, version, flags, parsers)."""
+
+    backend: str
+    image: str
+    version: str | None = None  # the release; None: an image given as is
+    catalogued: str | None = None  # the catalogue entry its facts came from
+    kind: str = "cuda"  # "cuda" | "cpu"
+    cuda: str | None = None
+    min_driver: str | None = None
+    cpu_features: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # the server options it is started with, in order
+    tool_parser: str | None = None
+    reasoning_parser: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EngineSummary:
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return str(value) if value is not None else None
+
+        return cls(str(data.get("backend", "")), str(data.get("image", "")), text("version"), text("catalogued"),
+                   str(data.get("kind") or "cuda"), text("cuda"), text("min_driver"),
+                   [str(f) for f in data.get("cpu_features") or []], [str(f) for f in data.get("flags") or []],
+                   text("tool_parser"), text("reasoning_parser"))
+
+
+@dataclass(frozen=True)
 class StackSummary:
     """What the runtime commands need to know about a rendered stack."""
 
@@ -102,6 +132,7 @@ class StackSummary:
     hub_cache: bool = False
     key_variables: list[str] = field(default_factory=list)  # upstream keys the gateway reads from .env
     plans: dict[str, PlanSummary] = field(default_factory=dict)
+    engines: dict[str, EngineSummary] = field(default_factory=dict)  # service (and "litellm") -> its engine
     kubernetes: dict[str, Any] | None = None  # where things are on the cluster
 
     def to_dict(self) -> dict[str, Any]:
@@ -129,6 +160,7 @@ class StackSummary:
             mounts={str(k): [MountSummary.from_dict(m) for m in v] for k, v in mapping("mounts").items()},
             hub_cache=bool(data.get("hub_cache")), key_variables=[str(v) for v in data.get("key_variables") or []],
             plans={str(k): PlanSummary.from_dict(v) for k, v in mapping("plans").items()},
+            engines={str(k): EngineSummary.from_dict(v) for k, v in mapping("engines").items() if isinstance(v, dict)},
             kubernetes=data.get("kubernetes") if isinstance(data.get("kubernetes"), dict) else None,
         )
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from llmstack.backends import module_names
+from llmstack.gpu_products import known_names
 
 Scope = Literal["model", "stack", "command"]
 Kind = Literal["str", "int", "float", "bool", "switch", "list", "argument"]
@@ -103,7 +104,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("litellm_workers", ("--litellm-workers",), "int", "LiteLLM worker processes (--num_workers).", "N",
            key="litellm.num_workers", scope="stack", limits={"ge": 1}),
     Option("backend_version", ("--backend-version",), "str",
-           "Backend version (vLLM/SGLang tag, llama.cpp build bNNNN, TRT-LLM release).", "TAG",
+           "Backend version (vLLM/SGLang tag, llama.cpp build bNNNN, TRT-LLM release): its images, flags and parser "
+           "names come from the engine catalogue [default: the newest catalogued; see `llmstack versions`].", "TAG",
            key="version", scope="model"),
     Option("backend_image", ("--backend-image",), "str", "Full backend image reference, used as is.", "IMAGE:TAG",
            key="image", scope="model"),
@@ -114,10 +116,18 @@ OPTIONS: tuple[Option, ...] = (
     Option("gpus", ("--gpus",), "str",
            "GPUs to reserve: all, a count N, device ids 0,2 (one id: device=1), or none [default: all].",
            "all|N|0,2|none", key="gpus", scope="model", schema=GPUS),
-    Option("cpu", ("--cpu",), "switch", "No GPU (same as --gpus none). Only llama.cpp has a CPU image."),
-    Option("gpu_memory", ("--gpu-memory",), "float",
-           "Memory of each GPU, for the memory plan [default: measured with nvidia-smi on this host, else no plan].",
-           "GIB", key="gpu_memory", scope="model", limits={"gt": 0}),
+    Option("cpu", ("--cpu",), "switch",
+           "No GPU (same as --gpus none): the backend's CPU image (llama.cpp; vLLM's vllm-openai-cpu; SGLang's -xeon, "
+           "for AVX-512/AMX Xeons)."),
+    Option("cuda", ("--cuda",), "str",
+           "CUDA version of the backend image, e.g. 12 or 13 (an image built for it; the host's driver must run it) "
+           "[default: the release's default image, or one this host's driver runs (nvidia-smi)].", "MAJOR[.MINOR]",
+           key="cuda", scope="model", schema=str | int | float | None),
+    Option("gpu_memory", ("--gpu-memory",), "str",
+           "Memory of each GPU, for the memory plan: GiB as nvidia-smi reports it (MiB / 1024; an H100 sold as "
+           f"80 GB has 79.6), or a GPU product standing for its nvidia-smi figure: {known_names()} [default: "
+           "measured with nvidia-smi on this host, else no plan].",
+           "GIB|PRODUCT", key="gpu_memory", scope="model", schema=float | str | None),
     Option("tensor_parallel", ("--tensor-parallel",), "int",
            "Tensor-parallel size [default: number of GPUs when countable].", "N",
            key="tensor_parallel", scope="model", limits={"ge": 1}),
@@ -177,8 +187,9 @@ OPTIONS: tuple[Option, ...] = (
                                        "worker]."),
     Option("anthropic_route", ("--anthropic-route",), "str",
            "How the gateway hands Anthropic /v1/messages requests to the backend: native (its own /v1/messages, "
-           "untranslated) or translated (as chat completions) [default: per backend and version, from "
-           "measurements: native for llama.cpp, translated elsewhere].", "native|translated",
+           "untranslated) or translated (as chat completions) [default: per backend and version: native for llama.cpp "
+           "(measured) and SGLang >= 0.5.14 (its schema takes Claude Code's requests), translated elsewhere (vLLM: "
+           "until measured on the real server)].", "native|translated",
            key="anthropic_route", scope="model", schema=Literal["native", "translated"] | None),
     Option("responses_route", ("--responses-route",), "str",
            "How the gateway serves OpenAI /v1/responses (Codex): translated (LiteLLM's bridge to the backend's "
@@ -211,10 +222,11 @@ KEYS: tuple[Option, ...] = (
            key="adapt", scope="model", schema=list[str] | Literal["none"] | None),
     Option("description", (), "str", "What the stack is for (documentation only).", key="description",
            scope="stack"),
-    Option("gpu_memory", (), "float", "Memory of each GPU of the stack's models, for the memory plan.",
-           key="gpu_memory", scope="stack", limits={"gt": 0}),
-    Option("claude", (), "str", "Claude Code's model tiers (opus, sonnet, haiku) -> an alias of this stack.",
-           key="claude", scope="stack", schema=dict[Literal["opus", "sonnet", "haiku"], str] | None),
+    Option("gpu_memory", (), "float", "Memory of each GPU of the stack's models, for the memory plan: GiB as "
+           "nvidia-smi reports it, or a GPU product (see --gpu-memory).",
+           key="gpu_memory", scope="stack", schema=float | str | None),
+    Option("claude", (), "str", "Claude Code's model tiers (opus, sonnet, haiku, fable) -> an alias of this stack.",
+           key="claude", scope="stack", schema=dict[Literal["opus", "sonnet", "haiku", "fable"], str] | None),
     Option("litellm.image", (), "str", "The gateway's image repository (the tag is litellm.version).",
            key="litellm.image", scope="stack"),
     Option("kubernetes.node_selector", (), "str", "Labels GPU nodes must carry.", key="kubernetes.node_selector",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from llmstack import manifest
 from llmstack.errors import InputError
-from llmstack.manifest import AliasSummary, MountSummary, PlanSummary
+from llmstack.manifest import AliasSummary, EngineSummary, MountSummary, PlanSummary
 from llmstack.paths import COMPOSE_FILE, ENV_FILE, MANIFEST
 
 
@@ -28,6 +28,7 @@ class StackDir:
     mounts: dict[str, list[MountSummary]] = field(default_factory=dict)
     hub_cache: bool = False
     plans: dict[str, PlanSummary] = field(default_factory=dict)  # service -> what its memory plan assumed
+    engines: dict[str, EngineSummary] = field(default_factory=dict)  # service -> its image and what it needs
     key_variables: list[str] = field(default_factory=list)  # upstream keys the gateway reads from .env
     manifest_pristine: bool | None = None  # its llmstack-hash: True verified, False edited, None absent
 
@@ -223,8 +224,8 @@ def load(target: str | None) -> StackDir:
         directory=directory, project=summary.project, services=summary.services, backends=summary.backends,
         gateway_url=summary.gateway_url, aliases=summary.aliases, published=summary.published,
         claude=summary.claude, gpus={k: str(v) for k, v in summary.gpus.items()}, mounts=summary.mounts,
-        hub_cache=summary.hub_cache, plans=summary.plans, key_variables=summary.key_variables,
-        manifest_pristine=manifest.pristine_on_disk(directory),
+        hub_cache=summary.hub_cache, plans=summary.plans, engines=summary.engines,
+        key_variables=summary.key_variables, manifest_pristine=manifest.pristine_on_disk(directory),
     )
 
 

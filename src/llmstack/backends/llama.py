@@ -7,11 +7,12 @@ vision projector is a separate GGUF file (`--mmproj`). llama.cpp splits layers o
 is given by itself: no tensor-parallel switch. Reasoning needs no switch either: from b7349 on,
 `--reasoning-format` defaults to `auto`, which returns a thinking model's <think> text as
 `reasoning_content` (common/arg.cpp), and as thinking blocks on its own /v1/messages, where the
-gateway sends Anthropic requests (see `anthropic_route` below).
+gateway sends Anthropic requests (see `anthropic_routes` below).
 """
 
 from __future__ import annotations
 
+from llmstack import catalog
 from llmstack.backends.base import Backend, BackendArgs, Defaults, DerivedFlag, Features, ImageProfile
 
 
@@ -29,7 +30,7 @@ class Llama(Backend):
         "as an unprivileged user (65534) on a read-only root: Pod Security restricted. The model",
         "file must be readable by that user (world-readable, as files usually are).",
     ))
-    defaults = Defaults(image="ghcr.io/ggml-org/llama.cpp", version="b7349", port=8080,
+    defaults = Defaults(image="ghcr.io/ggml-org/llama.cpp", version=catalog.versions("llama")[-1], port=8080,
                         args={"n_gpu_layers": 999, "max_model_len": 8192})
     args_model = LlamaArgs
     features = Features(tools="partial", vision="yes (with --mmproj)")
@@ -58,11 +59,8 @@ class Llama(Backend):
     # keeps thinking blocks of the history (as reasoning_content), reports prompt-cache reads in
     # every usage block, and costs the gateway less per request.
     messages_since = "b7349"
-    anthropic_route = "native"
+    anthropic_routes = (("b7349", "native", "measured, benchmarks/RESULTS.md"),)
     template_engine = "llama.cpp"  # its own Jinja engine (common/jinja), `developer` read as `system`
-
-    def image(self, repository, version, gpu):
-        return f"{repository}:server-cuda-{version}" if gpu else f"{repository}:server-{version}"
 
     def tools_without_parser(self):
         return True

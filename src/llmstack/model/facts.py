@@ -20,8 +20,27 @@ the manifest records them (`facts_to_dict` / `facts_from_dict`, written and read
   ``head_size = kv_lora_rank + qk_rope_head_dim`` (576 for DeepSeek-V3: 61 x 576 x 2 = 70,272
   bytes per token); llama.cpp's MLA cache for `deepseek2` stores the same latent + RoPE part.
 * Layers listed in `layer_types` as linear attention (Qwen3-Next) hold no KV cache and are not
-  counted. Sliding-window / chunked layers (Gemma 3, gpt-oss, Llama 4) are counted in full:
-  the value is an upper bound for them (vLLM's hybrid allocator caps those layers' windows).
+  counted. Sliding-window / chunked layers (Gemma 3, gpt-oss, Llama 4) are counted in full here:
+  `kv_bytes_per_token` is the upper bound (the cache of every such layer grows with the context).
+
+What the engines keep of each layer type is the memory plan's business (llmstack.memory); the
+facts say which layers are which:
+
+* `sliding_layers` of `sliding_window` tokens (`layer_types` "sliding_attention"; Gemma 3's
+  `sliding_window_pattern`, default 6 as transformers' Gemma3TextConfig has it: every sixth layer
+  full; GGUF `{arch}.attention.sliding_window` and `.sliding_window_pattern`).
+* `chunked_layers` attending within chunks of `attention_chunk_size` tokens (Llama 4: the layers
+  whose `no_rope_layers` entry is 1 use RoPE and chunked attention, the others are global NoPE
+  layers; vLLM `models/llama4.py`, llama.cpp `models/llama4.cpp`).
+* `linear_layers` (Gated DeltaNet: `layer_types` "linear_attention", Qwen3-Next's
+  `full_attention_interval`) keep no per-token cache but a state per sequence:
+  `linear_state_bytes` for all of them, as vLLM allocates it (`MambaStateShapeCalculator.
+  gated_delta_net_state_shape`: a conv state of (conv_kernel - 1) x (2 x key_heads x key_dim +
+  value_heads x value_dim) and a recurrent state of value_heads x value_dim x key_dim, at the
+  model's 16-bit dtype; the recurrent state in float32 when `mamba_ssm_dtype` says so).
+
+Every layer with a per-token cache holds the same bytes per token (true of the families above);
+the bytes of one kind are `kv_bytes_per_token` x its layers / all per-token layers.
 """
 
 from __future__ import annotations
@@ -97,6 +116,12 @@ class ModelFacts:
     weights_bytes: int | None = None
     weights_exact: bool = False
     kv_bytes_per_token: int | None = None
+    sliding_layers: int | None = None
+    sliding_window: int | None = None
+    chunked_layers: int | None = None
+    attention_chunk_size: int | None = None
+    linear_layers: int | None = None
+    linear_state_bytes: int | None = None
     tp_size: int | None = None
     files: tuple[str, ...] = ()
     mmproj: str | None = None
@@ -191,7 +216,7 @@ def facts_to_dict(facts: ModelFacts) -> dict[str, Any]:
 
 
 _IDENTIFIERS = ("architecture", "model_type", "family", "dtype", "quantization")
-_SIZES = ("weights_bytes", "kv_bytes_per_token")
+_SIZES = ("weights_bytes", "kv_bytes_per_token", "linear_state_bytes")
 _FLAGS = ("vision", "thinking", "tool_template", "weights_exact")
 
 

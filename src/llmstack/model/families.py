@@ -66,25 +66,38 @@ _DEEPSEEK_MARKERS = ("<\uff5cAssistant\uff5c>", "<\uff5ctool\u2581calls\u2581beg
 _THINK = ("<think>", "</think>")
 _LLAMA3_VOCAB = 128256
 
+# Model types as the models publish them (config.json `model_type`, `text_config.model_type`,
+# `architectures[0]` without its suffix) and GGUF `general.architecture` (llama.cpp
+# src/llama-arch.cpp, b11312): both compared normalised, so `qwen3_5_moe` and GGUF `qwen35moe`
+# are one key. Architecture names: vLLM 0.33.0 vllm/model_executor/models/registry.py.
 _BUILTIN: tuple[Family, ...] = (
-    Family("kimi-k2", ("kimi_k2",), names=r"kimi[-_. ]?k2", clues=(
-        # Kimi-K2 reuses DeepSeek-V3's architecture (GGUF: deepseek2)
+    # Kimi-K2 reuses DeepSeek-V3's architecture (GGUF: deepseek2); K2.5/K2.6 wrap it (kimi_k25,
+    # text_config.model_type kimi_k2).
+    Family("kimi-k2", ("kimi_k2", "kimi_k25"), names=r"kimi[-_. ]?k2", clues=(
         Clue(within=("deepseek-v3",), markers=("<|im_middle|>",), why="Kimi chat format"),
     )),
-    Family("deepseek-v31", ("deepseek_v32",), names=r"deepseek[-_. ]?v3[-_.][12]", clues=(
+    Family("kimi-k3", ("kimi_k3",), names=r"kimi[-_. ]?k3"),
+    Family("deepseek-v31", names=r"deepseek[-_. ]?v3[-_.]1", clues=(
         Clue(within=("deepseek-v3",), pattern=r"\bthinking\b", why="thinking switch"),
     )),
+    # V3.2 writes tool calls in its own DSML format: its own family, never V3.1's parser.
+    Family("deepseek-v32", ("deepseek_v32", "deepseek32"), names=r"deepseek[-_. ]?v3[-_.]2"),
+    Family("deepseek-v41", ("deepseek_v41",), names=r"deepseek[-_. ]?v4[-_.]1"),
+    Family("deepseek-v4", ("deepseek_v4", "deepseek4"), names=r"deepseek[-_. ]?v4"),
     Family("deepseek-r1", names=r"deepseek.*r1", always_reasoning=True, clues=(
         Clue(within=("qwen2", "qwen3", "llama3"), any_marker=_DEEPSEEK_MARKERS, why="DeepSeek-R1 distill chat format"),
         Clue(within=("deepseek-v3",), any_marker=_THINK, why="<think> reasoning"),
     )),
     Family("deepseek-v3", ("deepseek_v3", "deepseek2", "deepseek_v2"), names=r"deepseek[-_. ]?v3", clues=(
         Clue(template=True, why="no <think> handling"),
-        Clue(names=("deepseek-v3", "deepseek-v31", "deepseek-r1", "kimi-k2")),
+        Clue(names=("deepseek-v3", "deepseek-v31", "deepseek-v32", "deepseek-r1", "kimi-k2")),
     )),
     Family("qwen3-coder", names=r"qwen[-_. ]?3[-_.]?coder", clues=(
         Clue(within=("qwen3",), markers=("<function=",), why="<function= XML tool calls"),
     )),
+    # Qwen3.5 / 3.6: the hybrid (linear attention) multimodal line; GGUF qwen35 / qwen35moe.
+    Family("qwen3.5", ("qwen3_5", "qwen3_5_moe", "qwen3_5_text", "qwen3_5_moe_text"),
+           names=r"qwen[-_ ]?3[._p][5-9](?!\d)"),
     Family("qwen3", ("qwen3", "qwen3_moe", "qwen3_next", "qwen3_vl", "qwen3_vl_moe"), names=r"qwen[-_. ]?3"),
     Family("qwen2", ("qwen2", "qwen2_moe", "qwen2_vl", "qwen2_5_vl"), names=r"qwq|qwen[-_. ]?2"),
     Family("hermes", names=r"hermes", clues=(
@@ -109,7 +122,10 @@ _BUILTIN: tuple[Family, ...] = (
         Clue(vocab_size=_LLAMA3_VOCAB, origin="{kind} (Llama 3 vocabulary, no llama3 rope scaling)"),
         Clue(markers=("<|start_header_id|>",), origin="{kind} (Llama 3 chat format, no llama3 rope scaling)"),
     )),
-    Family("glm47", names=r"glm[-_. ]?4[-_.]7", clues=(
+    # GLM-5 / 5.x (DSA sparse attention; GGUF glm-dsa, glm5-next) and GLM-4.7(-Flash: glm4_moe_lite)
+    # write tool calls as `<tool_call>name<arg_key>`: the glm47 parsers.
+    Family("glm5", ("glm_moe_dsa", "glm-dsa", "glm5_next", "glm5_next_text"), names=r"glm[-_. ]?5"),
+    Family("glm47", ("glm4_moe_lite",), names=r"glm[-_. ]?4[-_.]7", clues=(
         Clue(within=("glm45",), markers=("<tool_call>{function-name}<arg_key>",), why="GLM-4.7 tool call format"),
     )),
     Family("glm45", ("glm4_moe", "glm4v_moe"), names=r"glm[-_. ]?4[-_.][56]", clues=(
@@ -119,8 +135,27 @@ _BUILTIN: tuple[Family, ...] = (
     Family("gpt-oss", ("gpt_oss",), names=r"gpt[-_. ]?oss", always_reasoning=True),
     Family("granite", ("granite", "granitemoe", "granitemoehybrid", "granitemoeshared", "granitehybrid"),
            names=r"granite"),
+    Family("gemma4", ("gemma4", "gemma4_text"), names=r"gemma[-_. ]?4"),
     Family("gemma3", ("gemma3", "gemma3_text"), names=r"gemma[-_. ]?3"),
     Family("phi", ("phi", "phi2", "phi3", "phi4", "phi4mm", "phimoe", "phi3small", "phi3v"), names=r"phi[-_. ]?\d"),
+    # MiniMax-M3 thinks in `<mm:think>` blocks (SGLang's template detection keys its reasoning parser on
+    # them), which no <think> reading of its template sees: it reasons, whatever the template says.
+    Family("minimax-m3", ("minimax_m3", "minimax_m3_vl", "minimax_m3_text", "MiniMaxM3Sparse"),
+           names=r"minimax[-_. ]?m3", always_reasoning=True),
+    Family("minimax-m2", ("minimax_m2",), names=r"minimax[-_. ]?m2"),
+    Family("seed-oss", ("seed_oss",), names=r"seed[-_. ]?oss"),
+    # Step-3.5 and 3.7 Flash share the step3p5 architecture (GGUF step35).
+    Family("step3.5", ("step3p5", "step35"), names=r"step[-_. ]?3[-_.p]?[57]"),
+    Family("ernie4.5", ("ernie4_5", "ernie4_5_moe"), names=r"ernie[-_. ]?4[-_.]5"),
+    Family("hunyuan-a13b", ("hunyuan_v1_moe", "HunYuanMoEV1", "hunyuan-moe"), names=r"hunyuan[-_. ]?a13b"),
+    Family("hy3", ("hy_v3",), names=r"\bhy[-_. ]?3\b"),
+    Family("hy4", ("hy_v4",), names=r"\bhy[-_. ]?4\b"),
+    # Nemotron 3 (Nano/Super/Ultra) writes Qwen3-Coder's `<function=` tool calls; Nemotron-H v2 its
+    # own <TOOLCALL> format, which no registry names (vLLM recipes load a plugin for it).
+    Family("nemotron3", names=r"nemotron[-_. ]?3", clues=(
+        Clue(within=("nemotron-h",), markers=("<function=",), why="<function= XML tool calls"),
+    )),
+    Family("nemotron-h", ("nemotron_h", "nemotron_h_moe"), names=r"nemotron"),
     Family(OTHER, clues=(
         Clue(within=("llama3",), names=("llama3", "llama3.1", "hermes", "deepseek-r1", "mistral")),
     )),

@@ -394,6 +394,8 @@ def inspect_gguf(path: Path, projectors: tuple[str, ...] | None = None) -> Model
                 f"{src}: block_count x head_count_kv x (key_length + value_length) x 2 bytes")
     else:
         out.note("KV cache size per token unknown")
+    if arch and layers:
+        _gguf_layer_kinds(out, meta, arch, layers, src, per_layer_kv=kv_per_layer is not None)
 
     sizes = [file_size(p) for p in files]
     if all(s is not None for s in sizes):
@@ -439,6 +441,76 @@ def inspect_gguf(path: Path, projectors: tuple[str, ...] | None = None) -> Model
         out.note("family unknown")
     return out.facts(format="gguf", name=name, files=tuple(p.name for p in files), mmproj=mmproj,
                      chat_template=chat_template)
+
+
+# llama.cpp's sliding-window patterns where the GGUF leaves `{arch}.attention.sliding_window_pattern`
+# out (`load_swa_pattern(ml, N)` in src/models/<arch>.cpp of the llama.cpp vendored by
+# llama-cpp-python 0.3.36): every Nth layer is full attention, the others slide. Llama 4's local
+# layers are chunked (LLAMA_SWA_TYPE_CHUNKED, n_swa set to 8192, pattern 4) unless the GGUF sets
+# `llama4.attention.sliding_window` to 0.
+_SWA_PATTERNS = {"gemma2": 2, "gemma3": 6, "gpt-oss": 2, "cohere2": 4, "exaone4": 4}
+_LLAMA4_CHUNK = 8192
+
+
+def _gguf_layer_kinds(out: Collector, meta: Mapping[str, Any], arch: str, layers: int, src: str,
+                      per_layer_kv: bool) -> None:
+    """Sliding-window, chunked and recurrent layers as llama.cpp reads them from the header."""
+    window_key, pattern_key = f"{arch}.attention.sliding_window", f"{arch}.attention.sliding_window_pattern"
+    window = _gguf_int(meta, window_key, out, src)
+    window_origin = f"{src}: {window_key}"
+    chunked = arch == "llama4" and not (window_key in meta and meta[window_key] == 0)
+    if chunked:  # llama.cpp sets 8192 whatever the header says (models/llama4.cpp)
+        window, window_origin = _LLAMA4_CHUNK, "llama.cpp's chunk size for llama4 (models/llama4.cpp)"
+    if window:
+        flags = _swa_flags(out, meta, pattern_key, 4 if chunked else _SWA_PATTERNS.get(arch), layers, src)
+        if flags is not None:
+            count, origin = flags
+            if chunked:
+                out.set("chunked_layers", count, origin)
+                out.set("attention_chunk_size", window, window_origin)
+            else:
+                out.set("sliding_layers", count, origin)
+                out.set("sliding_window", window, window_origin)
+    if arch == "qwen3next":
+        _gguf_recurrent(out, meta, arch, layers, src, per_layer_kv)
+
+
+def _swa_flags(out: Collector, meta: Mapping[str, Any], key: str, default: int | None, layers: int,
+               src: str) -> tuple[int, str] | None:
+    """(sliding layers, origin) from the pattern key (a period, or one flag per layer) or the default."""
+    value = meta.get(key)
+    if isinstance(value, GgufArray) and value.values is not None and len(value.values) >= layers:
+        return sum(1 for flag in value.values[:layers] if flag), f"{src}: {key} (one flag per layer)"
+    period = _gguf_int(meta, key, out, src) if key in meta else default
+    if not period:
+        return None
+    origin = f"{src}: {key}" if key in meta else f"llama.cpp's pattern for this architecture ({src} sets no {key})"
+    return sum(1 for il in range(layers) if il % period < period - 1), f"{origin}: every {period}th layer full"
+
+
+def _gguf_recurrent(out: Collector, meta: Mapping[str, Any], arch: str, layers: int, src: str,
+                    per_layer_kv: bool) -> None:
+    """Qwen3-Next: every `full_attention_interval`th layer (default 4) attends, the rest are Gated
+    DeltaNet (`models/qwen3next.cpp`), with a state of (d_conv - 1) x (d_inner + 2 x groups x
+    d_state) + d_state x d_inner values per layer and sequence (`llama_hparams::n_embd_r/_s`)."""
+    key = f"{arch}.full_attention_interval"
+    interval = _gguf_int(meta, key, out, src) or 4
+    recurrent = sum(1 for il in range(layers) if (il + 1) % interval)
+    origin = f"{src}: {key}" if key in meta else f"llama.cpp's full_attention_interval 4 ({src} sets no {key})"
+    out.set("linear_layers", recurrent, origin)
+    kv = out.values.get("kv_bytes_per_token")
+    if kv and not per_layer_kv:  # the KV head count was for every layer: only the attention layers keep a cache
+        out.set("kv_bytes_per_token", kv * (layers - recurrent) // layers,
+                f"{out.origins['kv_bytes_per_token']}, over the {layers - recurrent} attention layers")
+    conv, inner, state, groups = (_gguf_int(meta, f"{arch}.ssm.{name}", out, src)
+                                  for name in ("conv_kernel", "inner_size", "state_size", "group_count"))
+    if conv and inner and state and groups:
+        values = (conv - 1) * (inner + 2 * groups * state) + state * inner
+        out.set("linear_state_bytes", recurrent * values * 2,
+                f"{src}: {arch}.ssm.* ((conv_kernel - 1) x (inner_size + 2 x group_count x state_size) + "
+                f"state_size x inner_size) x 2 bytes x {recurrent} layers")
+    else:
+        out.note(f"linear-attention state size unknown: no {arch}.ssm.conv_kernel/inner_size/state_size/group_count")
 
 
 def _projectors_beside(directory: Path, exclude: set[str]) -> tuple[str, ...]:

@@ -293,13 +293,9 @@ def inspect_hf(directory: Path, data: dict[str, Any], name: str) -> ModelFacts:
     else:
         out.note("family unknown")
 
-    # KV cache per token.
-    attention_layers = layers
-    layer_types, _ = cfg.get("layer_types")
-    if isinstance(layer_types, list) and layers and len(layer_types) == layers:
-        linear = sum(1 for t in layer_types if isinstance(t, str) and "linear" in t)
-        if linear:
-            attention_layers = layers - linear
+    # KV cache per token, over the layers that keep one (not the linear-attention layers).
+    linear = _layer_kinds(out, cfg, layers, norm(text_type or model_type or ""))
+    attention_layers = layers - linear if layers else layers
     if kv_lora is not None and rope_dim is not None and layers and attention_layers:
         out.set("kv_bytes_per_token", attention_layers * (kv_lora + rope_dim) * 2,
                 "config.json: num_hidden_layers x (kv_lora_rank + qk_rope_head_dim) x 2 bytes (MLA)")
@@ -311,6 +307,95 @@ def inspect_hf(directory: Path, data: dict[str, Any], name: str) -> ModelFacts:
 
     _hf_weights(out, directory, cfg, dtype, quantization)
     return out.facts(format="hf", name=name, chat_template=engine_template(templates))
+
+
+# What `layer_types` names (transformers' names; vLLM reads the same list).
+_SLIDING, _CHUNKED, _LINEAR = "sliding_attention", "chunked_attention", "linear_attention"
+
+
+def _layer_kinds(out: Collector, cfg: Config, layers: int | None, kind: str) -> int:
+    """Record which layers slide, attend in chunks or are linear attention; the number of linear ones.
+
+    `layer_types` when the config lists one name per layer; otherwise what transformers derives for
+    the families that leave it out (Gemma3TextConfig, Llama4TextConfig, Qwen3NextConfig and
+    GptOssConfig in transformers 4.57: the defaults named below)."""
+    if not layers:
+        return 0
+    names, origin = cfg.get("layer_types")
+    if names is not None and not (isinstance(names, list) and len(names) == layers
+                                  and all(isinstance(n, str) for n in names)):
+        out.note(f"{origin}: not a list of {layers} layer type names; every layer is counted as full attention")
+        names = None
+    if names is not None:
+        kinds = [_SLIDING if "sliding" in n else _CHUNKED if "chunked" in n else _LINEAR if "linear" in n else ""
+                 for n in names]
+        where = f"{origin} ({layers} names)"
+    else:
+        kinds, where = _derived_kinds(out, cfg, layers, kind)
+    sliding, chunked, linear = (kinds.count(k) for k in (_SLIDING, _CHUNKED, _LINEAR))
+    local = ((sliding, "sliding_layers", "sliding_window", "sliding-window"),
+             (chunked, "chunked_layers", "attention_chunk_size", "chunked-attention"))
+    for count, layers_fact, size_fact, what in local:
+        if not count:
+            continue
+        size, size_origin = cfg.get_int(size_fact)
+        if size:
+            out.set(layers_fact, count, where)
+            out.set(size_fact, size, size_origin or "")
+        else:
+            out.note(f"{where}: {count} {what} layers but no {size_fact}; counted as full attention")
+    if linear:
+        out.set("linear_layers", linear, where)
+        state = _linear_state_bytes(out, cfg)
+        if state is not None:
+            out.set("linear_state_bytes", linear * state[0], f"{state[1]} x {linear} layers")
+    return linear
+
+
+def _derived_kinds(out: Collector, cfg: Config, layers: int, kind: str) -> tuple[list[str], str]:
+    """Layer kinds of a config without `layer_types`, derived as transformers derives them."""
+    if kind.startswith("gemma3"):
+        pattern, origin = cfg.get_int("sliding_window_pattern", "_sliding_window_pattern")
+        if origin is None:
+            pattern, origin = 6, "transformers default sliding_window_pattern 6 (Gemma3TextConfig)"
+        if pattern:
+            kinds = [_SLIDING if (i + 1) % pattern else "" for i in range(layers)]
+            return kinds, f"{origin}: every layer but each {pattern}th slides"
+    elif kind.startswith("gemma2"):
+        return [_SLIDING if (i + 1) % 2 else "" for i in range(layers)], "Gemma 2: even layers slide (Gemma2Config)"
+    elif kind.startswith("gptoss"):
+        return [_SLIDING if (i + 1) % 2 else "" for i in range(layers)], "gpt-oss: even layers slide (GptOssConfig)"
+    elif kind.startswith("llama4"):
+        flags, origin = cfg.get("no_rope_layers")
+        if isinstance(flags, list) and len(flags) == layers and all(f in (0, 1) for f in flags):
+            return [_CHUNKED if f else "" for f in flags], f"{origin} (1: RoPE + chunked attention, 0: global NoPE)"
+        interval, origin = cfg.get_int("no_rope_layer_interval")
+        interval, origin = (interval, origin) if interval else (4, "transformers default no_rope_layer_interval 4")
+        return [_CHUNKED if (i + 1) % interval else "" for i in range(layers)], f"{origin} (Llama4TextConfig)"
+    elif kind.startswith("qwen3next"):
+        interval, origin = cfg.get_int("full_attention_interval")
+        interval, origin = (interval, origin) if interval else (4, "transformers default full_attention_interval 4")
+        return [_LINEAR if (i + 1) % interval else "" for i in range(layers)], f"{origin} (Qwen3NextConfig)"
+    return [""] * layers, ""
+
+
+def _linear_state_bytes(out: Collector, cfg: Config) -> tuple[int, str] | None:
+    """Bytes of one Gated DeltaNet layer's state per sequence, as vLLM allocates it."""
+    g = cfg.get_int
+    kernel, key_heads, value_heads = g("linear_conv_kernel_dim")[0], g("linear_num_key_heads")[0], \
+        g("linear_num_value_heads")[0]
+    key_dim, value_dim = g("linear_key_head_dim")[0], g("linear_value_head_dim")[0]
+    if not (kernel and key_heads and value_heads and key_dim and value_dim):
+        out.note("linear-attention state size unknown: config.json lacks linear_conv_kernel_dim, linear_num_key_heads, "
+                 "linear_num_value_heads, linear_key_head_dim or linear_value_head_dim")
+        return None
+    conv = (kernel - 1) * (2 * key_heads * key_dim + value_heads * value_dim)
+    recurrent = value_heads * value_dim * key_dim
+    ssm_dtype, _ = cfg.get("mamba_ssm_dtype")
+    recurrent_bytes = 4 if ssm_dtype == "float32" else 2
+    return (conv * 2 + recurrent * recurrent_bytes,
+            "config.json: linear_* (conv state (kernel - 1) x (2 x key heads x key dim + value heads x value dim) "
+            f"x 2 bytes + recurrent state value heads x value dim x key dim x {recurrent_bytes} bytes)")
 
 
 def _hf_weights(out: Collector, directory: Path, cfg: Config, dtype: str | None, quantization: str | None) -> None:

@@ -71,7 +71,8 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
     litellm = gateway_spec(inputs.settings, opts.get("litellm_image"))
     if k8s is not None:
         litellm, k8s = kubernetes.gateway_replicas(inputs.settings, litellm, k8s)
-    context = Context(out, litellm is not None, manifest.recorded_models(out), os.environ if env is None else env, [])
+    context = Context(out, litellm is not None, manifest.recorded_models(out), os.environ if env is None else env, [],
+                      cluster=k8s is not None)
     resolved = [resolve_model(inputs, index, context) for index in range(len(inputs.entries))]
     models, model_sources = [m for m, _ in resolved], [s for _, s in resolved]
     check_uniqueness(models, litellm, where.network.value)

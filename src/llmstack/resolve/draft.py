@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llmstack.backends.base import Backend, EngineFacts
+from llmstack.backends.base import Backend, EngineFacts, ImageChoice
 from llmstack.errors import InputError
 from llmstack.manifest import RecordedModel, TemplateCheck
 from llmstack.paths import LITELLM_FILE
@@ -43,6 +43,8 @@ class Draft:
     mmproj_arg: str | None = None
     vision: tuple[bool, str] = (False, "")
     image: str = ""
+    image_choice: ImageChoice | None = None  # a catalogued release's image (None: an image given as is)
+    switches: tuple[str, ...] = ()
     template: TemplateCheck | None = None
     adapt: tuple[str, ...] = ()
 
@@ -57,6 +59,7 @@ class Context:
     recorded: Mapping[str, RecordedModel]
     env: Mapping[str, str]
     notices: list[str]
+    cluster: bool = False  # a Kubernetes render: this host's GPUs and driver say nothing about the nodes
 
 
 def anthropic_route(draft: Draft) -> bool:
@@ -68,7 +71,7 @@ def anthropic_route(draft: Draft) -> bool:
         if engine.serves_messages is False:
             draft.origins["anthropic_route"] = f"{what} has no /v1/messages; it came in {engine.messages_since}"
         else:
-            draft.origins["anthropic_route"] = f"the default for {what}"
+            draft.origins["anthropic_route"] = engine.route_why or f"the default for {what}"
         return engine.anthropic_route == "native"
     if asked.value not in ("native", "translated"):
         raise InputError(f"{asked.label()}: choose native (the backend's own /v1/messages) or translated "

@@ -18,7 +18,7 @@ URL = re.compile(r"https?://[^\s/]+(/\S*)?")
 
 # What a server the stack does not run decides by itself.
 DECIDED_ELSEWHERE = ("gpus", "tensor_parallel", "max_model_len", "tool_parser", "reasoning_parser", "mmproj", "image",
-                     "version", "port", "extra_args", "replicas")
+                     "version", "cuda", "port", "extra_args", "replicas")
 
 
 def external_model(draft: Draft, context: Context) -> ModelSpec:

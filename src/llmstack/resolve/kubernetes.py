@@ -267,6 +267,7 @@ def notices(models: Sequence[ModelSpec], k8s: KubernetesSpec, lookups: Sequence[
                     "--k8s-hf-cache-pvc NAME (a ReadWriteMany claim of yours)")
     on_gpus = [lookup for model, lookup in zip(models, lookups, strict=True) if model.gpus.enabled and model.service]
     if on_gpus and not all(lookup.get("gpu_memory") for lookup in on_gpus):
-        said.append("memory plan skipped: pass --gpu-memory GIB (the memory of each of the cluster's GPUs); "
-                    "this host's nvidia-smi says nothing about the cluster")
+        said.append("memory plan skipped: pass --gpu-memory with the memory of each of the cluster's GPUs (GiB as "
+                    "nvidia-smi reports it, or a product such as H100); this host's nvidia-smi says nothing about "
+                    "the cluster")
     return said

@@ -12,12 +12,13 @@ what each can do.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from llmstack import backends, sources
-from llmstack.backends.base import FILE_FORMATS, FORMAT_NAMES, MODEL_KINDS, Backend
+from llmstack import backends, hostinfo, sources
+from llmstack.backends.base import FILE_FORMATS, FORMAT_NAMES, MODEL_KINDS, Backend, EngineFacts, NoImage, flag_name
 from llmstack.configfile import check_args
 from llmstack.errors import InputError, PlanError
 from llmstack.mounts import host_path, variable
@@ -31,7 +32,7 @@ from llmstack.resolve.external import external_model, refuse_api_base
 from llmstack.resolve.gpus import gpus_and_tensor_parallel
 from llmstack.resolve.inputs import Inputs, backend_defaults, no_control_chars
 from llmstack.sources import ModelSource
-from llmstack.spec import ALIAS_RE, SERVICE_RE, ModelSpec, Mount
+from llmstack.spec import ALIAS_RE, SERVICE_RE, EngineChoice, ModelSpec, Mount
 
 
 def resolve_model(inputs: Inputs, index: int, context: Context) -> tuple[ModelSpec, ModelSource]:
@@ -45,13 +46,16 @@ def resolve_model(inputs: Inputs, index: int, context: Context) -> tuple[ModelSp
     refuse_api_base(draft)
     gpus_and_tensor_parallel(draft)
     context_length(draft)
-    parsers(draft)
+    parsers(draft, context.notices)
+    switches(draft, context.notices)
     draft.service = service_name(draft)
     mounts_and_vision(draft, context.output_dir)
-    image(draft)
+    image(draft, context.notices, context.cluster)
     if context.gateway_on:
         agent_requests(draft, context)
-    return assemble(draft, context.gateway_on), draft.source
+    spec = assemble(draft, context.gateway_on)
+    check_flags(draft, spec, context.notices)
+    return spec, draft.source
 
 
 # ---- the model and its backend ------------------------------------------------------------------
@@ -78,7 +82,10 @@ def read_model(inputs: Inputs, index: int, context: Context) -> Draft:
     version = None if lookup.get("image") is not None else lookup.value("version")  # unknown for an image as is
     origins = {"backend": (requested.origin if requested.value != "auto" else
                            derived(f"auto: {source.format} model")).describe()}
-    return Draft(index, inputs.single, lookup, source, backend, backend.facts(version), origins)
+    engine = backend.facts(str(version) if version is not None else None)
+    if engine.note and backend.runs_service:
+        context.notices.append(f"{source.text}: {engine.note}")
+    return Draft(index, inputs.single, lookup, source, backend, engine, origins)
 
 
 def _gateway_only(name: Any) -> bool:
@@ -192,15 +199,18 @@ def context_length(draft: Draft) -> None:
             draft.max_model_len, draft.origins["max_model_len"] = configured.value, configured.origin.describe()
 
 
-def parsers(draft: Draft) -> None:
-    """Tool-call and reasoning parsers: as asked (a name this release ships), else by the family."""
+def parsers(draft: Draft, notices: list[str]) -> None:
+    """Tool-call and reasoning parsers: as asked (a name this release ships), else by the family
+    (the first name of the family table's row the release's registry has)."""
     facts, engine, source = draft.source.facts, draft.engine, draft.source
-    draft.tool_parser = _asked_parser(draft, "tool_parser", "tool", engine.tool_parsers)
+    draft.tool_parser = _asked_parser(draft, "tool_parser", "tool", engine.tool_parsers, notices)
     if draft.tool_parser is None:
         draft.tool_parser = engine.tool_parser_for(facts.family)
         if draft.tool_parser:
             draft.origins["tool_parser"] = f"the {facts.family} family ({source.fact_origin('family')})"
-    draft.reasoning_parser = _asked_parser(draft, "reasoning_parser", "reasoning", engine.reasoning_parsers)
+        elif facts.family is not None and facts.family in engine.tool_parser_wanted:
+            notices.append(f"{source.text}: {_lacks(draft, 'tool', engine.tool_parser_wanted[facts.family])}")
+    draft.reasoning_parser = _asked_parser(draft, "reasoning_parser", "reasoning", engine.reasoning_parsers, notices)
     if draft.reasoning_parser is None:
         draft.reasoning_parser = engine.reasoning_parser_for(facts.family, facts.thinking)
         if draft.reasoning_parser:
@@ -209,18 +219,86 @@ def parsers(draft: Draft) -> None:
                                                  f"({source.fact_origin('thinking')})")
 
 
-def _asked_parser(draft: Draft, key: str, kind: str, known: frozenset[str]) -> str | None:
+def _what(draft: Draft) -> str:
+    engine = draft.engine
+    return f"{draft.backend.title} {engine.version}" if engine.version else draft.backend.title
+
+
+def _having(versions: tuple[str, ...] | list[str]) -> str:
+    return f"catalogued versions with it: {', '.join(versions)}" if versions else "no catalogued version has it"
+
+
+def _lacks(draft: Draft, kind: str, wanted: tuple[str, ...]) -> str:
+    """A family whose parser this release lacks: say which catalogued versions have one."""
+    from llmstack import catalog
+
+    having = sorted({v for name in wanted for v in catalog.with_tool_parser(draft.backend.name, name)},
+                    key=catalog.versions(draft.backend.name).index)
+    family = draft.source.facts.family
+    if not wanted:
+        return (f"{_what(draft)} has no {kind}-call parser for the {family} family (in no catalogued version); its "
+                "tool calls would come back as plain text: serve it with another --backend")
+    return (f"{_what(draft)} has no {kind}-call parser for the {family} family ({' or '.join(wanted)}: "
+            f"{_having(having)}); its tool calls would come back as plain text"
+            + (": pick one of those with --backend-version" if having else ""))
+
+
+def _asked_parser(draft: Draft, key: str, kind: str, known: frozenset[str], notices: list[str]) -> str | None:
+    from llmstack import catalog
+
     value = draft.lookup.get(key)
     if value is None:
         return None
-    title = draft.backend.title
-    if not known:
-        how = "tool calls follow the model's chat template" if kind == "tool" else "it reasons as it was built to"
-        raise InputError(f"{value.label()}: {title} has no {kind} parser switch ({how}); drop the flag")
-    if value.value not in known:
-        raise InputError(f"{value.label()}: unknown to {title}; choose one of {', '.join(sorted(known))}")
+    title, engine, name = draft.backend.title, draft.engine, str(value.value)
     draft.origins[key] = value.origin.describe()
-    return str(value.value)
+    if name in known:
+        return name
+    registry = None if engine.entry is None else \
+        engine.entry.tool_parsers if kind == "tool" else engine.entry.reasoning_parsers
+    if not known and registry is None:
+        if engine.entry is None or draft.backend.tools_without_parser():
+            how = "tool calls follow the model's chat template" if kind == "tool" else "it reasons as it was built to"
+            raise InputError(f"{value.label()}: {title} has no {kind} parser switch ({how}); drop the flag")
+        having = (catalog.with_tool_parser if kind == "tool" else catalog.with_reasoning_parser)(
+            draft.backend.name, name)
+        raise InputError(f"{value.label()}: {_what(draft)} has no {kind} parser switch ({_having(having)}); "
+                         "pick one of those with --backend-version, or drop the flag")
+    if engine.entry is not None and (not engine.exact or not engine.parsers_complete):
+        why = engine.note or (f"{_what(draft)}'s parser list in the catalogue is partial" if engine.version else
+                              "an image given as is: its release is unknown")
+        notices.append(f"{value.label()}: not in the catalogue's {kind} parser list for {_what(draft)} ({why}); "
+                       "passed as given")
+        return name
+    if engine.entry is not None:
+        having = (catalog.with_tool_parser if kind == "tool" else catalog.with_reasoning_parser)(
+            draft.backend.name, name)
+        if having:
+            raise InputError(f"{value.label()}: {_what(draft)} has no {kind} parser {name} ({_having(having)}); "
+                             "pick one of those with --backend-version, or another parser")
+    if not known:
+        raise InputError(f"{value.label()}: {_what(draft)} has no {kind} parser switch; drop the flag")
+    raise InputError(f"{value.label()}: unknown to {_what(draft)}; choose one of {', '.join(sorted(known))}")
+
+
+def switches(draft: Draft, notices: list[str]) -> None:
+    """Server arguments the model's family needs on this release (catalog/families.py), unless an
+    extra argument names the same flag (the user's wins)."""
+    family = draft.source.facts.family
+    extra = [str(arg).split("=", 1)[0] for arg in draft.lookup.value("extra_args", ()) or ()]
+    chosen: list[str] = []
+    reasons = []
+    for switch in draft.engine.switches_for(family):
+        if switch.flag in extra:
+            continue
+        if draft.engine.accepts_flag(switch.flag) is False:
+            notices.append(f"{draft.source.text}: {_what(draft)} has no {switch.flag}, which the {family} family "
+                           f"needs ({switch.why}); pick another --backend-version")
+            continue
+        chosen += switch.args
+        reasons.append(f"{' '.join(switch.args)}: the {family} family, {switch.why}")
+    draft.switches = tuple(chosen)
+    if reasons:
+        draft.origins["switches"] = "; ".join(reasons)
 
 
 def service_name(draft: Draft) -> str:
@@ -275,31 +353,128 @@ def vision(draft: Draft, mmproj: Sourced[Any] | None) -> tuple[bool, str]:
 
 # ---- image and route ---------------------------------------------------------------------------------
 
-def image(draft: Draft) -> None:
-    """A full reference given as is, else the backend's repository and version (its GPU or CPU build)."""
+def image(draft: Draft, notices: list[str], cluster: bool = False) -> None:
+    """A full reference given as is, else the release's image from the catalogue: the CPU image
+    without GPUs; with GPUs the CUDA version asked for (`--cuda`), else the default one, or one the
+    host's NVIDIA driver runs (nvidia-smi on this host, when there is one; never for a cluster)."""
     lookup, backend = draft.lookup, draft.backend
     explicit = lookup.get("image")
+    cuda = lookup.get("cuda")
     if explicit is not None:
         lookup.skip("version", "repository")  # a full reference given as is: they do not apply
+        if cuda is not None:
+            raise InputError(f"{cuda.label()}: the image is given as is ({explicit.origin.describe()}); drop one")
         draft.image = checks.image(explicit)
         draft.origins["image"] = explicit.origin.describe()
         return
     version, repository = lookup.get("version"), lookup.get("repository")
     assert version is not None and repository is not None
     checks.tag(version)
-    built = backend.image(repository.value, str(version.value), draft.gpus.enabled)
-    if built is None:
-        assert draft.gpus_given is not None
-        culprit = draft.gpus_given.label() if draft.gpus_given.origin.where != "--cpu" else "--cpu"
-        on_cpu = [b for b in backends.registry().values() if b.runs_service and b.cpu_image]
-        kinds = sorted({MODEL_KINDS[fmt] for b in on_cpu for fmt in b.formats})
-        raise PlanError(
-            f"{culprit}: {backend.title} has no CPU image (only {' and '.join(b.title for b in on_cpu)} runs on the "
-            f"CPU); serve {' or '.join(kinds)} with --backend {' or '.join(b.name for b in on_cpu)}, reserve a "
-            "GPU, or pass a CPU build with --backend-image"
-        )
-    draft.image = checks.image(Sourced(built, repository.origin))
-    draft.origins["image"] = version.origin.describe()
+    if cuda is not None and not draft.gpus.enabled:
+        raise InputError(f"{cuda.label()}: a CUDA image needs GPUs, but {_gpus_culprit(draft)} asks for none; "
+                         "drop one of them")
+    if cuda is not None and not re.fullmatch(r"\d+(\.\d+)?", str(cuda.value)):
+        raise InputError(f"{cuda.label(repr(cuda.value))}: a CUDA version such as 12, 13 or 12.9")
+    if not backend.catalogued:
+        if cuda is not None:
+            raise InputError(f"{cuda.label()}: {backend.title} has no catalogue of images per CUDA version; "
+                             "pass the image with --backend-image")
+        built = backend.image(repository.value, str(version.value), draft.gpus.enabled)
+        if built is None:
+            _no_cpu_image(draft, None)
+        draft.image = checks.image(Sourced(str(built), repository.origin))
+        draft.origins["image"] = version.origin.describe()
+        return
+    kind = "cuda" if draft.gpus.enabled else "cpu"
+    driver = hostinfo.driver() if kind == "cuda" and cuda is None and not cluster else None
+    try:
+        choice = backend.pick_image(draft.engine, repository.value, str(version.value), kind,
+                                    str(cuda.value) if cuda is not None else None, driver)
+    except NoImage as missing:
+        if kind == "cpu":
+            _no_cpu_image(draft, missing)
+        culprit = cuda.label() if cuda is not None else f"{version.label()} on this host"
+        versions = f"; {_having(missing.having)}" if missing.having else ""
+        raise PlanError(f"{culprit}: {missing.reason}{versions}; or pass an image with --backend-image") from None
+    draft.image_choice = choice
+    draft.image = checks.image(Sourced(choice.ref, repository.origin))
+    draft.origins["image"] = version.origin.describe() + (f"; {choice.why}" if choice.why else "")
+    if choice.cpu_features:
+        needs = ", ".join(_FEATURES.get(feature, feature) for feature in choice.cpu_features)
+        notices.append(f"{draft.source.text}: {choice.ref} needs a CPU with {needs}")
+    if cuda is not None:
+        draft.origins["cuda"] = cuda.origin.describe()
+
+
+_FEATURES = {"avx512": "AVX-512", "amx": "AMX", "x86_64": "x86-64"}
+
+
+def _gpus_culprit(draft: Draft) -> str:
+    assert draft.gpus_given is not None
+    return draft.gpus_given.label() if draft.gpus_given.origin.where != "--cpu" else "--cpu"
+
+
+def _no_cpu_image(draft: Draft, missing: NoImage | None) -> None:
+    """Refuse a CPU render of a release (or a backend) without a CPU image, naming what runs on the CPU."""
+    backend = draft.backend
+    if missing is not None and missing.having:
+        raise PlanError(f"{_gpus_culprit(draft)}: {missing.reason} ({_having(missing.having)}); pass "
+                        "--backend-version with one of those, reserve a GPU, or pass a CPU build with --backend-image")
+    on_cpu = [b for b in backends.registry().values() if b.runs_service and b.cpu_image]
+    kinds = sorted({MODEL_KINDS[fmt] for b in on_cpu for fmt in b.formats})
+    raise PlanError(
+        f"{_gpus_culprit(draft)}: {backend.title} has no CPU image (only {', '.join(b.title for b in on_cpu)} run on "
+        f"the CPU); serve {' or '.join(kinds)} with --backend {' or '.join(b.name for b in on_cpu)}, reserve a "
+        "GPU, or pass a CPU build with --backend-image"
+    )
+
+
+def check_flags(draft: Draft, spec: ModelSpec, notices: list[str]) -> None:
+    """Every flag the container is started with is one this release takes (its catalogue entry):
+    a flag it lacks would stop the server at start, so the render stops here, naming the versions
+    that have it. Flags the catalogue cannot vouch for (no entry, a release that is not catalogued,
+    a partial list) pass."""
+    from llmstack import catalog
+
+    engine, backend = draft.engine, draft.backend
+    if engine.entry is None:
+        return
+    extra = {flag_name(arg): arg for arg in spec.extra_args}
+    for name in backend.server_options(spec):
+        if _takes(engine, backend, name):
+            continue
+        having = catalog.with_flag(backend.name, name)
+        culprit = f"--extra-arg {extra[name]}" if name in extra else f"{name} (which llmstack writes)"
+        raise InputError(f"{culprit}: {_what(draft)} has no such flag ({_having(having)}); "
+                         + ("pick one of those with --backend-version, or drop it" if having else "drop it"))
+
+
+def _takes(engine: EngineFacts, backend: Backend, name: str) -> bool:
+    """Does the release take this option, in any form its parser reads? (argparse: `--no-X` for a
+    boolean `--X`, `--X.key` for a JSON `--X`, an unambiguous prefix; attached short values `-O3`)."""
+    if engine.accepts_flag(name) is not False:
+        return True
+    base = name.split(".", 1)[0].rstrip("+")
+    forms = [base, "--" + base[5:]] if base.startswith("--no-") else [base]
+    if any(engine.accepts_flag(form) is not False for form in forms):
+        return True
+    assert engine.entry is not None
+    known = engine.entry.flags
+    if backend.flag_matching.startswith("argparse"):
+        spelled = "--" + base[2:].replace("_", "-") if backend.flag_matching == "argparse-dashes" else base
+        if base.startswith("--") and sum(1 for flag in known if flag.startswith(spelled)) == 1:
+            return True
+        if not base.startswith("--") and any(base.startswith(flag) for flag in known if not flag.startswith("--")):
+            return True
+    return False
+
+
+def _engine(draft: Draft) -> EngineChoice:
+    engine, choice = draft.engine, draft.image_choice
+    catalogued = engine.entry.version if engine.entry is not None else None
+    if choice is None:
+        return EngineChoice(engine.version, catalogued, "cuda" if draft.gpus.enabled else "cpu")
+    return EngineChoice(engine.version, catalogued, choice.kind, choice.cuda, choice.min_driver, choice.cpu_features)
 
 
 def assemble(draft: Draft, gateway_on: bool) -> ModelSpec:
@@ -319,7 +494,7 @@ def assemble(draft: Draft, gateway_on: bool) -> ModelSpec:
         tool_parser=draft.tool_parser, reasoning_parser=draft.reasoning_parser, family=source.facts.family,
         tools=draft.tool_parser is not None or backend.tools_without_parser(),
         vision=draft.vision[0], vision_source=draft.vision[1], args=draft.args,
-        extra_args=tuple(lookup.value("extra_args", ()) or ()),
+        extra_args=tuple(lookup.value("extra_args", ()) or ()), switches=draft.switches, engine=_engine(draft),
         publish_port=bool(publish.value) if publish is not None else not gateway_on,
         native_messages=native, native_responses=gateway_on and responses_route(draft), template=draft.template,
         adapt=draft.adapt, origins=draft.origins,

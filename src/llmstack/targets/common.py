@@ -30,6 +30,16 @@ def decisions(model: ModelSpec) -> list[str]:
     """Why the values that depend on the model are what they are (comment lines)."""
     lines = []
     origins = model.origins
+    engine = model.engine
+    if engine is not None and engine.version:
+        title = backends.get(model.backend).title
+        needs = f"CUDA {engine.cuda}" if engine.cuda else ("the CPU" if engine.kind == "cpu" else
+                                                           "CUDA (the catalogue records no version)")
+        if engine.min_driver:
+            needs += f", NVIDIA driver >= {engine.min_driver}"
+        if engine.cpu_features:
+            needs += f", a CPU with {' + '.join(engine.cpu_features)}"
+        lines.append(f"Image: {title} {engine.version}, {origins.get('image', 'default')}; built for {needs}.")
     if model.max_model_len:
         lines.append(f"Context {model.max_model_len} tokens: {origins.get('max_model_len', 'default')}.")
     if model.tensor_parallel and model.tensor_parallel > 1:
@@ -38,11 +48,13 @@ def decisions(model: ModelSpec) -> list[str]:
         lines.append(f"Tool-call parser {model.tool_parser}: {origins.get('tool_parser', '')}.")
     if model.reasoning_parser:
         lines.append(f"Reasoning parser {model.reasoning_parser}: {origins.get('reasoning_parser', '')}.")
+    if model.switches:
+        lines.append(f"Switches {origins.get('switches', ' '.join(model.switches))}.")
     if "memory_share" in origins:
         lines.append(f"GPU memory share: {origins['memory_share']}.")
     if model.plan is not None:
-        first, second = model.plan.lines()
-        lines += [f"Memory plan: {first};", f"  {second}."]
+        first, *rest = model.plan.lines()
+        lines += [f"Memory plan: {first};", *(f"  {line}." for line in rest)]
     return lines
 
 
@@ -255,8 +267,23 @@ def summary(stack: StackSpec, *, gateway_url: str | None, published: dict[str, l
         mounts=mounts, hub_cache=stack.uses_hub, key_variables=key_variables(stack),
         plans={m.service: manifest.PlanSummary(round(m.plan.needed_gib, 2), m.plan.share, m.plan.gpus,
                                                m.plan.gpu_memory_gib) for m in stack.services if m.plan is not None},
-        kubernetes=kubernetes,
+        engines=engines(stack), kubernetes=kubernetes,
     )
+
+
+def engines(stack: StackSpec) -> dict[str, manifest.EngineSummary]:
+    """What each service runs: its image and release, what the image needs of the host, its flags."""
+    found = {}
+    for model in stack.services:
+        engine = model.engine
+        flags = backends.get(model.backend).server_options(model)
+        found[model.service] = manifest.EngineSummary(
+            model.backend, model.image, engine.version if engine else None, engine.catalogued if engine else None,
+            engine.kind if engine else "cuda", engine.cuda if engine else None, engine.min_driver if engine else None,
+            list(engine.cpu_features) if engine else [], flags, model.tool_parser, model.reasoning_parser)
+    if stack.litellm is not None:
+        found["litellm"] = manifest.EngineSummary("litellm", stack.litellm.image, kind="cpu")
+    return found
 
 
 def stamped(files: dict[str, str]) -> dict[str, str]:

@@ -83,7 +83,7 @@ def _backend_view(stack: StackSpec, model: ModelSpec) -> dict[str, Any]:
         "spec": model,
         "title": backend.title,
         "decisions": common.decisions(model),
-        "command": backend.command(model, listen) + list(model.extra_args),
+        "command": backend.argv(model, listen),
         "healthcheck": backend.healthcheck(_probe_host(listen), model.port),
         "ipc_host": backend.ipc_host and gpu.enabled,
         "ulimits": backend.ulimits and gpu.enabled,

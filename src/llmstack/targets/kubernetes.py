@@ -164,7 +164,7 @@ def _backend_view(stack: StackSpec, model: ModelSpec) -> dict[str, Any]:
         "decisions": common.decisions(model),
         "labels": labels(stack, model.service, "backend"),
         "selector": selector(stack, model.service),
-        "args": backend.command(model, "0.0.0.0") + list(model.extra_args),
+        "args": backend.argv(model, "0.0.0.0"),
         "gpus": count,
         "gpu_comment": _gpu_comment(model, count) if count else "",
         "node_selector": dict(sorted(node_selector.items())),
