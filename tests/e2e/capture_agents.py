@@ -231,6 +231,8 @@ def gateway() -> None:
     how = (f"recorded requests replayed through LiteLLM {pinned_version()} (tests/e2e/images.py) with route "
            f"{served.split('/')[0]}/ and use_chat_completions_api (the Responses bridge) to "
            "tests/e2e/fake_backend.py, python -m tests.e2e.capture_agents --gateway")
+    for old in AGENTS.glob("forwarded-litellm-*.json"):
+        old.unlink()
     write(AGENTS / f"forwarded-litellm-{pinned_version()}.json", {"conversations": out}, how)
 
 
@@ -320,8 +322,11 @@ def adapted() -> None:
            "tests/e2e/fake_backend.py; translated: Anthropic requests as chat completions, Responses through "
            "LiteLLM's bridge; native: passed to the backend's own /v1/messages and /v1/responses. "
            "python -m tests.e2e.capture_agents --adapted")
-    ADAPTED.write_text(json.dumps({"captured": how, **intern({"sets": out})}, indent=1, ensure_ascii=False) + "\n")
-    print(f"wrote {ADAPTED} ({ADAPTED.stat().st_size // 1024} KB)", file=sys.stderr)
+    path = AGENTS / ADAPTED.format(version=pinned_version())
+    for old in AGENTS.glob(ADAPTED.format(version="*")):
+        old.unlink()
+    path.write_text(json.dumps({"captured": how, **intern({"sets": out})}, indent=1, ensure_ascii=False) + "\n")
+    print(f"wrote {path} ({path.stat().st_size // 1024} KB)", file=sys.stderr)
 
 
 # ---- the template index ------------------------------------------------------------------------
