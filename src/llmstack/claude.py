@@ -266,11 +266,12 @@ def run_environment(env: ClaudeEnv, base: dict[str, str]) -> dict[str, str]:
     return run
 
 
-def launch(binary: str, args: list[str], env: dict[str, str]) -> NoReturn:
-    """Replace this process with Claude Code (its terminal, signals and exit code are its own)."""
+def launch(binary: str, args: list[str], env: dict[str, str], install: str = INSTALL) -> NoReturn:
+    """Replace this process with the agent CLI, Claude Code unless `install` says how to reinstall
+    another (its terminal, signals and exit code are its own)."""
     try:
         os.execve(binary, [binary, *args], env)
     except OSError as exc:
-        raise EnvironmentProblem(f"{binary}: cannot run it ({exc.strerror or exc}); reinstall it with `{INSTALL}`") \
+        raise EnvironmentProblem(f"{binary}: cannot run it ({exc.strerror or exc}); reinstall it with `{install}`") \
             from None
     raise AssertionError("unreachable")  # pragma: no cover

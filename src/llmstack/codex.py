@@ -27,13 +27,13 @@ loopback gateway (NO_PROXY), as `llmstack claude` does.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
 from llmstack.claude import NO_PROXY_LINES, no_proxy
+from llmstack.claude import launch as exec_client
 from llmstack.errors import EnvironmentProblem, InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -170,10 +170,5 @@ def find_codex(path: str | None = None) -> str:
 
 
 def launch(binary: str, args: list[str], env: dict[str, str]) -> NoReturn:
-    """Replace this process with Codex (its terminal, signals and exit code are its own)."""
-    try:
-        os.execve(binary, [binary, *args], env)
-    except OSError as exc:
-        raise EnvironmentProblem(f"{binary}: cannot run it ({exc.strerror or exc}); reinstall it with `{INSTALL}`") \
-            from None
-    raise AssertionError("unreachable")  # pragma: no cover
+    """Replace this process with Codex."""
+    exec_client(binary, args, env, INSTALL)
