@@ -33,6 +33,7 @@ from tests.e2e.test_agent_templates import STRICTEST, master_key, rendered_hook
 pytestmark = pytest.mark.e2e
 
 ALIAS = "nemo"
+SERVED = "tiny-nemo"  # the model directory's name: what vLLM serves
 VERSION = "v0.32.0"
 CONTEXT = 65536
 BOOT_LIMIT = 1500  # seconds: vLLM takes minutes to start on a loaded 2-core host
@@ -47,7 +48,7 @@ def stacks(tmp_path_factory, vllm_cpu_image):
 
     cli = Cli()
     root = tmp_path_factory.mktemp("agent-vllm")
-    model = write(root / "tiny-nemo", template=real_templates()[STRICTEST])
+    model = write(root / SERVED, template=real_templates()[STRICTEST])
     name = f"{PROJECT_PREFIX}agent-vllm-{uuid.uuid4().hex[:6]}"
     gateway_port, backend_port, other_port = free_port(), free_port(), free_port()
     main_dir, other_dir = root / name, root / f"{name}-other"
@@ -59,7 +60,8 @@ def stacks(tmp_path_factory, vllm_cpu_image):
                    "--litellm-workers", "1", "--extra-arg=--enforce-eager")
     assert rendered.exit_code == 0, rendered.stderr
     assert rendered_hook(main_dir)[ALIAS] == SWITCHES  # from the render's own check of the template
-    upstream = {"backend": "external", "model": ALIAS, "api_base": f"http://127.0.0.1:{backend_port}/v1"}
+    cpu_settings(main_dir)
+    upstream = {"backend": "external", "model": SERVED, "api_base": f"http://127.0.0.1:{backend_port}/v1"}
     config = {"stacks": {"other": {"name": f"{name}-other", "network": "host", "models": [
         {**upstream, "alias": "native", "anthropic_route": "native", "adapt": SWITCHES},
         {**upstream, "alias": "raw", "adapt": "none"}]}}}
@@ -83,6 +85,19 @@ def stacks(tmp_path_factory, vllm_cpu_image):
     finally:
         compose_down(other_dir)
         compose_down(main_dir)
+
+
+def cpu_settings(directory) -> None:
+    """What vLLM's CPU build needs and main's `--cpu` render does not write yet (tests/e2e/test_vllm.py
+    CPU_CHANGES; the `vllmcpu` branch renders them): the host's /dev/shm (EngineCore wants 160 MiB,
+    Docker gives 64), a KV cache size instead of 0.9 x the host's RAM, no usage report."""
+    path = directory / "docker-compose.yml"
+    compose = yaml.safe_load(path.read_text())
+    backend = compose["services"]["backend"]
+    backend["ipc"] = "host"
+    backend.setdefault("environment", {}).update({"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_NO_USAGE_STATS": "1",
+                                                  "HF_HUB_OFFLINE": "1"})
+    path.write_text(yaml.safe_dump(compose, sort_keys=False))
 
 
 def post(stacks, route: str, path: str, body: dict) -> httpx.Response:
