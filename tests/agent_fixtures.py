@@ -78,6 +78,55 @@ def conversations(client: str) -> dict[str, list[dict]]:
     return json.loads(path.read_text())["conversations"]
 
 
+ADAPTED = "adapted-litellm-{version}.json"  # the LiteLLM version it was captured through
+LONG = 120  # values whose JSON is at least this long are kept once in the adapted file (`intern`)
+
+
+def intern(data: dict) -> dict:
+    """`data` with every long value (a string, a list, an object) replaced by `"@<n>"` and kept
+    once in `values` (the same system prompt, tools and history recur in every captured body);
+    `expand` undoes it. Strings starting with `@` are always kept there."""
+    table: dict[str, int] = {}
+    values: list = []
+
+    def walk(value):
+        if isinstance(value, list):
+            value = [walk(v) for v in value]
+        elif isinstance(value, dict):
+            value = {k: walk(v) for k, v in value.items()}
+        text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+        if len(text) < LONG and not (isinstance(value, str) and value.startswith("@")):
+            return value
+        if text not in table:
+            table[text] = len(values)
+            values.append(value)
+        return f"@{table[text]}"
+
+    return {"values": values, **{k: walk(v) for k, v in data.items()}}
+
+
+def expand(data: dict) -> dict:
+    values = data["values"]
+
+    def walk(value):
+        if isinstance(value, str) and value.startswith("@"):
+            return walk(values[int(value[1:])])
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        return value
+
+    return walk({k: v for k, v in data.items() if k != "values"})
+
+
+@cache
+def adapted_bodies() -> dict[str, dict]:
+    """switch set (`a+b`) -> route (translated, native) -> `client/conversation` -> what the backend
+    got for the conversation's last request, through the real gateway with llmstack's hook."""
+    return expand(json.loads(next(AGENTS.glob(ADAPTED.format(version="*"))).read_text()))["sets"]
+
+
 def forwarded() -> dict[str, list[dict]]:
     """`client/conversation` -> the chat-completions bodies LiteLLM forwarded to the backend."""
     path = next(AGENTS.glob("forwarded-litellm-*.json"))
@@ -220,14 +269,43 @@ def chat_of(call_type: str, body: dict) -> list[dict]:
             for m in body["messages"]]
 
 
-def compute_findings(templates: dict[str, str] | None = None) -> dict:
-    """template -> engine -> {"refused": {shape: error}, "recorded": {id: error}, "adapted": {id: error}}:
-    the synthetic shapes, the recorded conversations as they are, and after the gateway hook with the
-    switches the findings call for (only failures are listed)."""
+def as_forwarded(switches: tuple[str, ...]) -> dict[str, tuple[str, dict]]:
+    """id -> (call type, body): what the backend gets for each recorded conversation through the
+    real gateway with llmstack's hook switched on for `switches` (their set recorded in ADAPTED):
+
+    - `native/<client>/<conv>`: the client's request, adapted, passed to the engine's own
+      /v1/messages or /v1/responses (the engine then turns it into chat messages);
+    - `forwarded/<client>/<conv>`: adapted, then translated by LiteLLM (Anthropic requests as chat
+      completions, Responses through its bridge);
+    - `chat/<client>/<conv>`: the translated body sent as it is by an OpenAI SDK client to
+      /v1/chat/completions, adapted there (the hook's `acompletion` path)."""
     import copy
 
-    from llmstack import chat_template as ct
     from llmstack import gateway_hook
+
+    key = "+".join(switches)
+    sets = adapted_bodies()
+    if key not in sets:
+        raise KeyError(f"no capture through the gateway for the switches {key}: re-capture with "
+                       "python -m tests.e2e.capture_agents --adapted")
+    out: dict[str, tuple[str, dict]] = {}
+    for route, call_types in (("native", {"claude-code": "anthropic_messages", "codex": "aresponses"}),
+                              ("forwarded", {"claude-code": "acompletion", "codex": "acompletion"})):
+        for conv, got in sets[key]["translated" if route == "forwarded" else route].items():
+            out[f"{route}/{conv}"] = (call_types[conv.split("/")[0]], got["body"])
+    for ident, (call_type, body) in recorded_conversations().items():
+        if ident.startswith("forwarded/"):
+            chat = gateway_hook.adapt(copy.deepcopy(body), call_type, ("strip_billing_header", *switches))
+            out["chat/" + ident.removeprefix("forwarded/")] = (call_type, chat)
+    return out
+
+
+def compute_findings(templates: dict[str, str] | None = None) -> dict:
+    """template -> engine -> {"refused": {shape: error}, "recorded": {id: error}, "adapted": {id: error}}:
+    the synthetic shapes, the recorded conversations as they are, and as the gateway forwards them
+    with llmstack's hook switched on for what the findings call for (as_forwarded; only failures
+    are listed)."""
+    from llmstack.model import chat_template as ct
 
     templates = templates if templates is not None else real_templates()
     recorded = recorded_conversations()
@@ -246,18 +324,83 @@ def compute_findings(templates: dict[str, str] | None = None) -> dict:
             findings = ct.TemplateFindings("", tuple(found["checked"]),
                                            tuple(ct.Refusal(s, e) for s, e in found["refused"].items()),
                                            tuple(found["notes"]))
-            switches = ("strip_billing_header", *findings.adaptations)
-            raw: dict[str, str] = {}
-            adapted: dict[str, str] = {}
-            for ident, (call_type, body) in recorded.items():
-                for target, data in ((raw, body),
-                                     (adapted, gateway_hook.adapt(copy.deepcopy(body), call_type, switches))):
-                    if target is adapted and ident not in raw and not findings.adaptations:
-                        continue  # accepted as it is, and only the billing line changes
-                    result = ct.evaluate(text, {ident: chat_of(call_type, data)}, tools=chat_tools(data),
-                                         engine=engine)
-                    if result["refused"] or result["notes"]:
-                        target[ident] = (list(result["refused"].values()) + result["notes"])[0]
+            raw = _failures(text, engine, recorded)
+            # No switch: the hook is not loaded, the gateway forwards the requests as they are.
+            adapted = _failures(text, engine, as_forwarded(findings.adaptations)) if findings.adaptations else raw
             table[file][engine] = {"refused": found["refused"], "notes": found["notes"],
                                    "adaptations": list(findings.adaptations), "recorded": raw, "adapted": adapted}
     return table
+
+
+def _failures(text: str, engine: str, requests: dict[str, tuple[str, dict]]) -> dict[str, str]:
+    """id -> the template's error, for each request whose messages it refuses."""
+    from llmstack.model import chat_template as ct
+
+    failed = {}
+    for ident, (call_type, body) in requests.items():
+        result = ct.evaluate(text, {ident: chat_of(call_type, body)}, tools=chat_tools(body), engine=engine)
+        if result["refused"] or result["notes"]:
+            failed[ident] = (list(result["refused"].values()) + result["notes"])[0]
+    return failed
+
+
+# ---- the per-template table in docs/agents.md -------------------------------------------------------
+
+DOC = REPO / "docs" / "agents.md"
+DOC_START, DOC_END = "<!-- findings: generated by python -m tests.agent_fixtures -->", "<!-- end of findings -->"
+
+
+def _cell(text: str, width: int = 70) -> str:
+    text = " ".join(text.split()).replace("|", "\\|")
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def findings_table() -> str:
+    """docs/agents.md's per-template table, from findings.json: what each real template refuses,
+    the switches the render sets for it, and what is still refused through the gateway with them."""
+    data = json.loads(FINDINGS.read_text())
+    recorded = len(recorded_conversations())
+    lines = ["| template | engine | refuses (its own words) | recorded conversations refused as sent "
+             f"(of {recorded}) | hook switches the render sets | refused through the gateway with the hook |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    clean = []
+    for file, engines in sorted(data["templates"].items(), key=lambda item: item[0].lower()):
+        rows: dict[str, list[str]] = {}
+        for engine, found in engines.items():
+            if not (found["refused"] or found["notes"] or found["recorded"]):
+                continue
+            by_error: dict[str, list[str]] = {}
+            for shape, error in found["refused"].items():
+                by_error.setdefault(error, []).append(shape)
+            refuses = "; ".join(f"{'every shape' if 'user_only' in shapes else ', '.join(shapes)}: "
+                                f"\"{_cell(error, 60)}\"" for error, shapes in by_error.items())
+            refuses = "; ".join(filter(None, [refuses, *(_cell(n, 60) for n in found["notes"])]))
+            switches = ", ".join(f"`{s}`" for s in found["adaptations"]) or "none"
+            total = len(as_forwarded(tuple(found["adaptations"]))) if found["adaptations"] else recorded
+            after = f"{len(found['adapted'])} of {total}"
+            if f"{file} {engine}" in data["unfixable"]:
+                after += f" (not adaptable: {_cell(data['unfixable'][f'{file} {engine}'], 60)})"
+            rows.setdefault(" | ".join([refuses, f"{len(found['recorded'])}", switches, after]), []).append(engine)
+        if not rows:
+            clean.append(file.removesuffix(".jinja"))
+        for row, found_engines in rows.items():
+            engine = "both" if len(found_engines) == len(engines) > 1 else ", ".join(found_engines)
+            lines.append(f"| {file.removesuffix('.jinja')} | {engine} | {row} |")
+    lines += ["", f"Accept every shape and every recorded conversation as sent ({len(clean)}): "
+              + ", ".join(clean) + "."]
+    return "\n".join(lines)
+
+
+def doc_block() -> str:
+    return f"{DOC_START}\n{findings_table()}\n{DOC_END}"
+
+
+def write_doc() -> None:
+    text = DOC.read_text()
+    start, end = text.index(DOC_START), text.index(DOC_END) + len(DOC_END)
+    DOC.write_text(text[:start] + doc_block() + text[end:])
+
+
+if __name__ == "__main__":
+    write_doc()
+    print(f"wrote {DOC}")

@@ -41,6 +41,10 @@ EXAMPLES: dict[str, list[str]] = {
     "vllm-gpu-host": ["--model", f"{FIXTURES}/families/Qwen2.5-7B-Instruct", "--gpus", "0,1", "--no-litellm",
                       "--bind", "0.0.0.0", "--name", "vllm-gpu-host"],
     "qwen-coder-and-chat": ["qwen-coder-and-chat"],
+    # Mistral's template refuses what agents send (a system message after the first, repeated
+    # roles, tool-call ids other than nine letters and digits): the gateway's request hook is on.
+    "vllm-mistral-7b-agents": ["--model", f"{FIXTURES}/families/Mistral-7B-Instruct-v0.3", "--gpus", "0,1",
+                               "--name", "vllm-mistral-7b-agents"],
     # Kubernetes (kustomize directories); the directory is compose/<name>-k8s.
     "vllm-qwen2-5-7b-k8s": ["--model", f"{FIXTURES}/families/Qwen2.5-7B-Instruct", "--gpus", "0,1",
                             "--gpu-memory", "48", "--name", "vllm-qwen2-5-7b", "--target", "kubernetes",

@@ -1,4 +1,4 @@
-"""The chat-template check (llmstack.chat_template): the sandbox, its bounds, the findings, and the
+"""The chat-template check (llmstack.model.chat_template): the sandbox, its bounds, the findings, and the
 table of every real template (llama.cpp's models/templates, read from the llama-cpp-python sdist)
 against the synthetic shapes and the recorded Claude Code and Codex conversations, before and
 after the gateway hook (tests/fixtures/agents/findings.json; regenerate with
@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from llmstack import chat_template as ct
+from llmstack.model import chat_template as ct
 from tests.agent_fixtures import FINDINGS, REQUIRE, compute_findings, index, real_templates
 from tests.conftest import missing
 
@@ -35,11 +35,15 @@ def test_a_strict_template_refuses_exactly_the_shapes_it_raises_on():
     assert found.adaptations == (ct.FOLD_SYSTEM, ct.MERGE_TURNS)
 
 
-def test_findings_round_trip_through_the_manifest():
-    found = ct.check_template(STRICT)
-    data = json.loads(json.dumps(found.to_manifest()))
-    assert data["adaptations"] == ["fold_system", "merge_turns"]
-    assert ct.TemplateFindings.from_manifest(data) == found
+def test_findings_round_trip_through_the_manifest(tmp_path, monkeypatch):
+    from llmstack.manifest import TemplateCheck
+    from llmstack.model import template
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    found = template.check(template.Template(STRICT, "chat_template.jinja"), "transformers")
+    data = json.loads(json.dumps(found.to_dict()))
+    assert data["adaptations"] == ["fold_system", "merge_turns"] and data["origin"] == "chat_template.jinja"
+    assert TemplateCheck.from_dict(data) == found
 
 
 def test_the_template_environment_is_transformers():

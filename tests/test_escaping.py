@@ -52,7 +52,7 @@ hostile = st.lists(st.sampled_from(PIECES) | st.text(max_size=3), min_size=1, ma
 # Strings that are identifiers validated before rendering (names of services, stacks, variables,
 # registry keys, GPU ids): a hostile value there must fail the render (exit 3), never pass.
 IDENTIFIERS = {"service", "name", "backend", "api_key_env", "backend_key", "variable", "kind", "ids", "network",
-               "bind", "target", "llmstack_version", "health_interval"}
+               "bind", "target", "llmstack_version", "health_interval", "adapt"}
 
 
 def _hostile_spec(spec: Any, text: Callable[[str], str], only: tuple[str, ...] | None = None, path: str = "") -> Any:

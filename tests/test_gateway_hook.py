@@ -11,8 +11,8 @@ import re
 
 import pytest
 
-from llmstack import chat_template as ct
 from llmstack import gateway_hook as hook
+from llmstack.model import chat_template as ct
 from tests.agent_fixtures import anthropic_to_chat, chat_tools, conversations, forwarded, responses_to_chat
 
 BILLING = "x-anthropic-billing-header: cc_version=2.1.332.1c9; cc_entrypoint=sdk-cli;"

@@ -838,3 +838,25 @@ def test_target_flag_overrides_the_stack(cli, workdir):
     result = cli("render", "s", "--config", "bad.yaml", "--target", "compose")
     assert result.exit_code == 0, result.stderr
     assert (workdir / "compose" / "s" / "docker-compose.yml").is_file()
+
+
+def test_the_gateways_request_hook_goes_into_its_config_map(cli, workdir, kubectl):
+    """A model whose chat template needs the hook (tests/test_agent_render.py): the ConfigMap holds
+    llmstack_hook.py beside config.yaml, in the directory LiteLLM loads callbacks from."""
+    from tests.test_agent_render import STRICT, hf_model
+
+    hf_model(workdir, "strict", STRICT)
+    result = cli("render", "--model", "./models/strict", "--gpus", "0,1", "--name", "k", "--target", "kubernetes",
+                 "--k8s-model-pvc", "models")
+    assert result.exit_code == 0, result.stderr
+    out = workdir / "compose" / "k-k8s"
+    kustomization = yaml.safe_load((out / "kustomization.yaml").read_text())
+    assert kustomization["configMapGenerator"][0]["files"] == ["config.yaml=litellm-config.yaml",
+                                                               "llmstack_hook.py=llmstack_hook.py"]
+    docs = objects(build(kubectl, out, workdir / "scratch"))
+    (config_map,) = by_kind(docs, "ConfigMap").values()
+    assert config_map["data"]["llmstack_hook.py"] == (out / "llmstack_hook.py").read_text()
+    assert yaml.safe_load(config_map["data"]["config.yaml"])["litellm_settings"]["callbacks"] == [
+        "llmstack_hook.proxy_handler_instance"]
+    (gateway,) = [d for d in by_kind(docs, "Deployment").values() if d["metadata"]["name"] == "k-litellm"]
+    assert container(gateway)["args"][:2] == ["--config", "/etc/litellm/config.yaml"]

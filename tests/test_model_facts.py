@@ -23,7 +23,8 @@ def test_facts_dict_round_trip_is_yaml_safe_and_deterministic() -> None:
         assert yaml.safe_load(dumped) == data
         assert facts_from_dict(yaml.safe_load(dumped)) == facts
         assert yaml.safe_dump(facts_to_dict(facts_from_dict(data)), sort_keys=False) == dumped
-        assert list(data) == [f for f in ModelFacts.__dataclass_fields__]
+        # Every field but the chat template's text (what the render made of it is recorded instead).
+        assert list(data) == [f for f in ModelFacts.__dataclass_fields__ if f != "chat_template"]
         assert list(data["origins"]) == sorted(data["origins"])
 
 

@@ -69,7 +69,7 @@ def test_vllm_directory_from_local_model(cli, workdir):
     entry = config["model_list"][0]
     assert entry["model_name"] == "local-model"
     assert entry["litellm_params"] == {"model": "hosted_vllm/qwen2-5-7b-instruct",
-                                       "api_base": "http://backend:8000/v1"}
+                                       "api_base": "http://backend:8000/v1", "use_chat_completions_api": True}
     assert entry["model_info"] == {"supports_function_calling": True, "supports_vision": False,  # native from v0.32.0
                                    "supported_endpoints": ["/v1/chat/completions", "/v1/messages"]}
     assert config["litellm_settings"]["drop_params"] is True
@@ -498,7 +498,8 @@ def test_one_external_host_is_not_a_replica_set(cli, workdir):
     config = load(workdir / "compose" / "one", "litellm-config.yaml")
     assert config["router_settings"] == {"disable_cooldowns": True}
     assert [e["litellm_params"] for e in config["model_list"]][0] == {
-        "model": "hosted_vllm/m", "api_base": "https://llm.example.com/v1"}  # no key variable: none sent
+        "model": "hosted_vllm/m", "api_base": "https://llm.example.com/v1",
+        "use_chat_completions_api": True}  # no key variable: none sent
 
 
 def test_an_alias_without_replicas_in_a_replicated_stack_is_never_cooled_down(cli, workdir):

@@ -113,8 +113,7 @@ def export_lines(env: ClaudeEnv) -> str:
 
     lines = [f"export {name}={shlex.quote(value)}" for name, value in env.values.items()]
     if is_loopback(env.values.get("ANTHROPIC_BASE_URL", "")):  # keep the key off any proxy
-        loopback = ",".join(LOOPBACK_NAMES)
-        lines += [f'export NO_PROXY="${{NO_PROXY:+$NO_PROXY,}}{loopback}"', 'export no_proxy="$NO_PROXY"']
+        lines += NO_PROXY_LINES
     lines += [f"unset {name}" for name in LEFT_OUT]
     return "\n".join(lines) + "\n"
 
@@ -238,6 +237,9 @@ def check_gateway(url: str, directory: Path, timeout: float = 3.0) -> None:
 
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+# The shell form of no_proxy() (export_lines).
+NO_PROXY_LINES = [f'export NO_PROXY="${{NO_PROXY:+$NO_PROXY,}}{",".join(LOOPBACK_NAMES)}"',
+                  'export no_proxy="$NO_PROXY"']
 
 
 def no_proxy(base: dict[str, str]) -> str:
@@ -264,11 +266,12 @@ def run_environment(env: ClaudeEnv, base: dict[str, str]) -> dict[str, str]:
     return run
 
 
-def launch(binary: str, args: list[str], env: dict[str, str]) -> NoReturn:
-    """Replace this process with Claude Code (its terminal, signals and exit code are its own)."""
+def launch(binary: str, args: list[str], env: dict[str, str], install: str = INSTALL) -> NoReturn:
+    """Replace this process with the agent CLI, Claude Code unless `install` says how to reinstall
+    another (its terminal, signals and exit code are its own)."""
     try:
         os.execve(binary, [binary, *args], env)
     except OSError as exc:
-        raise EnvironmentProblem(f"{binary}: cannot run it ({exc.strerror or exc}); reinstall it with `{INSTALL}`") \
+        raise EnvironmentProblem(f"{binary}: cannot run it ({exc.strerror or exc}); reinstall it with `{install}`") \
             from None
     raise AssertionError("unreachable")  # pragma: no cover

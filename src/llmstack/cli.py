@@ -145,7 +145,9 @@ def render(ctx: typer.Context, **values: Any) -> None:
             click.echo(f"  {line}")
     if result.written:
         click.echo(f"Rendered {where}/ ({', '.join(result.written)})")
-    else:
+    if result.removed:
+        click.echo(f"Removed from {where}/: {', '.join(result.removed)} (this stack no longer needs it)")
+    if not result.written and not result.removed:
         click.echo(f"{where}/ already up to date")
     added = ", ".join(f"{name} ({shown})" for name, shown in result.keys_added.items())
     if result.env_created:
@@ -398,8 +400,9 @@ def smoke(
 
 
 class _PassThrough(TyperCommand):
-    """Everything after the first `--` goes to the program run, untouched by this parser; a bare
-    `--write` (not followed by a `.json` path) means the default settings file."""
+    """Everything after the first `--` goes to the program run, untouched by this parser."""
+
+    passed = "ARGS"
 
     def parse_args(self, ctx, args):
         args = list(args)
@@ -407,17 +410,32 @@ class _PassThrough(TyperCommand):
             at = args.index("--")
             ctx.meta["passed_through"] = args[at + 1:]
             args = args[:at]
-        for i, arg in enumerate(args):
-            if arg == "--write" and (i + 1 == len(args) or not args[i + 1].endswith(".json")):
-                args[i] = f"--write={SETTINGS_FILE}"
-        return super().parse_args(ctx, args)
+        return super().parse_args(ctx, self.own_args(args))
+
+    def own_args(self, args: list[str]) -> list[str]:
+        return args
 
     def collect_usage_pieces(self, ctx):
-        return [*super().collect_usage_pieces(ctx), "[-- CLAUDE_ARGS...]"]
+        return [*super().collect_usage_pieces(ctx), f"[-- {self.passed}...]"]
+
+
+class _ClaudePassThrough(_PassThrough):
+    """A bare `--write` (not followed by a `.json` path) means the default settings file."""
+
+    passed = "CLAUDE_ARGS"
+
+    def own_args(self, args: list[str]) -> list[str]:
+        return [f"--write={SETTINGS_FILE}" if arg == "--write" and (i + 1 == len(args) or
+                                                                     not args[i + 1].endswith(".json")) else arg
+                for i, arg in enumerate(args)]
+
+
+class _CodexPassThrough(_PassThrough):
+    passed = "CODEX_ARGS"
 
 
 @app.command(
-    cls=_PassThrough,
+    cls=_ClaudePassThrough,
     epilog=(
         "Examples:\n\n"
         "  llmstack claude qwen            (Claude Code on compose/qwen)\n\n"
@@ -472,6 +490,57 @@ def claude(
     for note in notes:
         click.echo(f"llmstack: note: {note}", err=True)
     cc.launch(binary, list(passed), cc.run_environment(env, dict(os.environ)))
+
+
+@app.command(
+    cls=_CodexPassThrough,
+    epilog=(
+        "Examples:\n\n"
+        "  llmstack codex qwen              (Codex on compose/qwen, interactive)\n\n"
+        "  llmstack codex qwen -- exec \"Explain this repository\"\n\n"
+        "  llmstack codex qwen --print-config >> ~/.codex/config.toml; eval \"$(llmstack codex qwen --print-env)\""
+    ),
+)
+def codex(
+    ctx: typer.Context,
+    target: Target = None,
+    model: str | None = typer.Option(None, "--model", metavar="ALIAS",
+                                     help="The stack's alias Codex uses [default: the first]."),
+    print_config: bool = typer.Option(False, "--print-config",
+                                      help="Print the settings as a ~/.codex/config.toml fragment (without the key) "
+                                           "instead of running codex."),
+    print_env: bool = typer.Option(False, "--print-env",
+                                   help="Print `export` lines for a POSIX shell (the key Codex reads, no proxy for "
+                                        "a local gateway) instead of running codex."),
+) -> None:
+    """Run OpenAI's Codex CLI (`codex`) against the stack's gateway: a model provider of its own
+    (the Responses API at the gateway, the master key), the alias and its context, nothing else
+    contacted. Arguments after `--` go to codex (`-- exec "PROMPT"` runs it non-interactively)."""
+    from llmstack import claude as cc
+    from llmstack import codex as cx
+    from llmstack import stackdir
+
+    passed = ctx.meta.get("passed_through", [])
+    if print_config and print_env:
+        raise InputError("--print-config and --print-env exclude each other; pass one")
+    if passed and (print_config or print_env):
+        raise InputError(f"{passed[0]}: arguments after `--` go to a codex run; drop them with "
+                         "--print-config/--print-env")
+    stack = stackdir.load(target)
+    named = cx.model_in(passed)
+    if named is not None and model is not None:
+        raise InputError(f"--model {model} and {named} after `--`: name the alias once")
+    cfg = cx.config(stack, model or (named if named in {a.name for a in stack.aliases} else None))
+    if print_config or print_env:
+        click.echo(cx.toml_text(cfg, stack.directory.name) if print_config else cx.export_lines(cfg), nl=False)
+        for note in cfg.notes:
+            click.echo(f"llmstack: note: {note}", err=True)
+        return
+    binary = cx.find_codex(os.environ.get("PATH"))
+    cc.check_gateway(cfg.base_url.removesuffix("/v1"), stack.directory)
+    for note in cfg.notes:
+        click.echo(f"llmstack: note: {note}", err=True)
+    cx.launch(binary, cx.command_args(cfg, list(passed)), cx.run_environment(cfg, dict(os.environ)))
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from llmstack import configfile, targets
 from llmstack.errors import InputError
 from llmstack.options import RenderOptions
+from llmstack.paths import OPTIONAL_FILES
 from llmstack.pins import apply as apply_pins
 from llmstack.resolve import resolve
 from llmstack.targets import render
@@ -61,12 +62,12 @@ def render_stack(opts: RenderOptions, check: bool = False, to_stdout: bool = Fal
     if to_stdout:
         outcome.stdout = files[target.STDOUT_FILE]
     elif check:
-        outcome.differing = diff(resolved.output_dir, files)
+        outcome.differing = diff(resolved.output_dir, files, OPTIONAL_FILES)
         outcome.merged = target.foreign_files(resolved.output_dir)
         if outcome.differing:
             outcome.upgrade = engine_changes(resolved.output_dir, files)
     else:
         keys = target.env_keys(spec)
         outcome.result = write(resolved.output_dir, files, with_env=bool(keys), force=force,
-                               env_reader=target.ENV_READER, keys=keys)
+                               env_reader=target.ENV_READER, keys=keys, absent=OPTIONAL_FILES)
     return outcome

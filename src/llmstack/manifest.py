@@ -2,9 +2,10 @@
 and read here only, as typed values (cookiecutter's replay: dump and load side by side).
 
 It records the inputs (the regenerate command, the config file and stack), for every model the
-source layout and the facts that were read from it (RecordedModel), and a summary of the stack
-(StackSummary: project, services, gateway URL, aliases, published ports, GPUs, mounts, memory
-plans). So:
+source layout, the facts that were read from it and what its chat template made of agents'
+requests (RecordedModel, TemplateCheck), and a summary of the stack (StackSummary: project,
+services, gateway URL, aliases and the gateway's request adaptations, published ports, GPUs,
+mounts, memory plans). So:
 
 - `render --check` and the header's regenerate command work in a checkout without the weights
   (the recorded facts stand in for files that are not on this host: resolve/, sources.py);
@@ -29,9 +30,13 @@ from llmstack.escaping import json_text
 from llmstack.paths import MANIFEST
 
 __all__ = ["MANIFEST", "AliasSummary", "EngineSummary", "Manifest", "MountSummary", "PlanSummary", "RecordedModel",
-           "StackSummary", "read", "recorded_models"]
+           "StackSummary", "TemplateCheck", "read", "recorded_models"]
 
 FORMAT = 1  # bumped when the layout changes incompatibly
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
 
 @dataclass(frozen=True)
@@ -41,13 +46,14 @@ class AliasSummary:
     vision: bool = False
     context: int | None = None  # tokens, when known
     service: str | None = None  # None: served elsewhere
+    adapt: tuple[str, ...] = ()  # the gateway hook's switches for this alias (empty: its requests pass as sent)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AliasSummary:
         context = data.get("context")
         return cls(str(data["name"]), bool(data.get("tools")), bool(data.get("vision")),
                    int(context) if isinstance(context, int) else None,
-                   str(data["service"]) if data.get("service") else None)
+                   str(data["service"]) if data.get("service") else None, _strings(data.get("adapt")))
 
 
 @dataclass(frozen=True)
@@ -167,25 +173,61 @@ class StackSummary:
 
 
 @dataclass(frozen=True)
+class TemplateCheck:
+    """What the model's chat template made of the request shapes agents send, as the render ran it
+    (llmstack.model.template): the shapes it refused with its own words, and the gateway hook's
+    switches that make those requests acceptable. Recorded so `render --check` works without the
+    weights, and so an unchanged template is not run again."""
+
+    engine: str  # whose rendering was modelled: transformers (vLLM, SGLang, TensorRT-LLM) or llama.cpp
+    origin: str = ""  # where the template was read ("tokenizer_config.json: chat_template")
+    sha256: str = ""  # of the template text
+    checker: str = ""  # fingerprint of the check itself (shapes, sandbox): another one runs it again
+    checked: tuple[str, ...] = ()  # the shapes rendered
+    refused: dict[str, str] = field(default_factory=dict)  # shape -> the template's error
+    adaptations: tuple[str, ...] = ()  # the hook switches the refusals call for
+    notes: tuple[str, ...] = ()  # why something could not be checked
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in data.items()}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> TemplateCheck | None:
+        if not isinstance(data, dict) or not isinstance(data.get("engine"), str):
+            return None
+        refused = data.get("refused")
+        return cls(data["engine"], str(data.get("origin") or ""), str(data.get("sha256") or ""),
+                   str(data.get("checker") or ""), _strings(data.get("checked")),
+                   {str(k): str(v) for k, v in refused.items()} if isinstance(refused, dict) else {},
+                   _strings(data.get("adaptations")), _strings(data.get("notes")))
+
+
+@dataclass(frozen=True)
 class RecordedModel:
-    """A model input as an earlier render read it: its source layout and its facts (the form of
-    llmstack.model.facts_to_dict), standing in for weights that are not on this host."""
+    """A model input as an earlier render read it: its source layout, its facts (the form of
+    llmstack.model.facts_to_dict) and what its chat template made of agents' requests, standing in
+    for weights that are not on this host."""
 
     source: dict[str, Any]  # kind, and hub_id, revision, is_dir when they apply
     facts: dict[str, Any]
+    template: TemplateCheck | None = None  # None: not checked (a model served elsewhere)
 
     @property
     def kind(self) -> str | None:
         return self.source.get("kind")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "facts": self.facts}
+        data: dict[str, Any] = {"source": self.source, "facts": self.facts}
+        if self.template is not None:
+            data["template"] = self.template.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Any) -> RecordedModel | None:
         if not isinstance(data, dict) or not isinstance(data.get("source"), dict):
             return None
-        return cls(dict(data["source"]), dict(data.get("facts") or {}))
+        return cls(dict(data["source"]), dict(data.get("facts") or {}), TemplateCheck.from_dict(data.get("template")))
 
 
 @dataclass(frozen=True)

@@ -196,6 +196,11 @@ OPTIONS: tuple[Option, ...] = (
            "(measured) and SGLang >= 0.5.14 (its schema takes Claude Code's requests), translated elsewhere (vLLM: "
            "until measured on the real server)].", "native|translated",
            key="anthropic_route", scope="model", schema=Literal["native", "translated"] | None),
+    Option("responses_route", ("--responses-route",), "str",
+           "How the gateway serves OpenAI /v1/responses (Codex): translated (LiteLLM's bridge to the backend's "
+           "chat completions, custom tools mapped to function tools) or native (the backend's own /v1/responses) "
+           "[default: translated].", "native|translated",
+           key="responses_route", scope="model", schema=Literal["native", "translated"] | None),
     Option("check", ("--check",), "switch", "Write nothing; exit 1 listing files that differ from a fresh render.",
            header=False, excludes=("stdout",)),
     Option("stdout", ("--stdout",), "switch",
@@ -215,6 +220,11 @@ KEYS: tuple[Option, ...] = (
            key="vision", scope="model"),
     Option("args", (), "str", "Tuning values of the backend (unknown keys are errors).", key="args", scope="model",
            schema=dict[str, Any], default={}),
+    Option("adapt", (), "list", "The gateway hook's switches for this model's requests, a list of "
+                                "strip_billing_header, fold_system, system_into_user, merge_turns, tool_ids, "
+                                "split_tool_calls, or none [default: what the model's chat template needs, checked "
+                                "at render].",
+           key="adapt", scope="model", schema=list[str] | Literal["none"] | None),
     Option("description", (), "str", "What the stack is for (documentation only).", key="description",
            scope="stack"),
     Option("gpu_memory", (), "float", "Memory of each GPU of the stack's models, for the memory plan: GiB as "

@@ -12,6 +12,9 @@ ENV_EXAMPLE = ".env.example"
 GITIGNORE = ".gitignore"
 ENV_FILE = ".env"
 MANIFEST = "llmstack-manifest.yaml"
+HOOK_FILE = "llmstack_hook.py"  # the gateway's request hook (a copy of gateway_hook.py), when an alias needs it
+# Files a render writes only when the stack needs them: a render that does not removes an earlier one.
+OPTIONAL_FILES = (HOOK_FILE,)
 
 # The secrets `.env` holds (render creates them; they never appear in a rendered file or in output).
 MASTER_KEY = "LITELLM_MASTER_KEY"  # the gateway's key: every client sends it
@@ -30,6 +33,11 @@ def _first(*candidates: Path) -> Path:
 
 def templates_dir() -> Path:
     return _first(_PACKAGE / "_data" / "templates", _REPO / "templates")
+
+
+def hook_source() -> Path:
+    """llmstack's LiteLLM hook, which a render copies into the stack as HOOK_FILE."""
+    return _PACKAGE / "gateway_hook.py"
 
 
 def packaged_config() -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from llmstack.errors import InputError, ModelFileError
-from llmstack.manifest import RecordedModel
+from llmstack.manifest import RecordedModel, TemplateCheck
 from llmstack.model import (
     ModelFacts,
     facts_from_dict,
@@ -112,9 +112,10 @@ class ModelSource:
         return vision_from_name(self.display_name), "guessed from the model name; `vision:` in " \
                                                                 "models.yaml overrides"
 
-    def record(self) -> RecordedModel:
-        """What the manifest records of this input: its source layout and the facts read from it."""
-        return RecordedModel(self.describe(), facts_to_dict(self.facts))
+    def record(self, template: TemplateCheck | None = None) -> RecordedModel:
+        """What the manifest records of this input: its source layout, the facts read from it and
+        what its chat template made of agents' requests."""
+        return RecordedModel(self.describe(), facts_to_dict(self.facts), template)
 
     def describe(self) -> dict[str, Any]:
         """What the manifest records of the source (the facts are recorded beside it)."""

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from llmstack.manifest import RecordedModel
+from llmstack.manifest import RecordedModel, TemplateCheck
 
 ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 SERVICE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -272,6 +272,11 @@ class ModelSpec:
     # the .env variable holding it (paths.BACKEND_KEY); None: no key.
     backend_key: str | None = None
     native_messages: bool = False  # the gateway hands /v1/messages to the backend untranslated
+    native_responses: bool = False  # the gateway hands /v1/responses to the backend (else LiteLLM's bridge)
+    # What the model's chat template made of agents' requests (None: not known, served elsewhere),
+    # and the gateway hook's switches for the alias (empty: requests pass as sent).
+    template: TemplateCheck | None = None
+    adapt: tuple[str, ...] = ()
     # This model's part of each GPU when it shares them with other models (decide.share_gpus).
     memory_share: float | None = None
     plan: MemoryPlan | None = None

@@ -43,7 +43,7 @@ import os
 import secrets
 import shutil
 import stat
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +66,7 @@ class WriteResult:
     keys_added: dict[str, str] = field(default_factory=dict)
     # Keys `.env` lacks that render could not add (a `.env` that is a symlink or not a regular file).
     keys_missing: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # files an earlier render wrote and this one does not
 
 
 def new_key() -> str:
@@ -119,9 +120,10 @@ def regular_bytes(path: Path) -> bytes:
         return handle.read()
 
 
-def diff(output_dir: Path, files: dict[str, str]) -> list[str]:
-    """Names of rendered files that are missing on disk or differ from what would be rendered."""
-    differing = []
+def diff(output_dir: Path, files: dict[str, str], absent: Iterable[str] = ()) -> list[str]:
+    """Names of rendered files that are missing on disk or differ from what would be rendered, and
+    of files an earlier render wrote that this one does not (`absent`) still on disk."""
+    differing = [name for name in absent if name not in files and os.path.lexists(output_dir / name)]
     for name, content in files.items():
         path = output_dir / name
         try:
@@ -431,7 +433,7 @@ def _stage(output_dir: Path, workspace: Path, files: dict[str, str], changed: se
     staged.mkdir(mode=0o700)
     if output_dir.is_dir():
         _carry_over(output_dir, staged, changed | ({ENV_FILE} if env is not None else set()))
-    for name in sorted(changed):
+    for name in sorted(changed & set(files)):  # the others are gone (a file this render no longer writes)
         (staged / name).parent.mkdir(parents=True, exist_ok=True)
         _write_file(staged / name, files[name], _mode(name))
     if env is not None:  # last: a new key is on disk for the shortest time before the swap
@@ -448,13 +450,15 @@ def _stage(output_dir: Path, workspace: Path, files: dict[str, str], changed: se
 
 
 def write(output_dir: Path, files: dict[str, str], with_env: bool, force: bool = False,
-          env_reader: str = "`docker compose`", keys: Sequence[str] = (MASTER_KEY,)) -> WriteResult:
+          env_reader: str = "`docker compose`", keys: Sequence[str] = (MASTER_KEY,),
+          absent: Iterable[str] = ()) -> WriteResult:
     """Write the rendered files; with `with_env`, make sure `.env` holds every key in `keys`:
     a missing `.env` is created with fresh ones, a `.env` that lacks some gets them appended
-    (every byte already there stays: the keys it holds are never changed).
+    (every byte already there stays: the keys it holds are never changed). Remove the files of
+    `absent` (ones an earlier render wrote and this one does not) that are there.
 
     A file edited by hand since it was rendered (its content hash no longer matches) is never
-    overwritten silently: without `force` the whole write stops and names it.
+    overwritten or removed silently: without `force` the whole write stops and names it.
     """
     shown = output_dir
     try:
@@ -466,7 +470,7 @@ def write(output_dir: Path, files: dict[str, str], with_env: bool, force: bool =
         with locked(output_dir) as workspace:
             _sweep(output_dir, workspace)
             return _write_locked(output_dir, shown, workspace, files, list(keys) if with_env else [], force,
-                                 env_reader)
+                                 env_reader, tuple(absent))
     except OSError as exc:
         if exc.errno in (errno.EXDEV, errno.EBUSY):
             raise InputError(
@@ -497,9 +501,9 @@ def _env_update(env_path: Path, keys: list[str], env_reader: str) -> tuple[bytes
 
 
 def _write_locked(output_dir: Path, shown: Path, workspace: Path, files: dict[str, str], keys: list[str],
-                  force: bool, env_reader: str) -> WriteResult:
+                  force: bool, env_reader: str, absent: tuple[str, ...]) -> WriteResult:
     exists = output_dir.is_dir()
-    changed = set(diff(output_dir, files)) if exists else set(files)
+    changed = set(diff(output_dir, files, absent)) if exists else set(files)
     if exists and not force:
         edited = hand_edited(output_dir, sorted(changed))
         if edited:
@@ -512,11 +516,12 @@ def _write_locked(output_dir: Path, shown: Path, workspace: Path, files: dict[st
     created = not os.path.lexists(env_path)
     env, added, missing = _env_update(env_path, keys, env_reader)
     result = WriteResult(
-        written=sorted(changed),
+        written=sorted(changed & set(files)),
         env_created=created and env is not None,
         master_key_hint=hint(added[MASTER_KEY]) if MASTER_KEY in added else None,
         keys_added={name: hint(value) for name, value in added.items()},
         keys_missing=missing,
+        removed=sorted(changed - set(files)),
     )
     if not changed and env is None:
         return result

@@ -2,6 +2,7 @@
 
     python -m tests.e2e.capture_agents --clients     # the real CLIs against the recorder (no Docker)
     python -m tests.e2e.capture_agents --gateway     # replayed through the real LiteLLM proxy (Docker)
+    python -m tests.e2e.capture_agents --adapted     # the same with llmstack's hook, as rendered (Docker)
     python -m tests.e2e.capture_agents --templates   # the index of llama.cpp's real chat templates
     python -m tests.e2e.capture_agents --findings    # the template x conversation table (after the above)
 
@@ -10,6 +11,10 @@ cache) against tests/e2e/agent_recorder.py on 127.0.0.1, in a fresh HOME and wor
 and writes every request they sent, scrubbed of what belongs to this machine and this run (paths,
 ids, dates, kernel version). --gateway sends each recorded request through a rendered stack (the
 e2e LiteLLM image, the stand-in backend) and writes the chat-completions bodies the backend got.
+--adapted does the same through aliases whose hook switches the render sets (`adapt:`), one pair
+per set of switches the real templates call for (findings.json): translated (Anthropic requests
+as chat completions, Responses through LiteLLM's bridge) and native (passed to the backend's own
+/v1/messages and /v1/responses); it keeps what the backend got for each conversation's last request.
 """
 
 from __future__ import annotations
@@ -226,7 +231,102 @@ def gateway() -> None:
     how = (f"recorded requests replayed through LiteLLM {pinned_version()} (tests/e2e/images.py) with route "
            f"{served.split('/')[0]}/ and use_chat_completions_api (the Responses bridge) to "
            "tests/e2e/fake_backend.py, python -m tests.e2e.capture_agents --gateway")
+    for old in AGENTS.glob("forwarded-litellm-*.json"):
+        old.unlink()
     write(AGENTS / f"forwarded-litellm-{pinned_version()}.json", {"conversations": out}, how)
+
+
+# ---- through the gateway, with llmstack's hook as the render sets it -----------------------------
+
+def _stand_in_stack(root: Path, name: str, aliases: list[dict], port: int, backend: int) -> Path:
+    """A rendered stack: the stand-in backend `plain`, and `aliases` (external models pointing at it)."""
+    from tests.conftest import Cli
+    from tests.e2e import images
+
+    model = root / "models" / "plain"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    stand_in = {"model": str(model), "backend": "vllm", "alias": "plain", "image": images.fake_backend_image(),
+                "gpus": "none", "port": backend, "publish_port": True, "max_model_len": 131072,
+                "extra_args": ["--fake-startup-seconds=0"]}
+    upstream = f"http://backend-plain:{backend}/v1"
+    models = [stand_in] + [{"backend": "external", "api_base": upstream, **alias} for alias in aliases]
+    (root / "models.yaml").write_text(json.dumps({"stacks": {"capture": {"name": name, "models": models}}}))
+    stack = root / name
+    result = Cli()("render", "capture", "--config", str(root / "models.yaml"), "--output", str(stack),
+                   "--litellm-image", images.litellm_image(), "--litellm-port", str(port), "--litellm-workers", "1")
+    if result.exit_code != 0:
+        raise RuntimeError(result.stderr)
+    return stack
+
+
+def switch_sets() -> dict[str, list[str]]:
+    """The sets of hook switches the real templates' findings call for, by key (`a+b`)."""
+    from tests.agent_fixtures import FINDINGS
+
+    table = json.loads(FINDINGS.read_text())["templates"]
+    sets = {tuple(found["adaptations"]) for engines in table.values() for found in engines.values()}
+    return {"+".join(s): list(s) for s in sorted(sets) if s}
+
+
+def adapted() -> None:
+    """Every recorded conversation's last request through aliases with each set of switches, on
+    the translated and the native routes; what the backend got."""
+    import httpx
+
+    from llmstack.gateway import pinned_version
+    from tests.agent_fixtures import ADAPTED, intern
+    from tests.conftest import Cli
+    from tests.e2e.conftest import compose_down, free_port
+
+    recorded = {client: json.loads(next(AGENTS.glob(f"{client}-*.json")).read_text())["conversations"]
+                for client in ("claude-code", "codex")}
+    sets = switch_sets()
+    aliases = []
+    for n, switches in enumerate(sets.values()):
+        adapt = ["strip_billing_header", *switches]
+        aliases += [{"model": f"set{n}-translated", "alias": f"t{n}", "adapt": adapt},
+                    {"model": f"set{n}-native", "alias": f"n{n}", "adapt": adapt, "anthropic_route": "native",
+                     "responses_route": "native"}]
+    out: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="capture-adapted-") as tmp:
+        port, backend = free_port(), free_port()
+        stack = _stand_in_stack(Path(tmp), f"llmstack-e2e-adapted-{int(time.time()) % 100000}", aliases, port,
+                                backend)
+        try:
+            up = Cli()("up", str(stack), "--timeout", "300")
+            if up.exit_code != 0:
+                raise RuntimeError(up.stdout + up.stderr)
+            key = (stack / ".env").read_text().split("LITELLM_MASTER_KEY=", 1)[1].strip()
+            gw, be = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{backend}"
+            for n, name in enumerate(sets):
+                out[name] = {"translated": {}, "native": {}}
+                for route, alias in (("translated", f"t{n}"), ("native", f"n{n}")):
+                    for client, convs in recorded.items():
+                        for conv, requests in convs.items():
+                            request = requests[-1]  # the others are its prefixes
+                            httpx.delete(f"{be}/_requests", timeout=10)
+                            path = request["path"].split("?")[0]
+                            headers = {"Authorization": f"Bearer {key}", **request.get("headers", {})}
+                            reply = httpx.post(f"{gw}{path}", json={**request["body"], "model": alias},
+                                               headers=headers, timeout=120)
+                            got = [r for r in httpx.get(f"{be}/_requests", timeout=10).json()
+                                   if r["path"].split("?")[0] in ("/v1/chat/completions", path)]
+                            out[name][route][f"{client}/{conv}"] = {
+                                "path": got[-1]["path"].split("?")[0] if got else None,
+                                "status": reply.status_code, "body": got[-1]["body"] if got else None}
+        finally:
+            compose_down(stack)
+    how = (f"the last request of each recorded conversation replayed through LiteLLM {pinned_version()} "
+           "(tests/e2e/images.py) with llmstack's hook as the render sets it (`adapt:`), to "
+           "tests/e2e/fake_backend.py; translated: Anthropic requests as chat completions, Responses through "
+           "LiteLLM's bridge; native: passed to the backend's own /v1/messages and /v1/responses. "
+           "python -m tests.e2e.capture_agents --adapted")
+    path = AGENTS / ADAPTED.format(version=pinned_version())
+    for old in AGENTS.glob(ADAPTED.format(version="*")):
+        old.unlink()
+    path.write_text(json.dumps({"captured": how, **intern({"sets": out})}, indent=1, ensure_ascii=False) + "\n")
+    print(f"wrote {path} ({path.stat().st_size // 1024} KB)", file=sys.stderr)
 
 
 # ---- the template index ------------------------------------------------------------------------
@@ -277,7 +377,7 @@ def templates(version: str) -> None:
 def findings() -> None:
     """The table tests/test_chat_template.py checks: every real template x every shape and recorded
     conversation, before and after the hook; the (template, engine) pairs the hook cannot help."""
-    from llmstack.chat_template import SHAPES
+    from llmstack.model.chat_template import SHAPES
     from tests.agent_fixtures import FINDINGS, compute_findings
 
     table = compute_findings()
@@ -288,7 +388,7 @@ def findings() -> None:
                 reasons = [f"{s}: {e}" for s, e in found["refused"].items() if not SHAPES[s].fix] + found["notes"]
                 unfixable[f"{file} {engine}"] = reasons[0] if reasons else "refuses plain chat"
     data = {"what": "tests/test_chat_template.py: for each real chat template (templates.json) and engine, the "
-                    "synthetic shapes it refuses (llmstack.chat_template.SHAPES), the recorded conversations "
+                    "synthetic shapes it refuses (llmstack.model.chat_template.SHAPES), the recorded conversations "
                     "it refuses as they are and after the gateway hook with the switches its findings call for",
             "templates": table, "unfixable": unfixable}
     FINDINGS.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
@@ -299,6 +399,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", action="store_true")
     parser.add_argument("--gateway", action="store_true")
+    parser.add_argument("--adapted", action="store_true")
     parser.add_argument("--templates", action="store_true")
     parser.add_argument("--findings", action="store_true")
     parser.add_argument("--llama-cpp-python", default=None, help="sdist version for --templates")
@@ -312,9 +413,11 @@ def main() -> None:
         clients()
     if args.gateway:
         gateway()
+    if args.adapted:
+        adapted()
     if args.findings:
         findings()
-    if not (args.templates or args.clients or args.gateway or args.findings):
+    if not (args.templates or args.clients or args.gateway or args.adapted or args.findings):
         parser.print_help()
 
 

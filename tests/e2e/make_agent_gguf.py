@@ -132,7 +132,17 @@ def vocabulary() -> tuple[list[str], list[float], list[int]]:
     return tokens, scores, types
 
 
-def write(path: Path, seed: int = 0, strict: bool = False) -> Path:
+def carrying(real_template: str) -> str:
+    """The agent template behind a real model's template: the real one runs first, on the same
+    messages and tools, in a macro whose output is thrown away, so whatever it refuses (its
+    raise_exception, in the server's own Jinja engine) is refused, and what it accepts gets the
+    agent model's prompt and cue."""
+    return ("{%- macro llmstack_real_template() %}" + real_template + "{%- endmacro %}\n"
+            "{%- set llmstack_rendered = llmstack_real_template() %}\n" + CHAT_TEMPLATE)
+
+
+def write(path: Path, seed: int = 0, strict: bool = False, real_template: str | None = None) -> Path:
+    """`strict`: STRICT_PRELUDE's refusals; `real_template`: a real template's (see `carrying`)."""
     n_embd = 32
     tokens, scores, types = vocabulary()
     index = {t: i for i, t in enumerate(tokens)}
@@ -158,7 +168,7 @@ def write(path: Path, seed: int = 0, strict: bool = False) -> Path:
     for cls, token in favourite.items():
         output[token, cls] = 12.0 / scale
     output[[index[t] for t in SPECIAL if t != "<|im_end|>"], :] = -12.0 / scale  # never cues or <unk>
-    template = STRICT_PRELUDE + CHAT_TEMPLATE if strict else CHAT_TEMPLATE
+    template = carrying(real_template) if real_template else STRICT_PRELUDE + CHAT_TEMPLATE if strict else CHAT_TEMPLATE
     return write_model(path, tokens, scores, types, template, embeddings, output, n_layer=1, n_head=2)
 
 

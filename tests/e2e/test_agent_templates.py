@@ -1,18 +1,23 @@
-"""Agent clients on real routes, with llmstack's gateway hook mounted by hand (the render does not
-ship it yet: see /work/coord/agents.md for what the integration renders).
+"""Agent clients on real routes, behind the gateway as `llmstack render` writes it (the hook file,
+its mount, `callbacks`, per-alias `llmstack_adapt`, /v1/responses through LiteLLM's bridge).
 
-1. The real LiteLLM proxy loads the hook from the config's directory and runs it on every route:
-   /v1/chat/completions, /v1/messages translated and native (pass-through), /v1/responses (the
-   bridge): the recorded Claude Code and Codex requests reach the stand-in backend adapted.
+1. The real LiteLLM proxy loads the rendered hook and runs it on every route: /v1/chat/completions,
+   /v1/messages translated and native (pass-through), /v1/responses (the bridge): the recorded
+   Claude Code and Codex requests reach the stand-in backend adapted (switches from `adapt:`).
 2. The real Codex CLI (`codex exec`) through the gateway to the real llama.cpp server serving the
    scripted agent model (make_agent_gguf): a plain answer and a shell command round trip, on
    LiteLLM's Responses bridge (with the hook) and on llama.cpp's own /v1/responses.
+3. The strictest real template (Mistral-Nemo-Instruct-2407's, from llama.cpp's models/templates)
+   carried by the agent GGUF and run by the real llama.cpp server on every request: the render
+   checks it, switches the hook on for the alias, and the real Claude Code CLI (plain answer, a
+   plan-mode session that sends system messages inside the history, a Bash round trip), the real
+   Codex CLI (plain answer, shell round trip) and the OpenAI SDK (system messages mid-session) get
+   answers; an alias of the same model with `adapt: none` gets the template's refusals.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -31,28 +36,22 @@ from tests.e2e.make_agent_gguf import write as write_agent_gguf
 pytestmark = pytest.mark.e2e
 
 SWITCHES = ["strip_billing_header", "fold_system", "merge_turns", "tool_ids", "split_tool_calls"]
+# The strictest real template the hook makes whole (tests/fixtures/agents/findings.json): every
+# recorded conversation refused as sent (system messages after the first, two turns of one role,
+# tool-call ids that are not nine letters and digits), none after fold_system, merge_turns, tool_ids.
+STRICTEST = "mistralai-Mistral-Nemo-Instruct-2407.jinja"
 HOOK = Path(gateway_hook.__file__)
 
 
-def mount_hook(stack: Path, switches: dict[str, list[str]], native_responses: tuple[str, ...] = ()) -> None:
-    """What the integration will render, done by hand: the hook beside the config, mounted
-    read-only, loaded by `callbacks`, switched on per alias in model_info; /v1/responses through
-    LiteLLM's bridge to chat completions except for the aliases in `native_responses` (those get
-    the engine's own /v1/responses)."""
-    shutil.copy(HOOK, stack / "llmstack_hook.py")
+def rendered_hook(stack: Path) -> dict[str, list[str]]:
+    """The rendered gateway's hook: loaded by `callbacks`, mounted read-only; alias -> switches."""
     config = yaml.safe_load((stack / "litellm-config.yaml").read_text())
-    for entry in config["model_list"]:
-        alias = entry["model_name"]
-        if alias in switches:
-            entry.setdefault("model_info", {})["llmstack_adapt"] = switches[alias]
-        if alias not in native_responses:
-            entry["litellm_params"]["use_chat_completions_api"] = True
-    config["litellm_settings"]["callbacks"] = ["llmstack_hook.proxy_handler_instance"]
-    (stack / "litellm-config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    assert config["litellm_settings"]["callbacks"] == ["llmstack_hook.proxy_handler_instance"]
+    assert (stack / "llmstack_hook.py").read_text().endswith(HOOK.read_text())
     compose = yaml.safe_load((stack / "docker-compose.yml").read_text())
-    compose["services"]["litellm"]["volumes"].append(
-        {"type": "bind", "source": "./llmstack_hook.py", "target": "/app/llmstack_hook.py", "read_only": True})
-    (stack / "docker-compose.yml").write_text(yaml.safe_dump(compose, sort_keys=False))
+    assert {"type": "bind", "source": "./llmstack_hook.py", "target": "/app/llmstack_hook.py",
+            "read_only": True} in compose["services"]["litellm"]["volumes"]
+    return {e["model_name"]: e.get("model_info", {}).get("llmstack_adapt", []) for e in config["model_list"]}
 
 
 def master_key(stack: Path) -> str:
@@ -91,7 +90,8 @@ def routes(tmp_path_factory, e2e_images):
         models.append({"model": str(root / "models" / alias), "backend": "vllm", "alias": alias,
                        "image": e2e_images["backend"], "gpus": "none", "port": ports[alias], "publish_port": True,
                        "max_model_len": 131072, "extra_args": ["--fake-startup-seconds=0"],
-                       **({"anthropic_route": "native"} if alias == "native" else {})})
+                       **({"anthropic_route": "native"} if alias == "native" else {}),
+                       **({"adapt": SWITCHES} if alias != "plain" else {})})
     config = {"stacks": {"hook": {"name": name, "models": models,
                                   "claude": {"opus": "strict", "sonnet": "native", "haiku": "plain"}}}}
     (root / "models.yaml").write_text(yaml.safe_dump(config))
@@ -100,7 +100,8 @@ def routes(tmp_path_factory, e2e_images):
     rendered = cli("render", "hook", "--config", str(root / "models.yaml"), "--output", str(out),
                    "--litellm-image", e2e_images["litellm"], "--litellm-port", str(port), "--litellm-workers", "1")
     assert rendered.exit_code == 0, rendered.stderr
-    mount_hook(out, {"strict": SWITCHES, "native": SWITCHES})
+    switched = rendered_hook(out)
+    assert (switched["strict"], switched["native"], switched["plain"]) == (SWITCHES, SWITCHES, [])
     try:
         up = cli("up", str(out), "--timeout", "300")
         assert up.exit_code == 0, up.stdout + up.stderr
@@ -224,7 +225,8 @@ def llama_stack(tmp_path_factory, docker_engine):
     gateway_port = free_port()
     config = {"stacks": {"codex": {"name": name, "models": [
         {"model": str(model), "backend": "llama", "alias": route, "image": images.llama_server_image(),
-         "gpus": "none", "port": ports[route], "publish_port": True, "max_model_len": 65536}
+         "gpus": "none", "port": ports[route], "publish_port": True, "max_model_len": 65536,
+         **({"adapt": SWITCHES} if route == "bridge" else {"responses_route": "native"})}
         for route in RESPONSES_ROUTES]}}}
     (root / "models.yaml").write_text(yaml.safe_dump(config))
     out = root / name
@@ -232,7 +234,10 @@ def llama_stack(tmp_path_factory, docker_engine):
                    "--litellm-image", images.litellm_image(), "--litellm-port", str(gateway_port),
                    "--litellm-workers", "1")
     assert rendered.exit_code == 0, rendered.stderr
-    mount_hook(out, {"bridge": SWITCHES}, native_responses=("native",))
+    assert rendered_hook(out)["bridge"] == SWITCHES
+    config = yaml.safe_load((out / "litellm-config.yaml").read_text())
+    bridged = {e["model_name"]: e["litellm_params"].get("use_chat_completions_api") for e in config["model_list"]}
+    assert bridged["bridge"] is True and bridged["native"] is None
     try:
         up = cli("up", str(out), "--timeout", "300")
         assert up.exit_code == 0, up.stdout + up.stderr
@@ -275,38 +280,41 @@ def test_codex_exec_with_a_wrong_key_fails(llama_stack, codex_binary, tmp_path):
     assert done.code != 0 and not done.text, done
 
 
-# ---- 3. a strict template on the real llama.cpp server: without the hook and with it ----------------
+# ---- 3. the strictest real template on the real llama.cpp server: the render switches the hook on --
 
 @pytest.fixture(scope="module")
 def strict_stack(tmp_path_factory, docker_engine):
-    """The agent model with a template that refuses a system message after the first and two user
-    (or assistant) turns in a row, served twice: `adapted` with the switches llmstack's template
-    check asks for, `raw` without the hook's help. Claude Code's opus tier goes to `adapted`,
-    sonnet to `raw`."""
-    from llmstack.chat_template import check_template
+    """The agent model carrying Mistral-Nemo-Instruct-2407's real template, served twice: `adapted`
+    with the switches the render's own check of the GGUF's template sets, `raw` (`adapt: none`)
+    without the hook's help. Claude Code's opus (and haiku, fable) tier goes to `adapted`, sonnet
+    to `raw`."""
+    from tests.agent_fixtures import real_templates
     from tests.conftest import Cli
-    from tests.e2e.make_agent_gguf import CHAT_TEMPLATE, STRICT_PRELUDE
 
-    findings = check_template(STRICT_PRELUDE + CHAT_TEMPLATE, engine="llama.cpp")
-    assert findings.adaptations == ("fold_system", "merge_turns"), findings
     cli = Cli()
     root = tmp_path_factory.mktemp("strict-llama")
-    model = write_agent_gguf(root / "strict.gguf", strict=True)
+    model = write_agent_gguf(root / "strict.gguf", real_template=real_templates()[STRICTEST])
     name = PROJECT_PREFIX + "strict-" + str(int(time.time() * 1000) % 100000)
     aliases = ("adapted", "raw")
     ports = {alias: free_port() for alias in aliases}
     gateway_port = free_port()
-    config = {"stacks": {"strict": {"name": name, "claude": {"opus": "adapted", "sonnet": "raw", "haiku": "adapted"},
+    config = {"stacks": {"strict": {"name": name, "claude": {"opus": "adapted", "sonnet": "raw", "haiku": "adapted",
+                                                             "fable": "adapted"},
                                     "models": [
         {"model": str(model), "backend": "llama", "alias": alias, "image": images.llama_server_image(),
-         "gpus": "none", "port": ports[alias], "publish_port": True, "max_model_len": 65536} for alias in aliases]}}}
+         "gpus": "none", "port": ports[alias], "publish_port": True, "max_model_len": 65536,
+         **({"adapt": "none"} if alias == "raw" else {})} for alias in aliases]}}}
     (root / "models.yaml").write_text(yaml.safe_dump(config))
     out = root / name
     rendered = cli("render", "strict", "--config", str(root / "models.yaml"), "--output", str(out),
                    "--litellm-image", images.litellm_image(), "--litellm-port", str(gateway_port),
                    "--litellm-workers", "1")
     assert rendered.exit_code == 0, rendered.stderr
-    mount_hook(out, {"adapted": ["strip_billing_header", *findings.adaptations]})
+    switched = rendered_hook(out)
+    assert switched["adapted"] == ["strip_billing_header", "fold_system", "merge_turns", "tool_ids"], switched
+    assert switched["raw"] == switched["claude-sonnet-*"] == []
+    assert switched["claude-opus-*"] == switched["adapted"]
+    assert "Tool call IDs should be alphanumeric strings with length 9!" in (out / "litellm-config.yaml").read_text()
     try:
         up = cli("up", str(out), "--timeout", "300")
         assert up.exit_code == 0, up.stdout + up.stderr
@@ -323,7 +331,7 @@ def test_openai_sdk_mid_session_system_messages(strict_stack):
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello."},
                 {"role": "assistant", "content": "Hello."}, {"role": "system", "content": "Now plan first."},
                 {"role": "user", "content": "Again."}]
-    with pytest.raises(openai.BadRequestError, match="System message must be at the beginning"):
+    with pytest.raises(openai.BadRequestError, match="conversation roles must alternate"):
         client.chat.completions.create(model="raw", messages=messages, max_tokens=16)
     reply = client.chat.completions.create(model="adapted", messages=messages, max_tokens=16)
     assert reply.choices[0].message.content == ANSWER

@@ -349,6 +349,9 @@ class Backend:
     anthropic_routes: ClassVar[tuple[tuple[str, str, str], ...]] = ()
     # A backend without a catalogue: its one default route.
     anthropic_route: ClassVar[str] = "translated"
+    # Whose chat-template rendering it shares (model/chat_template.py ENGINES): vLLM, SGLang and
+    # TensorRT-LLM render through transformers; None: the template is not known (served elsewhere).
+    template_engine: ClassVar[str | None] = "transformers"
 
     # ---- the container ------------------------------------------------------------------
     # What its image lets a Kubernetes pod do; unknown images are taken to run as root.

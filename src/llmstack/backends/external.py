@@ -23,6 +23,7 @@ class External(Backend):
     auto_for = frozenset({"name"})
     runs_service = False
     tensor_parallel = False
+    template_engine = None  # the model's files are elsewhere: `adapt:` in models.yaml says what it needs
     # Nothing is known about the upstream server: translated, unless `--anthropic-route native`
     # (or `anthropic_route: native` in models.yaml) says it serves /v1/messages well.
 

@@ -79,6 +79,7 @@ class Llama(Backend):
     # every usage block, and costs the gateway less per request.
     messages_since = "b7349"
     anthropic_routes = (("b7349", "native", "measured, benchmarks/RESULTS.md"),)
+    template_engine = "llama.cpp"  # its own Jinja engine (common/jinja), `developer` read as `system`
 
     def tools_without_parser(self):
         return True

@@ -49,7 +49,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 FORMATS = ("hf", "gguf", "trtllm-engine", "unknown")
 
@@ -79,6 +79,19 @@ def is_identifier(value: Any) -> bool:
 def is_display_name(value: Any) -> bool:
     return isinstance(value, str) and 0 < len(value) <= MAX_NAME_CHARS and value.strip() == value \
         and not any(unicodedata.category(char) in _NOT_IN_NAMES for char in value)
+
+
+class Template(NamedTuple):
+    """A chat template of the model: its text, where it was read, its variant's name."""
+
+    text: str
+    origin: str     # "tokenizer_config.json: chat_template"
+    name: str = "default"  # a named variant ("tool_use") of a model that ships several
+
+
+# Read from the model but not recorded in the manifest (a template can be megabytes; what the
+# render made of it is recorded instead: manifest.TemplateCheck).
+NOT_RECORDED = {"recorded": False}
 
 
 @dataclass(frozen=True)
@@ -114,6 +127,8 @@ class ModelFacts:
     mmproj: str | None = None
     origins: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    # The template an engine renders agents' requests with (template.served): not recorded.
+    chat_template: Template | None = field(default=None, compare=False, repr=False, metadata=NOT_RECORDED)
 
 
 class Collector:
@@ -183,10 +198,14 @@ def as_int(value: Any) -> int | None:
 # Serialisation (manifest)
 # ----------------------------------------------------------------------------------------------
 
+def recorded_fields() -> list[Any]:
+    return [item for item in fields(ModelFacts) if item.metadata.get("recorded", True)]
+
+
 def facts_to_dict(facts: ModelFacts) -> dict[str, Any]:
     """A plain, deterministic, YAML-safe dict (field order; origins sorted by key)."""
     result: dict[str, Any] = {}
-    for item in fields(ModelFacts):
+    for item in recorded_fields():
         value = getattr(facts, item.name)
         if isinstance(value, tuple):
             value = list(value)
@@ -224,7 +243,7 @@ def facts_from_dict(data: Mapping[str, Any]) -> ModelFacts:
     """The inverse of `facts_to_dict` (unknown keys are ignored, missing ones default). A value
     of the wrong shape (a hand-edited manifest) is dropped with a note, like a bad value read
     from a model file."""
-    known = {item.name for item in fields(ModelFacts)}
+    known = {item.name for item in recorded_fields()}
     values: dict[str, Any] = {}
     dropped: list[str] = []
     for key, value in data.items():

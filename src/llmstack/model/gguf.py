@@ -28,7 +28,7 @@ from llmstack.errors import ModelFileError
 from llmstack.model.facts import MAX_COUNT, Collector, ModelFacts, as_int, is_display_name, shown
 from llmstack.model.families import FamilyInput, decide_family, norm
 from llmstack.model.files import file_size, open_regular, regular
-from llmstack.model.template import Template, template_facts
+from llmstack.model.template import Template, served, template_facts
 
 
 @dataclass(frozen=True)
@@ -409,12 +409,15 @@ def _kv_cache(h: _Reader, att: _Attention) -> None:
         _gguf_layer_kinds(h.out, h.meta, h.arch, att.layers, h.src, per_layer_kv=att.kv_per_layer is not None)
 
 
-def _chat_template(h: _Reader) -> Template | None:
+def _chat_template(h: _Reader) -> tuple[Template | None, Template | None]:
+    """The template text the facts read (every variant joined), and the one llama.cpp runs for
+    agents' requests (`tokenizer.chat_template.tool_use` when the file has it: requests with tools)."""
     templates = [(k, v) for k, v in sorted(h.meta.items())
                  if (k == "tokenizer.chat_template" or k.startswith("tokenizer.chat_template.")) and isinstance(v, str)]
     template = Template("\n".join(v for _, v in templates), f"{h.src}: {templates[0][0]}") if templates else None
     template_facts(h.out, template)
-    return template
+    return template, served([Template(v, f"{h.src}: {k}", k.removeprefix("tokenizer.chat_template").lstrip(".")
+                                      or "default") for k, v in templates])
 
 
 def _projector(out: Collector, projectors: tuple[str, ...]) -> str | None:
@@ -475,12 +478,13 @@ def inspect_gguf(path: Path, projectors: tuple[str, ...] | None = None) -> Model
     if all(s is not None for s in sizes):
         out.set("weights_bytes", sum(s for s in sizes if s is not None), f"size of {len(files)} .gguf file(s)")
         out.set("weights_exact", True, f"size of {len(files)} .gguf file(s)")
-    template = _chat_template(h)
+    template, chat_template = _chat_template(h)
     if projectors is None:
         projectors = _projectors_beside(path.parent, {p.name for p in files})
     mmproj = _projector(out, projectors)
     _family(h, template, context, name)
-    return out.facts(format="gguf", name=name, files=tuple(p.name for p in files), mmproj=mmproj)
+    return out.facts(format="gguf", name=name, files=tuple(p.name for p in files), mmproj=mmproj,
+                     chat_template=chat_template)
 
 
 # llama.cpp's sliding-window patterns where the GGUF leaves `{arch}.attention.sliding_window_pattern`

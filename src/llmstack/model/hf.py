@@ -1,7 +1,8 @@
 """Hugging Face layout: `config.json` (text facts of vision-language wrappers live in
-`text_config`), `tokenizer_config.json` / `chat_template.jinja` / `chat_template.json` for the
-chat template, `*.safetensors` / `*.bin` / `*.pt` and `model.safetensors.index.json`
-(`metadata.total_size`) for the weights. A cache snapshot
+`text_config`), `tokenizer_config.json` / `chat_template.jinja` (and
+`additional_chat_templates/*.jinja`) / `chat_template.json` for the chat template,
+`*.safetensors` / `*.bin` / `*.pt` and `model.safetensors.index.json` (`metadata.total_size`)
+for the weights. A cache snapshot
 (`.../hub/models--org--name/snapshots/<revision>/`, files symlinked into `../../blobs/`) is
 recognised by `hf_snapshot`; `hf_cache_dir` finds the local cache (`HF_HUB_CACHE`,
 `HUGGINGFACE_HUB_CACHE`, `HF_HOME/hub`, `XDG_CACHE_HOME/huggingface/hub`,
@@ -25,7 +26,7 @@ from llmstack.model.estimate import estimate_weights
 from llmstack.model.facts import MAX_BYTES, Collector, ModelFacts
 from llmstack.model.families import FamilyInput, decide_family, kind_from_architecture, norm
 from llmstack.model.files import file_size, read_json_object, read_text, regular
-from llmstack.model.template import Template, joined, template_facts
+from llmstack.model.template import Template, joined, served, template_facts
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
@@ -93,32 +94,53 @@ def hf_cache_dir(env: Mapping[str, str] | None = None) -> Path:
     return home / ".cache" / "huggingface" / "hub"
 
 
-def _template_text(value: Any) -> str | None:
+def _variants(value: Any, origin: str) -> list[Template]:
+    """A `chat_template` value: one template, or a list of named ones ([{name, template}, ...])."""
     if isinstance(value, str):
-        return value
-    if isinstance(value, list):  # [{name, template}, ...]
-        parts = [item.get("template") for item in value if isinstance(item, dict)]
-        texts = [p for p in parts if isinstance(p, str)]
-        return "\n".join(texts) if texts else None
-    return None
+        return [Template(value, origin)]
+    if isinstance(value, list):
+        return [Template(item["template"], origin, str(item.get("name") or "default")) for item in value
+                if isinstance(item, dict) and isinstance(item.get("template"), str)]
+    return []
+
+
+# Where transformers finds a model's templates, highest priority first: the .jinja files replace
+# the tokenizer config's entries (tokenization_utils_base.py: "independent chat template file(s)
+# ... take priority"); a processor's chat_template.json comes last.
+_JINJA, _TOKENIZER, _PROCESSOR = "chat_template.jinja", "tokenizer_config.json: chat_template", \
+    "chat_template.json: chat_template"
 
 
 def hf_templates(directory: Path) -> list[Template]:
+    """Every chat template of the directory (the tokenizer config's first, as the facts read them)."""
     found: list[Template] = []
     tokenizer_config = directory / "tokenizer_config.json"
     if regular(tokenizer_config):
-        text = _template_text(read_json_object(tokenizer_config).get("chat_template"))
-        if text:
-            found.append(Template(text, "tokenizer_config.json: chat_template"))
+        found += _variants(read_json_object(tokenizer_config).get("chat_template"), _TOKENIZER)
     jinja = directory / "chat_template.jinja"
     if regular(jinja):
-        found.append(Template(read_text(jinja), "chat_template.jinja"))
+        found.append(Template(read_text(jinja), _JINJA))
+    extra = directory / "additional_chat_templates"
+    if extra.is_dir():
+        for path in sorted(extra.glob("*.jinja")):
+            if regular(path):
+                found.append(Template(read_text(path), f"additional_chat_templates/{path.name}", path.stem))
     processor = directory / "chat_template.json"
     if regular(processor):
-        text = _template_text(read_json_object(processor).get("chat_template"))
-        if text:
-            found.append(Template(text, "chat_template.json: chat_template"))
+        found += _variants(read_json_object(processor).get("chat_template"), _PROCESSOR)
     return found
+
+
+def engine_template(templates: list[Template]) -> Template | None:
+    """The template transformers renders an agent's request (tools included) with."""
+    def source(template: Template) -> str:
+        return _JINJA if template.origin.startswith("additional_chat_templates/") else template.origin
+
+    for wanted in (_JINJA, _TOKENIZER, _PROCESSOR):
+        group = [t for t in templates if source(t) == wanted]
+        if group:
+            return served(group)
+    return None
 
 
 def scaling_type(out: Collector, rope: Any, where: str) -> tuple[str, str] | None:
@@ -318,7 +340,8 @@ def inspect_hf(directory: Path, data: dict[str, Any], name: str) -> ModelFacts:
     quantization = _quantization(out, cfg, directory)
     _vision(out, data, kinds.architecture)
 
-    template = joined(hf_templates(directory))
+    templates = hf_templates(directory)
+    template = joined(templates)
     template_facts(out, template)
 
     rope, rope_origin = cfg.get("rope_scaling")
@@ -331,7 +354,7 @@ def inspect_hf(directory: Path, data: dict[str, Any], name: str) -> ModelFacts:
 
     _kv_cache(out, cfg, kinds, layers, kv_heads, head)
     _hf_weights(out, directory, cfg, dtype, quantization)
-    return out.facts(format="hf", name=name)
+    return out.facts(format="hf", name=name, chat_template=engine_template(templates))
 
 
 # What `layer_types` names (transformers' names; vLLM reads the same list).

@@ -12,7 +12,7 @@ from typing import Any
 from llmstack.model.facts import Collector, ModelFacts, as_int
 from llmstack.model.families import FamilyInput, decide_family, kind_from_architecture
 from llmstack.model.files import file_size
-from llmstack.model.hf import hf_templates, scaling_type
+from llmstack.model.hf import engine_template, hf_templates, scaling_type
 from llmstack.model.template import joined, template_facts
 
 
@@ -138,7 +138,8 @@ def inspect_trtllm(directory: Path, config: dict[str, Any] | None, engines: list
         out.set("vision", False, f"config.json: pretrained_config.architecture {architecture}")
     else:
         out.note("vision support unknown")
-    template = joined(hf_templates(directory))
+    templates = hf_templates(directory)
+    template = joined(templates)
     template_facts(out, template)
     rope_type = scaling_type(out, pc.pretrained.get("rotary_scaling"), "config.json: pretrained_config.rotary_scaling")
     kinds = [(kind_from_architecture(architecture), f"config.json: pretrained_config.architecture {architecture!r}")] \
@@ -149,4 +150,5 @@ def inspect_trtllm(directory: Path, config: dict[str, Any] | None, engines: list
         out.set("family", family, family_origin or "")
     else:
         out.note("family unknown")
-    return out.facts(format="trtllm-engine", name=name, files=tuple(p.name for p in engines))
+    return out.facts(format="trtllm-engine", name=name, files=tuple(p.name for p in engines),
+                     chat_template=engine_template(templates))

@@ -92,7 +92,7 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
         target=where.target.value, kubernetes=k8s, regen_command=opts.regen_command, llmstack_version=__version__,
         inputs={"command": opts.regen_command, "config": config.where if inputs.stack is not None else None,
                 "stack": opts.get("stack")},
-        facts={source.text: source.record() for source in model_sources},
+        facts={source.text: source.record(model.template) for model, source in zip(models, model_sources, strict=True)},
     )
     return Resolved(spec, out, context.notices, plans)
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 from llmstack.errors import InputError
 from llmstack.paths import MASTER_KEY
 from llmstack.provenance import Layers, Sourced
-from llmstack.resolve.draft import Draft, anthropic_route
+from llmstack.resolve.draft import Context, Draft, agent_requests, anthropic_route, responses_route
 from llmstack.sources import ModelSource
 from llmstack.spec import GpuSpec, ModelSpec
 
@@ -22,10 +22,10 @@ DECIDED_ELSEWHERE = ("gpus", "tensor_parallel", "max_model_len", "tool_parser", 
                      "version", "cuda", "port", "extra_args", "replicas")
 
 
-def external_model(draft: Draft, gateway_on: bool) -> ModelSpec:
+def external_model(draft: Draft, context: Context) -> ModelSpec:
     """A model another server already serves: only the gateway's route to it (replicas: several URLs)."""
     lookup, source = draft.lookup, draft.source
-    if not gateway_on:
+    if not context.gateway_on:
         raise InputError(f"{source.given.label()}: an external model is only reachable through the gateway; "
                          "drop --no-litellm")
     urls = _api_bases(lookup, source)
@@ -41,6 +41,7 @@ def external_model(draft: Draft, gateway_on: bool) -> ModelSpec:
         if found is not None and found.origin.from_user:
             raise InputError(f"{found.label()}: the external server decides this; drop it for --backend external")
     native = anthropic_route(draft)
+    agent_requests(draft, context)
     vision = lookup.get("vision")
     return ModelSpec(
         service="", alias=draft.alias, backend=draft.backend.name, display_name=source.text,
@@ -49,7 +50,7 @@ def external_model(draft: Draft, gateway_on: bool) -> ModelSpec:
         vision_source="set by `vision:` in models.yaml" if vision is not None else "an external server: "
                       "set `vision: true` in models.yaml if it serves images",
         api_bases=tuple(urls), api_key_env=str(key_env.value) if key_env is not None else None,
-        native_messages=native, origins=draft.origins,
+        native_messages=native, native_responses=responses_route(draft), adapt=draft.adapt, origins=draft.origins,
     )
 
 

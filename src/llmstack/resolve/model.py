@@ -27,7 +27,7 @@ from llmstack.options import by_key
 from llmstack.paths import MANIFEST
 from llmstack.provenance import Sourced, derived
 from llmstack.resolve import checks
-from llmstack.resolve.draft import Context, Draft, anthropic_route
+from llmstack.resolve.draft import Context, Draft, agent_requests, anthropic_route, responses_route
 from llmstack.resolve.external import external_model, refuse_api_base
 from llmstack.resolve.gpus import gpus_and_tensor_parallel
 from llmstack.resolve.inputs import Inputs, backend_defaults, no_control_chars
@@ -42,7 +42,7 @@ def resolve_model(inputs: Inputs, index: int, context: Context) -> tuple[ModelSp
     check_extra_args(draft)
     draft.alias = alias(draft, inputs)
     if not draft.backend.runs_service:
-        return external_model(draft, context.gateway_on), draft.source
+        return external_model(draft, context), draft.source
     refuse_api_base(draft)
     gpus_and_tensor_parallel(draft)
     context_length(draft)
@@ -51,6 +51,8 @@ def resolve_model(inputs: Inputs, index: int, context: Context) -> tuple[ModelSp
     draft.service = service_name(draft)
     mounts_and_vision(draft, context.output_dir)
     image(draft, context.notices, context.cluster)
+    if context.gateway_on:
+        agent_requests(draft, context)
     spec = assemble(draft, context.gateway_on)
     check_flags(draft, spec, context.notices)
     return spec, draft.source
@@ -530,7 +532,8 @@ def assemble(draft: Draft, gateway_on: bool) -> ModelSpec:
         vision=draft.vision[0], vision_source=draft.vision[1], args=draft.args,
         extra_args=tuple(lookup.value("extra_args", ()) or ()), switches=draft.switches, engine=_engine(draft),
         publish_port=bool(publish.value) if publish is not None else not gateway_on,
-        native_messages=native, origins=draft.origins,
+        native_messages=native, native_responses=gateway_on and responses_route(draft), template=draft.template,
+        adapt=draft.adapt, origins=draft.origins,
     )
     # Some backends name the served model themselves (TRT-LLM: the model string).
     return replace(spec, served_name=backend.served_name(spec))

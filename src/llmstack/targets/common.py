@@ -1,20 +1,24 @@
 """What every target renders alike, and the checks on it: the comments that say why a model's
 values are what they are, the LiteLLM config (its entries laid out from a target's addressing of
-the backends), `.gitignore` and the manifest, and parsing rendered text back (one YAML loader).
-Targets import this module; it imports no target.
+the backends), the gateway's request hook, `.gitignore` and the manifest, and parsing rendered
+text back (one YAML loader). Targets import this module; it imports no target.
 """
 
 from __future__ import annotations
 
 import json
+import tokenize
 from collections.abc import Callable
+from functools import cache
+from io import BytesIO
 from typing import Any
 
 from llmstack import backends, manifest, stamp, yamlio
 from llmstack.errors import RenderError
 from llmstack.escaping import Block
 from llmstack.gateway import REPLICA_ROUTER, SINGLE_ROUTER
-from llmstack.paths import ENV_EXAMPLE, GITIGNORE, LITELLM_FILE, MANIFEST, MASTER_KEY
+from llmstack.model.template import SWITCH_DOES, reasons
+from llmstack.paths import ENV_EXAMPLE, GITIGNORE, HOOK_FILE, LITELLM_FILE, MANIFEST, MASTER_KEY, hook_source
 from llmstack.spec import ModelSpec, StackSpec
 from llmstack.targets import jinja
 
@@ -72,6 +76,11 @@ def header_context(stack: StackSpec) -> dict[str, Any]:
 # LiteLLM hands /v1/messages untranslated to a deployment whose model_info lists it (verified
 # with 1.104.5, also for hosted_vllm/ routes and under use_chat_completions_url_for_anthropic_messages).
 NATIVE_ENDPOINTS = ["/v1/chat/completions", "/v1/messages"]
+# The gateway hook: the model_info key it reads per alias, and what `litellm_settings.callbacks`
+# names (LiteLLM imports `<config dir>/llmstack_hook.py`: proxy/types_utils/utils.py get_instance_fn,
+# 1.104.5 and 1.108.14).
+HOOK_SETTING = "llmstack_adapt"
+HOOK_CALLBACK = HOOK_FILE.removesuffix(".py") + ".proxy_handler_instance"
 
 
 def _deployments(model: ModelSpec, api_base: Address) -> list[dict[str, Any]]:
@@ -83,6 +92,8 @@ def _deployments(model: ModelSpec, api_base: Address) -> list[dict[str, Any]]:
         key = model.api_key_env or model.backend_key  # an external server's, or the backend's own
         if key:
             params["api_key"] = f"os.environ/{key}"
+        if not model.native_responses:
+            params["use_chat_completions_api"] = True
         deployments.append(params)
     return deployments
 
@@ -91,6 +102,8 @@ def _model_info(model: ModelSpec) -> dict[str, Any]:
     info: dict[str, Any] = {"supports_function_calling": model.tools, "supports_vision": model.vision}
     if model.native_messages:
         info["supported_endpoints"] = NATIVE_ENDPOINTS
+    if model.adapt:
+        info[HOOK_SETTING] = list(model.adapt)
     return info
 
 
@@ -99,6 +112,40 @@ def _route_comment(model: ModelSpec, title: str) -> str:
     if model.native_messages:
         return f"Anthropic requests: passed untranslated to {title}'s own /v1/messages ({why})."
     return f"Anthropic requests: translated into chat completions ({why})."
+
+
+def _responses_comment(model: ModelSpec, title: str) -> list[str]:
+    why = model.origins.get("responses_route", "the default")
+    if model.native_responses:
+        return [f"OpenAI /v1/responses (Codex): passed to {title}'s own /v1/responses ({why})."]
+    return ["OpenAI /v1/responses (Codex): LiteLLM's bridge to chat completions (use_chat_completions_api,",
+            f"{why}): every engine version serves those; Codex's custom tools become function tools and back."]
+
+
+def _template_comments(model: ModelSpec) -> list[str]:
+    """Why the alias's requests are adapted or not: its chat template's check, switch by switch.
+    One line per switch and per reason (values never change how many lines there are)."""
+    found = model.template
+    if model.adapt:
+        why = reasons(found, model.adapt) if found is not None else {}
+        lines = [f"llmstack's gateway hook ({HOOK_FILE}) adapts this alias's requests on every route,",
+                 f"{model.origins.get('adapt', '')}:"]
+        for switch in model.adapt:
+            lines.append(f"  {switch} {SWITCH_DOES[switch]}" + (";" if switch in why else "."))
+            if switch in why:
+                lines.append(f"    {why[switch]}.")
+        return lines
+    if found is None:
+        return ["Chat template unknown (served elsewhere): requests pass as sent; `adapt:` in models.yaml",
+                "switches llmstack's gateway hook on for them."]
+    if found.notes:
+        return [f"Chat template: {found.notes[0]}.",
+                "Requests pass as sent; `adapt:` in models.yaml switches llmstack's gateway hook on for them."]
+    if found.refused:
+        return [f"Chat template ({found.origin}): refuses {', '.join(found.refused)},",
+                "which no switch of llmstack's gateway hook adapts: requests pass as sent."]
+    return ["Chat template: accepts every request shape Claude Code and Codex send (checked at render,",
+            f"{found.engine} rendering of {found.origin}): requests pass as sent."]
 
 
 def _entry(stack: StackSpec, model: ModelSpec, params: dict[str, Any], n: int, count: int, alone: bool,
@@ -113,6 +160,8 @@ def _entry(stack: StackSpec, model: ModelSpec, params: dict[str, Any], n: int, c
         comments += [f"{backend.litellm_route}/ speaks the backend's /v1/chat/completions for OpenAI and Anthropic",
                      "requests alike (the plain openai/ route sends Anthropic requests to /v1/responses),",
                      "unless model_info lists /v1/messages: then Anthropic requests pass through untranslated."]
+    if n == 0:
+        comments += _responses_comment(model, backend.title)
     if alone:
         comments += ["cooldown_time 0: its only deployment is never left out (that would only turn an error",
                      "into 429s), whatever router_settings say for the replicated aliases."]
@@ -121,7 +170,7 @@ def _entry(stack: StackSpec, model: ModelSpec, params: dict[str, Any], n: int, c
                 f"{backend.title} offers tool calling: {backend.features.tools}, vision: {backend.features.vision}"
                 " (README feature matrix).",
                 f"This model: vision {'true' if model.vision else 'false'} ({model.vision_source}).",
-                _route_comment(model, backend.title)]}
+                _route_comment(model, backend.title), *_template_comments(model)]}
 
 
 def _claude_entries(stack: StackSpec, by_alias: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -160,7 +209,38 @@ def gateway_view(stack: StackSpec, api_base: Address, service: Address) -> dict[
                 "requests over them and routes around one that fails."] if replicated else []
     return {"entries": entries, "router": {setting.key: setting.value for setting in settings},
             "router_notes": {setting.key: list(setting.why) for setting in settings},
-            "router_comments": comments, "replicated": replicated}
+            "router_comments": comments, "replicated": replicated, "hook": needs_hook(stack),
+            "hook_callback": HOOK_CALLBACK, "hook_file": HOOK_FILE}
+
+
+def needs_hook(stack: StackSpec) -> bool:
+    """Whether the gateway loads llmstack's request hook: only when some alias has a switch on.
+    Any callback costs every request LiteLLM's "no pre-call override" fast path."""
+    return stack.litellm is not None and any(m.adapt for m in stack.models)
+
+
+# ---- the gateway's request hook ---------------------------------------------------------------------
+
+@cache
+def _hook_source() -> str:
+    return hook_source().read_text(encoding="utf-8")
+
+
+def hook_file(context: dict[str, Any]) -> str:
+    """llmstack_hook.py: the header every rendered file carries (Python comments), then
+    gateway_hook.py verbatim."""
+    return jinja.render("llmstack_hook.py.j2", context, source=Block(_hook_source()))
+
+
+def check_hook(text: str) -> None:
+    """The rendered hook is comment lines, then gateway_hook.py byte for byte, read as UTF-8: no
+    value reached its code (the header's values are in comments, escaped like every value)."""
+    source = _hook_source()
+    head = text[:-len(source)] if text.endswith(source) else None
+    if head is None or any(not line.startswith("#") for line in head.splitlines()):
+        raise RenderError(f"{HOOK_FILE}: not the header's comments followed by llmstack's hook")
+    encoding, _ = tokenize.detect_encoding(BytesIO(text.encode("utf-8")).readline)
+    same(f"{HOOK_FILE}: source encoding", encoding, "utf-8")
 
 
 def litellm_config(context: dict[str, Any], view: dict[str, Any]) -> str:
@@ -170,12 +250,15 @@ def litellm_config(context: dict[str, Any], view: dict[str, Any]) -> str:
 # ---- the files every target writes alike -----------------------------------------------------------
 
 def shared_files(context: dict[str, Any], stack: StackSpec, summary: manifest.StackSummary) -> dict[str, str]:
-    """`.gitignore`, and the manifest with the target's summary."""
+    """`.gitignore`, the manifest with the target's summary, and the gateway's hook when it loads one."""
     recorded = manifest.Manifest(summary, dict(stack.inputs), dict(stack.facts))
-    return {
+    files = {
         GITIGNORE: jinja.render("gitignore.j2", context),
         MANIFEST: jinja.render("manifest.yaml.j2", context, body=Block(recorded.document())),
     }
+    if needs_hook(stack):
+        files[HOOK_FILE] = hook_file(context)
+    return files
 
 
 def summary(stack: StackSpec, *, gateway_url: str | None, published: dict[str, list[str]],
@@ -187,7 +270,7 @@ def summary(stack: StackSpec, *, gateway_url: str | None, published: dict[str, l
         services=[m.service for m in stack.services] + (["litellm"] if stack.litellm else []),
         backends=[m.service for m in stack.services], gateway_url=gateway_url,
         aliases=[manifest.AliasSummary(m.alias, m.tools, m.vision, m.max_model_len or m.context_limit,
-                                       m.service or None) for m in stack.models],
+                                       m.service or None, m.adapt) for m in stack.models],
         claude=dict(stack.litellm.claude_routes if stack.litellm else ()), published=published, gpus=gpus,
         mounts=mounts, hub_cache=stack.uses_hub, key_variables=key_variables(stack),
         backend_keys={m.service: m.backend_key for m in stack.services if m.backend_key},
@@ -266,8 +349,9 @@ def _check_dotenv_example(text: str, expected: set[str]) -> None:
     same(f"{ENV_EXAMPLE} variables", sorted(names), sorted(expected))
 
 
-def check_shared_files(files: dict[str, str], env_variables: set[str]) -> None:
-    """The files every target writes alike say only what llmstack put there."""
+def check_shared_files(files: dict[str, str], env_variables: set[str], hook: bool) -> None:
+    """The files every target writes alike say only what llmstack put there (the hook when the
+    gateway loads it, and only then)."""
     ignored = [line for line in files[GITIGNORE].splitlines() if line.strip() and not line.startswith("#")]
     same(f"{GITIGNORE} entries", ignored, [".env"])
     _check_dotenv_example(files[ENV_EXAMPLE], env_variables)
@@ -275,6 +359,9 @@ def check_shared_files(files: dict[str, str], env_variables: set[str]) -> None:
     body = files[MANIFEST][files[MANIFEST].index("\n{"):]
     same(f"{MANIFEST}", data, json.loads(body))
     keys(MANIFEST, data, {"format", "stack", "inputs", "models"})
+    same(f"{HOOK_FILE} rendered", HOOK_FILE in files, hook)
+    if hook:
+        check_hook(files[HOOK_FILE])
 
 
 def validate_gateway_config(stack: StackSpec, text: str, view: dict[str, Any]) -> None:
@@ -298,5 +385,9 @@ def validate_gateway_config(stack: StackSpec, text: str, view: dict[str, Any]) -
     same(f"{LITELLM_FILE}: router_settings", config["router_settings"], view["router"])
     same(f"{LITELLM_FILE}: general_settings", config["general_settings"],
          {"master_key": "os.environ/LITELLM_MASTER_KEY"})
-    keys(f"{LITELLM_FILE}: litellm_settings", config["litellm_settings"],
-         {"drop_params", "use_chat_completions_url_for_anthropic_messages", "disable_hf_tokenizer_download"})
+    settings = config["litellm_settings"]
+    keys(f"{LITELLM_FILE}: litellm_settings", settings,
+         {"drop_params", "use_chat_completions_url_for_anthropic_messages", "disable_hf_tokenizer_download"}
+         | ({"callbacks"} if view["hook"] else set()))
+    if view["hook"]:
+        same(f"{LITELLM_FILE}: litellm_settings.callbacks", settings["callbacks"], [HOOK_CALLBACK])

@@ -1,7 +1,8 @@
 """The Compose target: StackSpec -> a directory for `docker compose up -d`.
 
-`docker-compose.yml` (a service per backend, the gateway in front), `litellm-config.yaml`,
-`.env.example`, `.gitignore` and the manifest. The templates hold the structure; values reach
+`docker-compose.yml` (a service per backend, the gateway in front), `litellm-config.yaml` (and
+`llmstack_hook.py` beside it when an alias's requests need adapting), `.env.example`,
+`.gitignore` and the manifest. The templates hold the structure; values reach
 them through targets/jinja.py. Every render is parsed back and checked (`validate`) before anyone
 writes it: anything but what the spec means is an llmstack bug (exit 3, nothing written). No I/O
 besides reading the templates (and `validate_with_tool`, which runs the real Compose CLI).
@@ -17,12 +18,15 @@ from llmstack.backends.base import Container, python_healthcheck
 from llmstack.errors import RenderError
 from llmstack.escaping import compose_required, compose_variable
 from llmstack.manifest import MountSummary, StackSummary
-from llmstack.paths import BACKEND_KEY, COMPOSE_FILE, ENV_EXAMPLE, LITELLM_FILE
+from llmstack.paths import BACKEND_KEY, COMPOSE_FILE, ENV_EXAMPLE, HOOK_FILE, LITELLM_FILE
 from llmstack.spec import ModelSpec, StackSpec
 from llmstack.targets import common, jinja
 from llmstack.targets.common import keys, same
 
 HF_CACHE_VOLUME = "hf-cache"
+# In the gateway's container: the config, and the hook beside it (LiteLLM loads it from the config's directory).
+CONFIG_PATH = "/app/config.yaml"
+HOOK_PATH = f"/app/{HOOK_FILE}"
 HF_CACHE_VARIABLE = "LLMSTACK_HF_CACHE"
 WORKERS_VARIABLE = "LLMSTACK_LITELLM_WORKERS"
 # What `--stdout` prints; who reads `.env` (for the message after creating it).
@@ -118,13 +122,19 @@ def _gateway(stack: StackSpec) -> dict[str, Any] | None:
     listen = "0.0.0.0" if stack.network == "bridge" else stack.bind
     return {
         "spec": stack.litellm,
-        "command": ["--config", "/app/config.yaml", "--port", str(stack.litellm.port), "--host", listen],
+        "command": ["--config", CONFIG_PATH, "--port", str(stack.litellm.port), "--host", listen],
         # The LiteLLM image has python3 but neither curl nor wget.
         "healthcheck": python_healthcheck(_probe_host(listen), stack.litellm.port, "/health/liveliness"),
         "publish": _publish(stack.bind, stack.litellm.port) if stack.network == "bridge" else None,
         "key_variables": common.key_variables(stack),
         "backend_keys": common.backend_keys(stack),
+        "volumes": _gateway_volumes(stack),
     }
+
+
+def _gateway_volumes(stack: StackSpec) -> list[dict[str, Any]]:
+    files = [(LITELLM_FILE, CONFIG_PATH)] + ([(HOOK_FILE, HOOK_PATH)] if common.needs_hook(stack) else [])
+    return [{"type": "bind", "source": f"./{name}", "target": target, "read_only": True} for name, target in files]
 
 
 def summary(stack: StackSpec) -> StackSummary:
@@ -254,8 +264,7 @@ def _check_gateway_service(service: Any, context: dict[str, Any], stack: StackSp
     if stack.litellm.num_workers:
         command += ["--num_workers", compose_variable(WORKERS_VARIABLE, str(stack.litellm.num_workers))]
     same("service litellm: command", service["command"], command)
-    same("service litellm: volumes", service["volumes"],
-         [{"type": "bind", "source": "./litellm-config.yaml", "target": "/app/config.yaml", "read_only": True}])
+    same("service litellm: volumes", service["volumes"], litellm["volumes"])
     env = service["environment"]
     keys("service litellm: environment", env, {"LITELLM_MASTER_KEY", "LITELLM_LOCAL_MODEL_COST_MAP", "LITELLM_LOG",
                                                 *litellm["key_variables"], *litellm["backend_keys"]})
@@ -295,4 +304,4 @@ def validate(stack: StackSpec, files: dict[str, str], context: dict[str, Any] | 
     if stack.litellm is not None:
         _check_gateway_service(services["litellm"], context, stack)
         common.validate_gateway_config(stack, files[LITELLM_FILE], context["gateway"])
-    common.check_shared_files(files, _env_variables(stack))
+    common.check_shared_files(files, _env_variables(stack), common.needs_hook(stack))

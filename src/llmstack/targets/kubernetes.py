@@ -6,7 +6,7 @@ tensor parallelism, memory plan, images, gateway config) becomes, for `kubectl a
 - `kustomization.yaml`: the resources, a secretGenerator reading the git-ignored `.env`
   (LITELLM_MASTER_KEY, optional HF_TOKEN, upstream keys) and a configMapGenerator for
   `litellm-config.yaml` (the very file the compose target renders, with each backend's Service
-  as api_base);
+  as api_base) and, when an alias's requests need adapting, `llmstack_hook.py` beside it;
 - `<service>.yaml` per model: a Deployment (GPU limits, memory-backed /dev/shm, startup, readiness
   and liveness probes on the backend's health path, Recreate, the model from a claim,
   node selection, securityContext, CPU and memory) and its ClusterIP Service;
@@ -33,7 +33,7 @@ from typing import Any
 from llmstack import backends, k8spods, yamlio
 from llmstack.errors import EnvironmentProblem, RenderError
 from llmstack.manifest import StackSummary
-from llmstack.paths import BACKEND_KEY, ENV_EXAMPLE, LITELLM_FILE
+from llmstack.paths import BACKEND_KEY, ENV_EXAMPLE, HOOK_FILE, LITELLM_FILE
 from llmstack.spec import KubernetesSpec, ModelSpec, StackSpec, kube_name
 from llmstack.targets import common, jinja
 
@@ -210,6 +210,9 @@ def _gateway_view(stack: StackSpec) -> dict[str, Any] | None:
         "profile": k8spods.GATEWAY_PROFILE,
         "resources": k8spods.gateway_resources(spec, stack.kubernetes) if stack.kubernetes else None,
         "nonroot_uid": k8spods.NONROOT_UID,
+        # The ConfigMap's files: the config, and the hook LiteLLM loads from the config's directory.
+        "config_files": [f"config.yaml={LITELLM_FILE}"]
+        + ([f"{HOOK_FILE}={HOOK_FILE}"] if common.needs_hook(stack) else []),
     }
 
 
@@ -439,7 +442,7 @@ def _check_structure(stack: StackSpec, files: dict[str, str], context: dict[str,
     variables = set(common.backend_keys(stack))
     if gateway is not None:
         variables |= {"LITELLM_MASTER_KEY", *gateway["key_variables"]}
-    common.check_shared_files(files, variables)
+    common.check_shared_files(files, variables, common.needs_hook(stack))
 
 
 def validate(stack: StackSpec, files: dict[str, str], context: dict[str, Any] | None = None) -> None:
@@ -497,6 +500,9 @@ def _check_gateway(stack: StackSpec, files: dict[str, str]) -> None:
     volumes = deployment["spec"]["template"]["spec"]["volumes"]
     if [v["configMap"]["name"] for v in volumes if "configMap" in v] != [config_map_name(stack)]:
         raise RenderError(f"{name}: the config must come from the generated ConfigMap")
+    generated = _documents(KUSTOMIZATION, files[KUSTOMIZATION])[0]["configMapGenerator"]
+    common.same(f"{KUSTOMIZATION}: configMapGenerator", generated,
+                [{"name": config_map_name(stack), "files": _gateway_view(stack)["config_files"]}])  # type: ignore[index]
     common.validate_gateway_config(stack, files[LITELLM_FILE], gateway_view(stack))
     if stack.services:
         policies = _documents(POLICY_FILE, files[POLICY_FILE])

@@ -6,7 +6,8 @@ the first one (Claude Code's environment and mode messages, Codex's instructions
 message, two user turns in a row, tool results, tool-call ids the template does not expect,
 thinking in the history. `check_template(text)` renders the template once per shape (SHAPES) and
 returns `TemplateFindings`: which shapes were refused and what the gateway hook (gateway_hook.py)
-should switch on for the alias (`findings.adaptations`).
+should switch on for the alias (`findings.adaptations`). The render runs it on every model's own
+template (model/template.py `check`) and records the result in the manifest.
 
 The environment is the one Hugging Face transformers gives templates (read in its source,
 transformers 5.24.0 `utils/chat_template_utils.py`; vLLM and SGLang render through it):
@@ -153,7 +154,8 @@ class Refusal:
 
 @dataclass(frozen=True)
 class TemplateFindings:
-    """What a template made of the shapes it was given (frozen; `to_manifest()` for the manifest)."""
+    """What a template made of the shapes it was given (frozen; model/template.py records it in the
+    manifest as a TemplateCheck)."""
 
     sha256: str  # of the template text
     checked: tuple[str, ...]  # the shapes rendered (a template cut off early has fewer)
@@ -177,21 +179,6 @@ class TemplateFindings:
         if SYSTEM_INTO_USER in wanted:  # every system message goes into the first user turn anyway
             wanted.discard(FOLD_SYSTEM)
         return tuple(fix for fix in ADAPTATIONS if fix in wanted)
-
-    def to_manifest(self) -> dict:
-        data: dict[str, Any] = {"sha256": self.sha256, "engine": self.engine, "checked": list(self.checked),
-                                "refused": {r.shape: r.error for r in self.refused}}
-        if self.adaptations:
-            data["adaptations"] = list(self.adaptations)
-        if self.notes:
-            data["notes"] = list(self.notes)
-        return data
-
-    @classmethod
-    def from_manifest(cls, data: Mapping[str, Any]) -> TemplateFindings:
-        return cls(sha256=str(data.get("sha256", "")), checked=tuple(data.get("checked") or ()),
-                   refused=tuple(Refusal(s, str(e)) for s, e in (data.get("refused") or {}).items()),
-                   notes=tuple(data.get("notes") or ()), engine=str(data.get("engine", "transformers")))
 
 
 def template_sha256(text: str) -> str:
