@@ -27,7 +27,7 @@ from llmstack.provenance import Origin, Sourced, builtin, file_key, keypath
 
 class Strict(BaseModel):
     # Schemas are built on first use, not at import.
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid", defer_build=True, strict=True)
 
 
 class BackendOverrides(Strict):

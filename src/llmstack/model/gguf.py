@@ -467,6 +467,12 @@ def inspect_gguf(path: Path, projectors: tuple[str, ...] | None = None) -> Model
     if is_projector(meta):
         out.note(f"{src} is a vision projector (mmproj), not a language model; pass the model .gguf")
         return out.facts(format="gguf", name=name, files=tuple(p.name for p in files))
+    if arch is None:
+        # Every GGUF llama.cpp's converters write names its architecture there, and llama.cpp reads
+        # it first to know which model it is loading: a file without it is not a model to serve.
+        raise ModelFileError(f"{first}: the GGUF header has no usable general.architecture (a short text naming the "
+                             "model's architecture, e.g. llama); this is not a model file llama.cpp can load: "
+                             "convert the model again with llama.cpp's convert_hf_to_gguf.py")
 
     h = _Reader(meta, arch, src, out)
     context = h.fact("context_length", "context_length", "context length")
