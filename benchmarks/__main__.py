@@ -2,7 +2,7 @@
 
     python -m benchmarks            # full run (about ten minutes; needs Docker, builds test images)
     python -m benchmarks --quick    # seconds: proves every benchmark still runs (CI)
-    python -m benchmarks --only cli # one part: cli, ready, gateway, anthropic
+    python -m benchmarks --only cli # one part: cli, ready, gateway, gateway-path, anthropic
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks import anthropic, cli, common, gateway, ready
+from benchmarks import anthropic, cli, common, gateway, gateway_path, ready
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 TITLES = {"cli": "CLI wall time", "ready": "Time to ready", "gateway": "Gateway overhead",
-          "anthropic": "Native vs translated"}
+          "gateway-path": "Gateway path (gateway vs direct on a real engine)", "anthropic": "Native vs translated"}
 
 
 def sections_of(text: str) -> dict[str, str]:
@@ -63,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     if "gateway" in parts:
         text, _ = gateway.run(quick=args.quick)
         measured[TITLES["gateway"]] = f"{stamp}\n\n{text}"
+        print(text, flush=True)
+    if "gateway-path" in parts:
+        text, _ = gateway_path.run(quick=args.quick)
+        measured[TITLES["gateway-path"]] = f"{stamp}\n\n{text}"
         print(text, flush=True)
     if "anthropic" in parts:
         text, _ = anthropic.run(quick=args.quick)
