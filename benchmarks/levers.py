@@ -30,6 +30,7 @@ import os
 import secrets
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -106,6 +107,9 @@ def rss_mib(pids: list[int]) -> float:
     return total / 1024
 
 
+UNSET = "<unset>"  # an environment value that removes the variable
+
+
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -116,8 +120,11 @@ class Process:
         if cpus:
             argv = ["taskset", "-c", cpus, *argv]
         self.log = log or Path(tempfile.mkstemp(prefix="bench-", suffix=".log")[1])
+        merged = {**os.environ, **(env or {})}
+        for name in [k for k, v in merged.items() if v == UNSET]:
+            del merged[name]
         with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen(argv, env=merged, stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True)
 
     def stop(self) -> None:
@@ -161,6 +168,7 @@ class Variant:
     args: tuple[str, ...] = ()
     cpus: str | None = None  # taskset -c
     model_info: dict = field(default_factory=dict)  # merged into every model_list entry's model_info
+    passthrough: bool = False  # requests go to a pass-through route (/engine/...) instead of the model routes
     extras: tuple[str, ...] = ()  # more packages in the venv (httptools...)
 
 
@@ -187,7 +195,14 @@ def config_for(base: dict, variant: Variant) -> dict:
         config[section].update(values)
     for entry in config["model_list"]:
         entry.setdefault("model_info", {}).update(variant.model_info)
+    if variant.passthrough:  # LiteLLM forwards /engine/<path> to the backend's /<path> as it is
+        target = config["model_list"][0]["litellm_params"]["api_base"].removesuffix("/v1")
+        config["general_settings"]["pass_through_endpoints"] = [
+            {"path": PASSTHROUGH, "target": target, "include_subpath": True, "auth": True}]
     return config
+
+
+PASSTHROUGH = "/engine"
 
 
 # The environment llmstack renders for the gateway (templates/docker-compose.yml.j2).
@@ -324,7 +339,8 @@ def run_levers(variants: list[Variant], scenarios: list[Scenario], rounds: int, 
         targets = {"direct": (f"http://127.0.0.1:{backend_port}", {}, "m", backend.pids())}
         for g in gateways:
             assert g.proc
-            targets[g.variant.name] = (f"http://127.0.0.1:{g.port}", {}, ALIAS, g.proc.pids())
+            prefix, model = (PASSTHROUGH, "m") if g.variant.passthrough else ("", ALIAS)
+            targets[g.variant.name] = (f"http://127.0.0.1:{g.port}{prefix}", {}, model, g.proc.pids())
         found: dict[tuple[str, str], Measured] = {}
         names = list(targets)
         for i in range(rounds):
@@ -359,6 +375,44 @@ def _headers(gateways: list[Gateway], name: str, api: str) -> dict[str, str]:
         if g.variant.name == name:
             return g.headers(api)
     return {"anthropic-version": "2023-06-01"} if api == "messages" else {}
+
+
+# ---- start time and idle memory ---------------------------------------------------------------------
+
+def run_start(versions: list[str], workers: list[int], runs: int) -> str:
+    """Start to /health/readiness and resident memory once idle, per version and worker count, in
+    alternating order (one gateway at a time, the rendered configuration, a stand-in backend)."""
+    work = Path(tempfile.mkdtemp(prefix="bench-start-"))
+    backend_port = free_port()
+    backend = Process([sys.executable, str(REPO / "benchmarks" / "stream_backend.py"), "--port", str(backend_port),
+                       "--host", "127.0.0.1"], log=work / "backend.log")
+    base = rendered_config(f"http://127.0.0.1:{backend_port}/v1")
+    found: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    loads = [load_average()]
+    try:
+        wait_ready(f"http://127.0.0.1:{backend_port}/health", backend)
+        for version in versions:  # venvs made before anything is timed
+            litellm_venv(version)
+        for i in range(runs):
+            combos = [(v, w) for v in versions for w in workers]
+            for version, count in (combos if i % 2 == 0 else combos[::-1]):
+                gateway = Gateway(Variant(f"{version} x{count}", version=version, workers=count), base, work)
+                gateway.start()
+                try:
+                    gateway.wait()
+                finally:
+                    gateway.stop()
+                found.setdefault((version, count), []).append((gateway.start_s, gateway.idle_mib))
+            loads.append(load_average())
+    finally:
+        backend.stop()
+    rows = []
+    for (version, count), samples in found.items():
+        starts, mems = [s for s, _ in samples], [m for _, m in samples]
+        rows.append([version, str(count), f"{statistics.median(starts):.1f}", " / ".join(f"{s:.1f}" for s in starts),
+                     f"{statistics.median(mems):.0f}"])
+    return (f"{runs} alternating runs per row; load average before and after each run: {'; '.join(loads)}.\n\n"
+            + table(["LiteLLM", "workers", "start to ready s (median)", "runs", "idle RSS MiB (median)"], rows))
 
 
 # ---- profiling -------------------------------------------------------------------------------------
@@ -474,13 +528,13 @@ QUIET_BOOKKEEPING = {"general_settings": {"disable_spend_logs": True, "disable_e
 
 def lever_sets() -> dict[str, list[Variant]]:
     """Named groups; each is measured as one alternating run (its variants against direct)."""
-    rendered = Variant("rendered 1.104.5")
+    rendered = Variant("rendered, 1 worker")  # llmstack's config and environment; --num_workers 1
     return {
         "version": [rendered, Variant("1.108.7", version=LTS)],
         "cost": [rendered, Variant("zero prices", model_info=FREE)],
         "logging": [
             rendered,
-            Variant("LITELLM_LOG unset", env={"LITELLM_LOG": ""}),
+            Variant("LITELLM_LOG unset", env={"LITELLM_LOG": UNSET}),
             Variant("LITELLM_LOG=ERROR", env={"LITELLM_LOG": "ERROR"}),
             Variant("turn_off_message_logging", settings={"litellm_settings": {"turn_off_message_logging": True}}),
             Variant("disable_streaming_logging", settings={"litellm_settings": {"disable_streaming_logging": True}}),
@@ -495,6 +549,13 @@ def lever_sets() -> dict[str, list[Variant]]:
         "image": [rendered, Variant("+opentelemetry-sdk, prisma", extras=("opentelemetry-sdk", "prisma"))],
         "workers": [rendered, Variant("2 workers", workers=2), Variant("4 workers", workers=4)],
         "native": [rendered, Variant("native /v1/messages", model_info=NATIVE)],
+        "passthrough": [rendered, Variant("pass-through route /engine", passthrough=True)],
+        "combined": [
+            rendered,
+            Variant("zero prices + native", model_info={**FREE, **NATIVE}),
+            Variant("zero prices + native, 1.108.7", version=LTS, model_info={**FREE, **NATIVE}),
+            Variant("zero prices + native + granian", model_info={**FREE, **NATIVE}, args=("--run_granian",)),
+        ],
     }
 
 
@@ -510,6 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", default="stream,plain")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--start", action="store_true", help="start time and idle memory per LiteLLM version")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "bench-levers")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the gateways it started (finally blocks)
@@ -518,6 +580,9 @@ def main(argv: list[str] | None = None) -> int:
                  and ("stream" if s.stream else "plain") in args.mode.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
     sets = lever_sets()
+    if args.start:
+        print(run_start([PINNED, LTS], [1, 2], 2 if args.quick else args.rounds), flush=True)
+        return 0
     if args.profile:
         for name in args.only or ["rendered 1.104.5 x1"]:
             variant = next(v for group in sets.values() for v in group if v.name == name)
