@@ -28,7 +28,7 @@ EXAMPLES: dict[str, list[str]] = {
                                "--name", "llama-cpu-llama-3-1-8b"],
     "llama-split-qwen2-5-7b": ["--model",
                                f"{FIXTURES}/gguf/Qwen2.5-7B-Instruct-Q4_K_M/Qwen2.5-7B-Instruct-Q4_K_M-00001-of-00003.gguf",
-                               "--gpus", "0", "--gpu-memory", "24", "--name", "llama-split-qwen2-5-7b"],
+                               "--gpus", "device=0", "--gpu-memory", "24", "--name", "llama-split-qwen2-5-7b"],
     "trtllm-llama-3-1-8b": ["--model", f"{FIXTURES}/families/Llama-3.1-8B-Instruct-trtllm-engine", "--gpus", "0,1",
                             "--name", "trtllm-llama-3-1-8b"],
     "vllm-host-network": ["--model", "meta-llama/Llama-3.1-8B-Instruct", "--network", "host",

@@ -21,13 +21,41 @@ def test_backend_declares_everything(backend: Backend):
     assert isinstance(backend.defaults, Defaults)
     if backend.runs_service:
         assert backend.defaults.image and backend.defaults.version and 1 <= backend.defaults.port <= 65535
-        assert backend.image(backend.defaults.image, backend.defaults.version, gpu=True)
         backend.args_model.model_validate(dict(backend.defaults.args))  # built-in args are valid args
-    # Parser tables only name parsers the pinned version ships.
-    assert set(backend.tool_parser_by_family.values()) <= backend.tool_parsers
-    assert set(backend.reasoning_parser_by_family.values()) - {None} <= backend.reasoning_parsers
-    if backend.reasoning_parser_for_think_tags:
-        assert backend.reasoning_parser_for_think_tags in backend.reasoning_parsers
+    # Parser tables only name parsers the pinned version ships (a catalogued backend: its entry's).
+    facts = backend.facts(backend.defaults.version or None)
+    assert set(facts.tool_parser_by_family.values()) <= facts.tool_parsers
+    assert set(facts.reasoning_parser_by_family.values()) - {None} <= facts.reasoning_parsers
+    if facts.reasoning_parser_for_think_tags:
+        assert facts.reasoning_parser_for_think_tags in facts.reasoning_parsers
+    if backend.runs_service and backend.catalogued:
+        from llmstack import catalog
+
+        assert backend.defaults.version == catalog.versions(backend.name)[-1]  # the pin: the newest catalogued
+        assert facts.exact and backend.pick_image(facts, backend.defaults.image, backend.defaults.version, "cuda")
+        # no parser or route knowledge left in class constants: the catalogue answers
+        assert not backend.tool_parsers and not backend.tool_parser_by_family and not backend.reasoning_parsers
+
+
+@pytest.mark.parametrize("backend", [b for b in ALL if b.runs_service], ids=lambda b: b.name)
+def test_every_flag_a_command_writes_is_declared_derived(backend: Backend):
+    """So an `--extra-arg` can never contradict one of them (issue 17): it is refused instead."""
+    from llmstack.spec import GpuSpec, ModelSpec
+
+    args = {**{key: 1 for key in backend.args_model.model_fields}, **backend.defaults.args}
+    facts = backend.facts(backend.defaults.version or None)
+    model = ModelSpec(service="backend", alias="a", backend=backend.name, display_name="m", served_name="m",
+                      model_arg="/models/m", image="i", port=8000, gpus=GpuSpec(kind="count", count=2), tools=True,
+                      vision=True, mmproj_arg="/mmproj/p.gguf", tensor_parallel=2, max_model_len=4096,
+                      tool_parser=next(iter(sorted(facts.tool_parsers)), None),
+                      reasoning_parser=next(iter(sorted(facts.reasoning_parsers)), None), args=args)
+    command = backend.command(model, "0.0.0.0")
+    if command[:2] == ["python3", "-m"]:  # the program, then its arguments
+        command = command[3:]
+    flags = [arg for arg in command if arg.startswith("-")]
+    assert flags
+    for flag in flags:
+        assert backend.derived_flag(flag) is not None, f"{backend.name} writes {flag} without declaring it derived"
 
 
 def test_each_format_has_one_auto_backend():

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from llmstack import backends
 from tests.conftest import snapshot
 
+PIN = {name: backends.get(name).defaults.version for name in backends.names()}  # the built-in pins
 TINY = ("--model", "./models/tiny.gguf", "--cpu")
 EXTERNAL = ("--backend", "external", "--model", "qwen2-5-7b-instruct", "--api-base", "http://gpu-host-1:8000/v1")
 
@@ -30,7 +32,7 @@ CASES = {
     "tool parser on llama": ((*TINY, "--tool-parser", "hermes"), "llama.cpp has no tool parser"),
     "unknown anthropic route": ((*TINY, "--anthropic-route", "direct"), "--anthropic-route direct: choose native"),
     "native route where the version has none": (("--model", "Qwen/Qwen2.5-7B-Instruct", "--backend", "sglang",
-                                                 "--anthropic-route", "native"),
+                                                 "--backend-version", "v0.5.6", "--anthropic-route", "native"),
                                                 "--anthropic-route native: SGLang v0.5.6 has no /v1/messages"),
     "port zero": ((*TINY, "--port", "0"), "--port 0: a port must be between 1 and 65535"),
     "port too large": ((*TINY, "--port", "70000"), "--port 70000"),
@@ -209,7 +211,7 @@ def test_defaults_from_models_yaml_are_named_by_their_key_path(cli, workdir):
     (workdir / "bad.yaml").write_text("defaults:\n  backends:\n    vllm: {image: 'Vllm/Vllm'}\n")
     before = snapshot(workdir)
     assert_rejected(cli("render", "--model", "./models/Qwen2.5-7B-Instruct", "--config", "bad.yaml"),
-                    "bad.yaml: defaults.backends.vllm.image 'Vllm/Vllm:v0.12.0': repository names are lowercase",
+                    f"bad.yaml: defaults.backends.vllm.image 'Vllm/Vllm:{PIN['vllm']}': repository names are lowercase",
                     before, workdir)
 
 
@@ -219,7 +221,7 @@ def test_a_models_yaml_with_only_stacks_is_complete(cli, workdir):
     result = cli("render", "s", "--config", "only.yaml")
     assert result.exit_code == 0, result.stderr
     compose = yaml.safe_load((workdir / "compose" / "s" / "docker-compose.yml").read_text())
-    assert compose["services"]["backend"]["image"] == "ghcr.io/ggml-org/llama.cpp:server-b7349"  # built-in pin
+    assert compose["services"]["backend"]["image"] == f"ghcr.io/ggml-org/llama.cpp:server-{PIN['llama']}"  # the pin
 
 
 def test_an_undecodable_models_yaml_is_one_line(cli, workdir):

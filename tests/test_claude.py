@@ -40,26 +40,40 @@ def render(cli, *args: str):
 @pytest.mark.parametrize("name, version, serves", [
     ("vllm", "v0.12.0", True), ("vllm", "v0.11.0", False), ("sglang", "v0.5.6", False), ("sglang", "v0.5.9", True),
     ("llama", "b7349", True), ("llama", "b6000", False), ("llama", "latest", None), ("trtllm", "1.0.0", None),
-    ("external", None, None),
+    ("trtllm", "1.2.1", None), ("external", None, None),
 ])
 def test_which_versions_serve_messages(name, version, serves):
-    assert backends.get(name).serves_messages(version) is serves
+    assert backends.get(name).facts(version).serves_messages is serves
 
 
-@pytest.mark.parametrize("name, route", [("vllm", "translated"), ("sglang", "translated"), ("llama", "native"),
+@pytest.mark.parametrize("name, route", [("vllm", "translated"), ("sglang", "native"), ("llama", "native"),
                                          ("trtllm", "translated"), ("external", "translated")])
 def test_default_route_at_the_pinned_version(name, route):
+    """vLLM stays translated until the real-server measurement sets its row (Vllm.anthropic_routes);
+    SGLang is native where its catalogue entry says /v1/messages takes Claude Code's shapes."""
     backend = backends.get(name)
-    assert backend.default_anthropic_route(backend.defaults.version or None) == route
+    assert backend.facts(backend.defaults.version or None).anthropic_route == route
+
+
+@pytest.mark.parametrize("name, version, route", [
+    ("sglang", "v0.5.9", "translated"), ("sglang", "v0.5.12", "translated"),  # no role: system in messages yet
+    ("sglang", "v0.5.14", "native"), ("sglang", "v0.5.30", "native"),  # the catalogue's claude_code_route_since
+    ("vllm", "v0.23.0", "translated"), ("vllm", "v0.33.0", "translated"),  # not yet measured: see Vllm
+    ("llama", "b7349", "native"), ("llama", "b11312", "native"),
+])
+def test_the_route_follows_the_version(name, version, route):
+    assert backends.get(name).facts(version).anthropic_route == route
 
 
 def test_llama_is_native_and_every_claude_route_says_so(cli, workdir):
     render(cli, *TINY, "--name", "t")
     info = model_info(workdir / "compose" / "t")
     assert {name: i.get("supported_endpoints") for name, i in info.items()} == {
-        "local-model": NATIVE, "claude-opus-*": NATIVE, "claude-sonnet-*": NATIVE, "claude-haiku-*": NATIVE}
+        "local-model": NATIVE, "claude-opus-*": NATIVE, "claude-sonnet-*": NATIVE, "claude-haiku-*": NATIVE,
+        "claude-fable-*": NATIVE}
     text = (workdir / "compose" / "t" / "litellm-config.yaml").read_text()
-    assert "passed untranslated to llama.cpp's own /v1/messages (the default for llama.cpp b7349)" in text
+    assert (f"passed untranslated to llama.cpp's own /v1/messages (the default for llama.cpp "
+            f"{backends.get('llama').defaults.version}: measured, benchmarks/RESULTS.md)") in text
     assert "disable_hf_tokenizer_download: true" in text
 
 
@@ -134,12 +148,14 @@ def test_environment_points_claude_code_at_the_stack(stack):
         "ANTHROPIC_DEFAULT_OPUS_MODEL": "local-model",
         "ANTHROPIC_DEFAULT_SONNET_MODEL": "local-model",
         "ANTHROPIC_DEFAULT_HAIKU_MODEL": "local-model",
+        "ANTHROPIC_DEFAULT_FABLE_MODEL": "local-model",
         "CLAUDE_CODE_DISABLE_1M_CONTEXT": "1",
         "API_TIMEOUT_MS": "1800000",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS": "1",
         "CLAUDE_CODE_ATTRIBUTION_HEADER": "0",
         "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "16384",  # a quarter of the 65536-token context
+        "CLAUDE_CODE_MAX_CONTEXT_TOKENS": "65536",
     }
     assert env.notes == []
 
@@ -151,9 +167,27 @@ def test_tiers_follow_the_stacks_claude_mapping(cli, workdir):
     env = claude.environment(stackdir.load("qwen-coder-and-chat"))
     tiers = {k: v for k, v in env.values.items() if k.startswith("ANTHROPIC_DEFAULT_")}
     assert tiers == {"ANTHROPIC_DEFAULT_OPUS_MODEL": "coder", "ANTHROPIC_DEFAULT_SONNET_MODEL": "coder",
-                     "ANTHROPIC_DEFAULT_HAIKU_MODEL": "chat"}
+                     "ANTHROPIC_DEFAULT_HAIKU_MODEL": "chat", "ANTHROPIC_DEFAULT_FABLE_MODEL": "coder"}
     assert env.values["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == "8192"  # the smaller context, 32768
+    assert env.values["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "32768"
     assert any(n.startswith("chat: a 32768-token context") for n in env.notes)
+
+
+def test_the_fable_tier_is_routed_like_the_others(cli, workdir):
+    """Claude Code 2.1.332's fourth tier: the gateway answers claude-fable-* (a hand-configured client
+    asking for it got 400 before), mapped by `claude: {fable: ...}` like the other tiers."""
+    from llmstack import stackdir
+
+    (workdir / "fable.yaml").write_text(yaml.safe_dump({"stacks": {"s": {
+        "claude": {"opus": "big", "fable": "small"},
+        "models": [{"model": "./models/Qwen2.5-7B-Instruct", "alias": "big", "gpus": [0]},
+                   {"model": "./models/tiny.gguf", "alias": "small", "gpus": "none"}]}}}))
+    render(cli, "s", "--config", "fable.yaml")
+    config = yaml.safe_load((workdir / "compose" / "s" / "litellm-config.yaml").read_text())
+    routes = {e["model_name"]: e["litellm_params"]["api_base"] for e in config["model_list"]}
+    assert routes["claude-fable-*"] == routes["small"] and routes["claude-opus-*"] == routes["big"]
+    env = claude.environment(stackdir.load("s"))
+    assert env.values["ANTHROPIC_DEFAULT_FABLE_MODEL"] == "small"
 
 
 def test_print_env_is_posix_shell_that_round_trips(cli, stack):
@@ -203,7 +237,7 @@ def test_settings_write_merges_and_keeps_other_keys(cli, stack, workdir):
     assert data["permissions"] == {"allow": ["Bash(ls:*)"]}
     assert data["env"]["MY_VAR"] == "1" and data["env"]["API_TIMEOUT_MS"] == "1800000"
     assert "replaced API_TIMEOUT_MS; kept its other settings (permissions)" in result.stdout
-    assert "an `env` block of 12 variables" in result.stdout
+    assert "an `env` block of 14 variables" in result.stdout
 
 
 def test_settings_write_refuses_a_file_it_cannot_read_as_settings(cli, stack, workdir):

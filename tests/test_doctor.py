@@ -20,6 +20,8 @@ class FakeHost(doctor.Host):
         self.busy = kw.get("busy", set())
         self.free_gb = kw.get("free_gb", 500.0)
         self.running = kw.get("running", set())
+        self.driver = kw.get("driver")  # unknown unless a test says otherwise
+        self.flags = kw.get("cpu_flags")
 
     def docker_info(self):
         return self.info
@@ -32,6 +34,12 @@ class FakeHost(doctor.Host):
 
     def cdi_specs(self):
         return self.cdi
+
+    def nvidia_driver(self):
+        return self.driver
+
+    def cpu_flags(self):
+        return self.flags
 
     def gpu_memory(self):
         return None  # unknown unless a test says otherwise

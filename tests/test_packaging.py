@@ -22,6 +22,7 @@ def test_wheel_ships_templates_and_defaults(tmp_path):
         assert f"llmstack/_data/templates/{template}" in names
     assert "llmstack/_data/models.yaml" in names
     assert "llmstack/backends/vllm.py" in names
+    assert "llmstack/catalog/data/vllm/v0.33.0.json" in names  # the engine catalogue
 
 
 def test_python_dash_m_works():
@@ -35,6 +36,7 @@ def test_python_dash_m_works():
     ("llmstack.runtime", {"yaml"}),
     ("llmstack.doctor", {"yaml"}),
     ("llmstack.claude", set()),  # `llmstack claude` starts Claude Code at once
+    ("llmstack.catalog", set()),  # the catalogue loader: JSON only
 ])
 def test_heavy_imports_stay_off_paths_that_do_not_need_them(module, allowed):
     heavy = ("jinja2", "httpx", "pydantic", "yaml", "rich")

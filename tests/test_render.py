@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from llmstack import catalog
 from tests.conftest import compose_config_quiet, snapshot
 
 
@@ -29,7 +30,7 @@ def test_vllm_directory_from_local_model(cli, workdir):
         ".env", ".env.example", ".gitignore", "docker-compose.yml", "litellm-config.yaml", "llmstack-manifest.yaml"]
     compose = load(out)
     backend = compose["services"]["backend"]
-    assert backend["image"] == "vllm/vllm-openai:v0.12.0"
+    assert backend["image"] == f"vllm/vllm-openai:{catalog.newest('vllm').version}"  # the pin: the newest catalogued
     cmd = backend["command"]
     assert "serve" not in cmd
     assert cmd[:2] == ["--model", "/models/Qwen2.5-7B-Instruct"]
@@ -52,7 +53,7 @@ def test_vllm_directory_from_local_model(cli, workdir):
     assert health["start_period"] == "30m" and health["start_interval"] == "1s"
 
     gateway = compose["services"]["litellm"]
-    assert gateway["image"] == "ghcr.io/berriai/litellm:main-v1.104.5"
+    assert gateway["image"] == f"ghcr.io/berriai/litellm:{catalog.newest('litellm').version}"  # v1.X.Y tags
     assert gateway["command"] == ["--config", "/app/config.yaml", "--port", "4000", "--host", "0.0.0.0",
                                   "--num_workers", "${LLMSTACK_LITELLM_WORKERS:-2}"]
     assert gateway["environment"]["LITELLM_LOG"] == "WARNING"
@@ -114,7 +115,7 @@ def test_output_is_deterministic(cli, workdir):
 def test_stdout_prints_compose_and_writes_nothing(cli, workdir):
     before = snapshot(workdir)
     result = render_ok(cli, "--model", "./models/tiny.gguf", "--cpu", "--stdout")
-    assert yaml.safe_load(result.stdout)["services"]["backend"]["image"] == "ghcr.io/ggml-org/llama.cpp:server-b7349"
+    assert yaml.safe_load(result.stdout)["services"]["backend"]["image"] == "ghcr.io/ggml-org/llama.cpp:server-b11312"
     assert snapshot(workdir) == before
 
 
@@ -178,7 +179,7 @@ def test_directory_with_one_gguf_mounts_the_directory_and_serves_the_file(cli, w
 def test_llama_cpu_and_vision(cli, workdir):
     cpu = yaml.safe_load(render_ok(cli, "--model", "./models/tiny.gguf", "--cpu", "--stdout").stdout)
     backend = cpu["services"]["backend"]
-    assert backend["image"] == "ghcr.io/ggml-org/llama.cpp:server-b7349"
+    assert backend["image"] == "ghcr.io/ggml-org/llama.cpp:server-b11312"
     assert "deploy" not in backend and "-ngl" not in backend["command"]
     assert backend["healthcheck"]["test"][1] == "curl"  # the llama.cpp image has curl, no python
     render_ok(cli, "--model", "./models/tiny.gguf", "--mmproj", "./models/mmproj.gguf", "--name", "v")
@@ -226,6 +227,29 @@ def test_precedence_cli_over_stack_over_defaults(cli, workdir):
     assert cmd[cmd.index("--gpu-memory-utilization") + 1] == "0.9"  # defaults
     assert out["services"]["litellm"]["ports"] == ["127.0.0.1:4500:4500"]
     assert out["name"] == "s"
+
+
+def test_a_stack_models_args_are_used_and_credited(cli, workdir):
+    """Issue 17, bug 1: `args:` of a stack model were validated, then ignored (the context came from the
+    built-in default, and the comment said so)."""
+    (workdir / "my.yaml").write_text(yaml.safe_dump({"stacks": {"t": {"models": [
+        {"model": "./models/Qwen2.5-7B-Instruct", "backend": "vllm", "gpus": [0],
+         "args": {"max_model_len": 4096, "gpu_memory_utilization": 0.5}}]}}}))
+    result = render_ok(cli, "t", "--config", "my.yaml", "--stdout")
+    cmd = yaml.safe_load(result.stdout)["services"]["backend"]["command"]
+    assert cmd[cmd.index("--max-model-len") + 1] == "4096"
+    assert cmd[cmd.index("--gpu-memory-utilization") + 1] == "0.5"
+    assert "# Context 4096 tokens: my.yaml: stacks.t.models[0].args.max_model_len." in result.stdout
+
+
+def test_unknown_args_of_a_stack_model_are_refused_with_backend_auto(cli, workdir):
+    """Issue 17, bug 1: with `backend: auto` (the default) unknown `args:` keys went unchecked."""
+    (workdir / "my.yaml").write_text(yaml.safe_dump({"stacks": {"u": {"models": [
+        {"model": "./models/Qwen2.5-7B-Instruct", "args": {"max_model_len": 4096, "gpu_mem": 0.5}}]}}}))
+    result = cli("render", "u", "--config", "my.yaml", "--stdout")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("llmstack: error: my.yaml: stacks.u.models[0].args.gpu_mem: unknown key "
+                                     "(remove it or check its spelling)")
 
 
 def test_vision_comes_from_the_stack_or_the_name_and_says_which(cli, workdir):
@@ -283,6 +307,45 @@ def test_publish_backend_bind_extra_args_and_no_litellm(cli, workdir):
     assert compose_config_quiet(bare).returncode == 0
 
 
+@pytest.mark.parametrize("args, expected", [
+    (("--model", "Qwen/Qwen2.5-7B-Instruct", "--extra-arg=--max-model-len=4096"),
+     "--extra-arg --max-model-len=4096: llmstack derives vLLM's --max-model-len; use --max-model-len instead "
+     "(max_model_len: on a model in models.yaml)"),
+    (("--model", "Qwen/Qwen2.5-7B-Instruct", "--extra-arg", "--max_model_len", "--extra-arg", "4096"),
+     "--extra-arg --max_model_len: llmstack derives vLLM's --max-model-len"),  # vLLM reads _ as -
+    (("--model", "Qwen/Qwen2.5-7B-Instruct", "--gpus", "2", "--extra-arg=-tp=2"),
+     "--extra-arg -tp=2: llmstack derives vLLM's --tensor-parallel-size; use --tensor-parallel instead"),
+    (("--model", "Qwen/Qwen2.5-7B-Instruct", "--extra-arg=--gpu-memory-utilization=0.5"),
+     "llmstack derives vLLM's --gpu-memory-utilization; set args: {gpu_memory_utilization: ...} on the model in "
+     "models.yaml (or defaults.backends.vllm.args) instead"),
+    (("--model", "Qwen/Qwen2.5-7B-Instruct", "--backend", "sglang", "--extra-arg=--context-len=4096"),
+     "--extra-arg --context-len=4096: SGLang reads it as --context-length, which llmstack derives; use "
+     "--max-model-len instead"),
+    (("--model", "./models/tiny.gguf", "--cpu", "--extra-arg=-c", "--extra-arg=4096"),
+     "--extra-arg -c: llmstack derives llama.cpp's -c; use --max-model-len instead"),
+    (("--model", "./models/tiny.gguf", "--cpu", "--extra-arg=--host=::"),
+     "--extra-arg --host=::: llmstack derives llama.cpp's --host; the listen address follows --network and --bind"),
+    (("--model", "./models/engine", "--gpus", "1", "--extra-arg=--served_model_name=x", "--extra-arg=--tp_size=2"),
+     "--extra-arg --tp_size=2: llmstack derives TensorRT-LLM's --tp_size; use --tensor-parallel instead"),
+])
+def test_an_extra_arg_never_contradicts_a_derived_flag(cli, workdir, args, expected):
+    """Issue 17, bug 2: `--extra-arg=--max-model-len=4096` rendered both values, while the comment, the
+    memory plan and the manifest said 32768. Each backend declares the flags it derives; an extra
+    argument naming one (in any spelling the server accepts) is refused, naming the option to use."""
+    from tests.test_bad_input import assert_rejected
+
+    assert_rejected(cli("render", *args), expected, snapshot(workdir), workdir)
+
+
+def test_extra_args_in_models_yaml_are_checked_too(cli, workdir):
+    (workdir / "my.yaml").write_text(yaml.safe_dump({"stacks": {"t": {"models": [
+        {"model": "./models/Qwen2.5-7B-Instruct", "extra_args": ["--enable-prefix-caching", "--port=9000"]}]}}}))
+    result = cli("render", "t", "--config", "my.yaml", "--stdout")
+    assert result.exit_code == 2
+    assert "my.yaml: stacks.t.models[0].extra_args --port=9000: llmstack derives vLLM's --port; use --port " \
+           "instead (port: on a model in models.yaml)" in result.stderr
+
+
 def test_dollar_and_spaces_in_paths_survive_compose_interpolation(cli, workdir):
     weird = workdir / "models" / "my $HOME model"
     weird.mkdir()
@@ -306,7 +369,7 @@ def test_two_model_stack(cli, workdir):
         ("coder", "http://backend-coder:8000/v1"), ("chat", "http://backend-chat:30000/v1"),
         # Claude Code's tiers, as the stack's `claude:` maps them
         ("claude-opus-*", "http://backend-coder:8000/v1"), ("claude-sonnet-*", "http://backend-coder:8000/v1"),
-        ("claude-haiku-*", "http://backend-chat:30000/v1")]
+        ("claude-haiku-*", "http://backend-chat:30000/v1"), ("claude-fable-*", "http://backend-coder:8000/v1")]
     assert compose_config_quiet(out).returncode == 0
 
 
@@ -393,8 +456,8 @@ def test_external_replicas_are_a_gateway_in_front_of_several_hosts(cli, workdir)
     config = load(out, "litellm-config.yaml")
     entries = [(e["model_name"], e["litellm_params"]["api_base"]) for e in config["model_list"]]
     hosts = ["http://gpu-host-1:8000/v1", "http://gpu-host-2:8000/v1"]  # a trailing slash dropped
-    assert entries == [(name, host) for name in ("local-model", "claude-opus-*", "claude-sonnet-*", "claude-haiku-*")
-                       for host in hosts]
+    assert entries == [(name, host) for name in ("local-model", "claude-opus-*", "claude-sonnet-*", "claude-haiku-*",
+                                                 "claude-fable-*") for host in hosts]
     for entry in config["model_list"]:
         assert entry["litellm_params"]["model"] == "hosted_vllm/qwen2-5-7b-instruct"
         assert entry["litellm_params"]["api_key"] == "os.environ/UPSTREAM_API_KEY"

@@ -5,10 +5,18 @@ What Claude Code (2.1.x; measured with 2.1.197) needs to talk to the gateway:
 - `ANTHROPIC_BASE_URL`: the gateway URL without `/v1`; `ANTHROPIC_AUTH_TOKEN`: the master key,
   sent as `Authorization: Bearer` (what LiteLLM checks). `ANTHROPIC_API_KEY` would be sent as
   `x-api-key` as well: it is left out of a run.
-- `ANTHROPIC_DEFAULT_{OPUS,SONNET,HAIKU}_MODEL`: the stack's aliases for its three tiers (the
+- `ANTHROPIC_DEFAULT_{OPUS,SONNET,HAIKU,FABLE}_MODEL`: the stack's aliases for its four tiers (the
   same mapping as the gateway's `claude-<tier>-*` routes), so every request names an alias;
   `ANTHROPIC_MODEL`: the opus tier's, the default model. `CLAUDE_CODE_DISABLE_1M_CONTEXT=1`:
   Claude Code's default is a one-million-token "opus[1m]", which it would take the alias for.
+  2.1.332's fourth tier, `--model fable`, asks for `claude-fable-5-2` unless its variable names a
+  model (measured); a stack rendered before the gateway routed `claude-fable-*` gets the opus
+  tier's alias for it.
+- `CLAUDE_CODE_MAX_CONTEXT_TOKENS`: the smallest tier context. Claude Code assumes 1,000,000
+  tokens for a model name it does not know (every alias; measured with 2.1.332) and compacts the
+  conversation only near that; with this it compacts before the stack's context is full.
+  (`CLAUDE_CODE_AUTO_COMPACT_WINDOW` cannot say it: 2.1.332 raises anything below 100,000 to
+  100,000.)
 - `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1`: no telemetry, updates or error reports; the base
   URL is the only host contacted. `CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS=1`: no request fields
   only Anthropic's API implements (`context_management`).
@@ -46,7 +54,7 @@ MAX_OUTPUT_TOKENS = 32_000
 SETTINGS_FILE = Path(".claude") / "settings.json"
 # Settings a user's environment may already hold for a run: their value wins over ours.
 TUNABLE = ("API_TIMEOUT_MS", "CLAUDE_CODE_MAX_OUTPUT_TOKENS", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
-           "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS", "CLAUDE_CODE_ATTRIBUTION_HEADER")
+           "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS", "CLAUDE_CODE_ATTRIBUTION_HEADER", "CLAUDE_CODE_MAX_CONTEXT_TOKENS")
 # Another way to authenticate, which would reach the gateway beside the master key.
 LEFT_OUT = ("ANTHROPIC_API_KEY",)
 
@@ -58,11 +66,14 @@ class ClaudeEnv:
 
 
 def tier_aliases(stack: StackDir) -> dict[str, str]:
-    """opus/sonnet/haiku -> the alias the gateway routes that tier's `claude-<tier>-*` names to."""
+    """Each tier -> the alias the gateway routes that tier's `claude-<tier>-*` names to (a stack
+    rendered before `claude-fable-*` was routed: fable -> the opus tier's)."""
     if not stack.aliases:
         raise InputError(f"{stack.directory}: the manifest names no model alias; re-render the stack")
     first = stack.aliases[0].name
-    return {tier: stack.claude.get(f"claude-{tier}-*", first) for tier in TIERS}
+    tiers = {tier: stack.claude.get(f"claude-{tier}-*", first) for tier in TIERS if tier != "fable"}
+    tiers["fable"] = stack.claude.get("claude-fable-*", tiers["opus"])
+    return tiers
 
 
 def environment(stack: StackDir) -> ClaudeEnv:
@@ -71,9 +82,10 @@ def environment(stack: StackDir) -> ClaudeEnv:
         raise InputError(f"{stack.directory} has no LiteLLM gateway (rendered with --no-litellm); Claude Code "
                          "talks to the gateway: re-render without --no-litellm")
     tiers = tier_aliases(stack)
+    url, key = stack.gateway()  # the manifest verified, the URL what the compose file publishes
     values = {
-        "ANTHROPIC_BASE_URL": stack.gateway_url.rstrip("/"),
-        "ANTHROPIC_AUTH_TOKEN": stack.master_key(),
+        "ANTHROPIC_BASE_URL": url,
+        "ANTHROPIC_AUTH_TOKEN": key,
         "ANTHROPIC_MODEL": tiers["opus"],
         **{f"ANTHROPIC_DEFAULT_{tier.upper()}_MODEL": alias for tier, alias in tiers.items()},
         "CLAUDE_CODE_DISABLE_1M_CONTEXT": "1",
@@ -86,6 +98,7 @@ def environment(stack: StackDir) -> ClaudeEnv:
     known = [c for c in contexts.values() if c]
     if known:
         values["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(max(1024, min(MAX_OUTPUT_TOKENS, min(known) // 4)))
+        values["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] = str(min(known))
     notes = []
     for alias, context in contexts.items():
         advice = context_advice(alias, context, None, "--max-model-len") if context else None
@@ -96,7 +109,12 @@ def environment(stack: StackDir) -> ClaudeEnv:
 
 def export_lines(env: ClaudeEnv) -> str:
     """POSIX shell lines for `eval "$(llmstack claude STACK --print-env)"`."""
+    from llmstack.stackdir import is_loopback
+
     lines = [f"export {name}={shlex.quote(value)}" for name, value in env.values.items()]
+    if is_loopback(env.values.get("ANTHROPIC_BASE_URL", "")):  # keep the key off any proxy
+        loopback = ",".join(LOOPBACK_NAMES)
+        lines += [f'export NO_PROXY="${{NO_PROXY:+$NO_PROXY,}}{loopback}"', 'export no_proxy="$NO_PROXY"']
     lines += [f"unset {name}" for name in LEFT_OUT]
     return "\n".join(lines) + "\n"
 
@@ -219,14 +237,30 @@ def check_gateway(url: str, directory: Path, timeout: float = 3.0) -> None:
                           f"`llmstack up {directory}`") from None
 
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+
+
+def no_proxy(base: dict[str, str]) -> str:
+    """The user's NO_PROXY (or no_proxy) with the loopback names added: Claude Code honours the
+    standard proxy variables, NO_PROXY included (code.claude.com/docs/en/network-config), and the
+    key must never travel through a proxy to a gateway on this machine."""
+    current = base.get("NO_PROXY") or base.get("no_proxy") or ""
+    names = [n for n in current.replace(" ", ",").split(",") if n]
+    return ",".join(names + [n for n in LOOPBACK_NAMES if n not in names])
+
+
 def run_environment(env: ClaudeEnv, base: dict[str, str]) -> dict[str, str]:
     """The process environment of a Claude Code run: ours over the user's, except the tuning
-    variables the user set; other ways to authenticate left out."""
+    variables the user set; other ways to authenticate left out; no proxy for a loopback gateway."""
+    from llmstack.stackdir import is_loopback
+
     run = {k: v for k, v in base.items() if k not in LEFT_OUT}
     for name, value in env.values.items():
         if name in TUNABLE and base.get(name):
             continue
         run[name] = value
+    if is_loopback(env.values.get("ANTHROPIC_BASE_URL", "")):
+        run["NO_PROXY"] = run["no_proxy"] = no_proxy(base)
     return run
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import shlex
 import sys
@@ -11,10 +12,10 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from llmstack import __version__
+from llmstack import __version__, options
 from llmstack._click import Abort, ClickException, ParameterSource, click, share_plain_coercions
-from llmstack.backends import module_names
 from llmstack.errors import EnvironmentProblem, InputError, LlmstackError, RenderError
+from llmstack.escaping import one_line
 
 share_plain_coercions()
 
@@ -27,10 +28,10 @@ class _OneLineErrors(TyperGroup):
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except RenderError as exc:  # a rendered file failed its own validation: nothing was written
-            click.echo(f"llmstack: internal error (nothing written; please report): {exc}".replace("\n", " "), err=True)
+            click.echo(one_line(f"llmstack: internal error (nothing written; please report): {exc}"), err=True)
             code = exc.exit_code
         except LlmstackError as exc:
-            click.echo(f"llmstack: error: {exc}".replace("\n", " "), err=True)
+            click.echo(one_line(f"llmstack: error: {exc}"), err=True)
             code = exc.exit_code
         except Abort:
             click.echo("llmstack: aborted", err=True)
@@ -53,7 +54,8 @@ app = typer.Typer(
         "committable directory that answers the OpenAI (/v1/chat/completions) and Anthropic "
         "(/v1/messages) APIs."
     ),
-    epilog="Start with: llmstack render --model /data/models/Qwen2.5-7B-Instruct  (then see compose/<name>/).",
+    epilog=("Start with: llmstack render --model /data/models/Qwen2.5-7B-Instruct  (then see compose/<name>/). "
+            "Engine releases pinned and catalogued: llmstack versions."),
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -62,8 +64,7 @@ app = typer.Typer(
 )
 
 # Options that shape the output, not the stack: left out of the "regenerate with" header.
-_NOT_IN_HEADER = {"check", "stdout", "force", "validate"}
-_BACKENDS = "|".join(["auto", *module_names()])
+_NOT_IN_HEADER = {option.name for option in options.OPTIONS if not option.header}
 
 
 def _regen_command(ctx: click.Context) -> str:
@@ -106,146 +107,17 @@ def _root(
     pass
 
 
-@app.command(
-    epilog=(
-        "Examples:\n\n"
-        "  llmstack render --model /data/models/Qwen2.5-7B-Instruct --gpus 0,1\n\n"
-        "  llmstack render --model ./models/tiny.gguf --cpu --name tiny\n\n"
-        "  llmstack render qwen-coder-and-chat        (a stack from config/models.yaml)\n\n"
-        "  llmstack render --model Qwen/Qwen2.5-7B-Instruct --check   (CI drift gate)"
-    ),
-)
-def render(
-    ctx: typer.Context,
-    stack: str | None = typer.Argument(None, metavar="STACK",
-                                          help="A named stack from config/models.yaml (instead of --model)."),
-    model: str | None = typer.Option(
-        None, "--model", "-m", metavar="PATH_OR_HF_ID", rich_help_panel="Model",
-        help="A local model directory, a .gguf file (or one shard of a split set), a Hugging Face cache "
-             "snapshot directory (all mounted read-only), or a Hugging Face id org/name "
-             "(served through the HF cache). Paths start with /, ./, ../ or ~."),
-    backend: str | None = typer.Option(
-        None, "--backend", "-b", metavar=_BACKENDS,
-        help="Inference server. auto: a .gguf model (file, split set or directory) -> llama, a "
-             "TensorRT-LLM engine directory -> trtllm, --api-base given -> external, anything else -> vllm."),
-    name: str | None = typer.Option(None, "--name", metavar="NAME", help="Stack / compose project name [default: slug of the model's name]."),
-    output: str | None = typer.Option(None, "--output", "-o", metavar="DIR", help="Output directory [default: compose/<name>, compose/<name>-k8s for --target kubernetes]."),
-    config: str | None = typer.Option(None, "--config", metavar="FILE",
-                                         help="Defaults and stacks [default: ./config/models.yaml, else the built-in one]."),
-    target: str | None = typer.Option(None, "--target", metavar="compose|kubernetes",
-                                         help="What to render: a Compose directory, or a kustomize directory for "
-                                              "`kubectl apply -k` [default: compose]."),
-    litellm: bool | None = typer.Option(None, "--litellm/--no-litellm", help="Put the LiteLLM gateway in front [default: on]."),
-    litellm_port: int | None = typer.Option(None, "--litellm-port", metavar="N", help="Gateway port on the host [default: 4000]."),
-    litellm_alias: str | None = typer.Option(None, "--litellm-alias", metavar="NAME",
-                                                help="Model name clients ask for [default: local-model]."),
-    litellm_version: str | None = typer.Option(None, "--litellm-version", metavar="TAG", help="LiteLLM image tag [default: pinned]."),
-    litellm_image: str | None = typer.Option(None, "--litellm-image", metavar="IMAGE:TAG",
-                                                help="Full LiteLLM image reference, used as is (e.g. a registry mirror)."),
-    litellm_workers: int | None = typer.Option(None, "--litellm-workers", metavar="N", help="LiteLLM worker processes (--num_workers)."),
-    backend_version: str | None = typer.Option(None, "--backend-version", metavar="TAG",
-                                                  help="Backend version (vLLM/SGLang tag, llama.cpp build bNNNN, TRT-LLM release)."),
-    backend_image: str | None = typer.Option(None, "--backend-image", metavar="IMAGE:TAG",
-                                                help="Full backend image reference, used as is."),
-    port: int | None = typer.Option(None, "--port", metavar="N", help="Port the backend listens on [default: per backend]."),
-    publish_backend: bool | None = typer.Option(None, "--publish-backend/--no-publish-backend",
-                                                   help="Also publish the backend port on --bind [default: off]."),
-    gpus: str | None = typer.Option(None, "--gpus", metavar="all|N|0,2|none", help="GPUs to reserve: all, a count N, device ids 0,2 (one id: device=1), or none [default: all]."),
-    cpu: bool = typer.Option(False, "--cpu", help="No GPU (same as --gpus none). Only llama.cpp has a CPU image."),
-    gpu_memory: float | None = typer.Option(
-        None, "--gpu-memory", metavar="GIB",
-        help="Memory of each GPU, for the memory plan [default: measured with nvidia-smi on this host, "
-             "else no plan]."),
-    tensor_parallel: int | None = typer.Option(None, "--tensor-parallel", metavar="N",
-                                                  help="Tensor-parallel size [default: number of GPUs when countable]."),
-    max_model_len: int | None = typer.Option(
-        None, "--max-model-len", metavar="N",
-        help="Context length in tokens [default: the backend default, capped at the model's own limit]."),
-    tool_parser: str | None = typer.Option(None, "--tool-parser", metavar="NAME",
-                                              help="Tool-call parser [default: from the model family when known]."),
-    reasoning_parser: str | None = typer.Option(
-        None, "--reasoning-parser", metavar="NAME",
-        help="Reasoning parser, so <think> text becomes reasoning, not answer [default: from the model]."),
-    mmproj: str | None = typer.Option(None, "--mmproj", metavar="FILE", help="Vision projector .gguf (llama.cpp only)."),
-    network: str | None = typer.Option(None, "--network", metavar="bridge|host",
-                                          help="bridge: LiteLLM reaches the backend by service name; host: via localhost [default: bridge]."),
-    bind: str | None = typer.Option(None, "--bind", metavar="ADDR", help="Host address for published ports [default: 127.0.0.1]."),
-    extra_arg: list[str] | None = typer.Option(None, "--extra-arg", metavar="ARG",
-                                                  help="Extra backend argument, appended verbatim (repeatable; use --extra-arg=--flag)."),
-    api_base: list[str] | None = typer.Option(
-        None, "--api-base", metavar="URL",
-        help="With --backend external: where the model is served, e.g. http://gpu-host-1:8000/v1 (repeat it "
-             "for replicas the gateway balances and fails over)."),
-    api_key_env: str | None = typer.Option(
-        None, "--api-key-env", metavar="NAME",
-        help="With --backend external: the .env variable holding the upstream server's key."),
-    replicas: int | None = typer.Option(
-        None, "--replicas", metavar="N", rich_help_panel="Kubernetes",
-        help="Pods serving the model behind its Service (Kubernetes only) [default: 1]."),
-    litellm_replicas: int | None = typer.Option(
-        None, "--litellm-replicas", metavar="N", rich_help_panel="Kubernetes",
-        help="Gateway pods behind its Service (Kubernetes only) [default: 1]."),
-    k8s_namespace: str | None = typer.Option(
-        None, "--k8s-namespace", metavar="NS", rich_help_panel="Kubernetes",
-        help="Namespace written into kustomization.yaml [default: none: the one kubectl uses]."),
-    k8s_model_pvc: str | None = typer.Option(
-        None, "--k8s-model-pvc", metavar="NAME", rich_help_panel="Kubernetes",
-        help="Existing PersistentVolumeClaim whose root holds the local model (mounted read-only)."),
-    k8s_model_host_path: str | None = typer.Option(
-        None, "--k8s-model-host-path", metavar="DIR", rich_help_panel="Kubernetes",
-        help="Or: an absolute directory on the GPU nodes holding the local model (hostPath)."),
-    k8s_hf_cache_pvc: str | None = typer.Option(
-        None, "--k8s-hf-cache-pvc", metavar="NAME", rich_help_panel="Kubernetes",
-        help="Existing claim for the Hugging Face cache of hub models [default: a rendered ReadWriteOnce claim]."),
-    k8s_hf_cache_size: str | None = typer.Option(
-        None, "--k8s-hf-cache-size", metavar="SIZE", rich_help_panel="Kubernetes",
-        help="Size of the rendered Hugging Face cache claim [default: 200Gi]."),
-    k8s_storage_class: str | None = typer.Option(
-        None, "--k8s-storage-class", metavar="NAME", rich_help_panel="Kubernetes",
-        help="StorageClass of the rendered cache claim [default: the cluster's default]."),
-    k8s_gpu_product: str | None = typer.Option(
-        None, "--k8s-gpu-product", metavar="LABEL", rich_help_panel="Kubernetes",
-        help="Schedule GPU pods on nodes labelled nvidia.com/gpu.product=LABEL (e.g. NVIDIA-H100-80GB-HBM3)."),
-    k8s_runtime_class: str | None = typer.Option(
-        None, "--k8s-runtime-class", metavar="NAME", rich_help_panel="Kubernetes",
-        help="runtimeClassName of GPU pods (e.g. nvidia) [default: none: the node's default runtime]."),
-    k8s_shm_size: str | None = typer.Option(
-        None, "--k8s-shm-size", metavar="SIZE", rich_help_panel="Kubernetes",
-        help="Size limit of each backend pod's memory-backed /dev/shm [default: 16Gi]."),
-    anthropic_route: str | None = typer.Option(
-        None, "--anthropic-route", metavar="native|translated",
-        help="How the gateway hands Anthropic /v1/messages requests to the backend: native (its own "
-             "/v1/messages, untranslated) or translated (as chat completions) [default: per backend and "
-             "version, from measurements: native for llama.cpp, translated elsewhere]."),
-    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 listing files that differ from a fresh render."),
-    stdout: bool = typer.Option(False, "--stdout", help="Print the compose file instead of writing the directory (compose only)."),
-    force: bool = typer.Option(False, "--force", help="Overwrite rendered files even if they were edited by hand."),
-    validate: bool = typer.Option(False, "--validate",
-                                  help="Also run the real `docker compose config --quiet` (Kubernetes: `kubectl kustomize`) "
-                                       "on the result before writing."),
-) -> None:
+def render(ctx: typer.Context, **values: Any) -> None:
     """Render a compose directory (or, with --target kubernetes, a kustomize directory): backend + LiteLLM gateway."""
     from llmstack.main import render_stack
-    from llmstack.resolve import RenderOptions
 
-    opts = RenderOptions(
-        stack=stack, model=model, backend=backend, name=name, output=output, config=config, target=target,
-        litellm=litellm, litellm_port=litellm_port, litellm_alias=litellm_alias,
-        litellm_version=litellm_version, litellm_image=litellm_image, litellm_workers=litellm_workers,
-        backend_version=backend_version, backend_image=backend_image, port=port,
-        publish_backend=publish_backend, gpus=gpus, cpu=cpu, gpu_memory=gpu_memory,
-        tensor_parallel=tensor_parallel, max_model_len=max_model_len, tool_parser=tool_parser,
-        reasoning_parser=reasoning_parser, mmproj=mmproj, network=network, bind=bind,
-        extra_args=list(extra_arg or []), api_base=list(api_base or []), api_key_env=api_key_env,
-        replicas=replicas, litellm_replicas=litellm_replicas, k8s_namespace=k8s_namespace,
-        k8s_model_pvc=k8s_model_pvc, k8s_model_host_path=k8s_model_host_path, k8s_hf_cache_pvc=k8s_hf_cache_pvc,
-        k8s_hf_cache_size=k8s_hf_cache_size, k8s_storage_class=k8s_storage_class, k8s_gpu_product=k8s_gpu_product,
-        k8s_runtime_class=k8s_runtime_class, k8s_shm_size=k8s_shm_size,
-        anthropic_route=anthropic_route, regen_command=_regen_command(ctx),
-    )
-    if check and stdout:
-        raise InputError("--check and --stdout exclude each other; pass one")
-    outcome = render_stack(opts, check=check, to_stdout=stdout, force=force, validate=validate)
+    pair = options.excluded_pairs(values)
+    if pair is not None:
+        raise InputError(f"{pair[0].flag} and {pair[1].flag} exclude each other; pass one")
+    opts = options.RenderOptions(values, regen_command=_regen_command(ctx))
+    check, stdout = bool(values.get("check")), bool(values.get("stdout"))
+    outcome = render_stack(opts, check=check, to_stdout=stdout, force=bool(values.get("force")),
+                           validate=bool(values.get("validate")))
     for notice in outcome.notices:
         click.echo(f"llmstack: note: {notice}", err=True)
     if outcome.stdout is not None:
@@ -253,9 +125,15 @@ def render(
         return
     where = outcome.output_dir
     if outcome.differing is not None:
+        if outcome.merged:
+            click.echo(f"{where}: Compose would also load what render did not write: {'; '.join(outcome.merged)}; "
+                       "remove it, or move the change into the inputs and re-render", err=True)
         if outcome.differing:
             click.echo(f"{where}: out of date with its inputs: {', '.join(outcome.differing)}", err=True)
+            for line in outcome.upgrade:
+                click.echo(f"  engine change: {line}", err=True)
             click.echo(f"re-render with: {opts.regen_command}", err=True)
+        if outcome.differing or outcome.merged:
             raise typer.Exit(1)
         click.echo(f"{where}: up to date")
         return
@@ -263,7 +141,8 @@ def render(
     assert result is not None
     for service, lines in outcome.plans:
         click.echo(f"Memory plan for {service}: {lines[0]}")
-        click.echo(f"  {lines[1]}")
+        for line in lines[1:]:
+            click.echo(f"  {line}")
     if result.written:
         click.echo(f"Rendered {where}/ ({', '.join(result.written)})")
     else:
@@ -273,12 +152,88 @@ def render(
                    "it is git-ignored: keep it secret.")
     for variable in outcome.key_variables:
         click.echo(f"Add {variable}=<the upstream server's key> to {where}/.env (it is never written to a rendered file).")
-    if outcome.target == "kubernetes":
-        click.echo(f"Next: kubectl apply -k {where}")
-        if outcome.port_forward:
-            click.echo(f"Then: {outcome.port_forward}   (the gateway on http://127.0.0.1:{outcome.port_forward.rsplit(':', 1)[1]})")
+    for line in outcome.next_steps:
+        click.echo(line)
+
+
+_PARAMETER_TYPES: dict[str, Any] = {"str": str | None, "int": int | None, "float": float | None, "bool": bool | None,
+                                     "switch": bool, "list": list[str] | None, "argument": str | None}
+
+
+def _typer_parameter(option: options.Option) -> inspect.Parameter:
+    """A Typer parameter of `render`, from its declaration in options.py."""
+    if option.kind == "argument":
+        default = typer.Argument(None, metavar=option.metavar, help=option.help)
+    else:
+        default = typer.Option(False if option.kind == "switch" else None, *option.flags, metavar=option.metavar,
+                               help=option.help, rich_help_panel=option.panel)
+    return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=_PARAMETER_TYPES[option.kind])
+
+
+def _declare_render() -> None:
+    parameters = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+                  *(_typer_parameter(option) for option in options.OPTIONS)]
+    render.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
+    render.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
+    app.command(
+        name="render",
+        epilog=(
+            "Examples:\n\n"
+            "  llmstack render --model /data/models/Qwen2.5-7B-Instruct --gpus 0,1\n\n"
+            "  llmstack render --model ./models/tiny.gguf --cpu --name tiny\n\n"
+            "  llmstack render qwen-coder-and-chat        (a stack from config/models.yaml)\n\n"
+            "  llmstack render --model Qwen/Qwen2.5-7B-Instruct --check   (CI drift gate)"
+        ),
+    )(render)
+
+
+_declare_render()
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  llmstack pin                      (every stack of ./config/models.yaml)\n\n"
+        "  llmstack pin qwen --config deploy/models.yaml"
+    ),
+)
+def pin(
+    stack: str | None = typer.Argument(None, metavar="[STACK]",
+                                       help="Only this stack of models.yaml [default: every stack]."),
+    config: str | None = typer.Option(None, "--config", metavar="FILE",
+                                      help="The models.yaml to read and write [default: ./config/models.yaml]."),
+) -> None:
+    """Pin every image the stacks run by digest: ask each registry what its tag points at and write the
+    digests into models.yaml's `pins:`, so every render writes image:tag@sha256:... (needs the registries)."""
+    from llmstack import pins, registry
+
+    path = Path(config) if config else Path("config/models.yaml")
+    if not path.is_file():
+        raise InputError(f"{path}: no models.yaml here to write the pins into; pass --config FILE (copy the "
+                         "packaged defaults there first if you have none)")
+    count = pins.pin(path, stack, registry.digest, click.echo)
+    click.echo(f"Pinned {count} image(s) in {path}; re-render the stacks (their images now carry the digests).")
+
+
+@app.command(epilog="Render another catalogued release with --backend-version TAG (models.yaml: `version:`).")
+def versions(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """The engine releases llmstack pins by default, and every release its engine catalogue knows
+    (images, flags, parser names and routes per release: docs/engines.md)."""
+    import json
+
+    from llmstack import backends, catalog
+    from llmstack.gateway import DEFAULTS
+
+    pins = {b.name: b.defaults.version for b in backends.registry().values() if b.runs_service}
+    pins["litellm"] = DEFAULTS.version
+    known = {name: list(catalog.versions(name)) if name in catalog.backends() else [] for name in pins}
+    if as_json:
+        click.echo(json.dumps([{"engine": name, "pinned": pins[name], "catalogued": known[name]}
+                               for name in sorted(pins)], indent=2))
         return
-    click.echo(f"Next: llmstack up {where}   (or: cd {where} && docker compose up -d)")
+    click.echo(_table(["ENGINE", "PINNED", "CATALOGUED"],
+                      [[name, pins[name], " ".join(known[name]) or "-"] for name in sorted(pins)]))
 
 
 SETTINGS_FILE = Path(".claude") / "settings.json"  # llmstack.claude.SETTINGS_FILE, without importing it for --help
@@ -302,6 +257,8 @@ def up(
     from llmstack import runtime, stackdir
 
     stack = stackdir.load(target)
+    if stack.gateway_url:
+        stack.gateway()  # the manifest and its gateway URL checked before anything starts
     _preflight(stack)
     waited = runtime.up(stack, timeout=timeout, wait=not no_wait, echo=click.echo, echo_err=runtime.echo_stderr)
     if no_wait:
@@ -365,7 +322,11 @@ def status(
     target: Target = None,
     as_json: AsJson = False,
 ) -> None:
-    """One row per service: state, health, published endpoint."""
+    """One row per service: state, health, published endpoint.
+
+    Exit codes: 0 every service is running (and healthy, where it has a healthcheck); 1 a service
+    is not (not created, starting, paused, restarting, exited, unhealthy), or the engine cannot be
+    asked; 2 bad input (no such directory or stack)."""
     import json
 
     from llmstack import runtime, stackdir
@@ -373,9 +334,14 @@ def status(
     rows = runtime.status_rows(stackdir.load(target))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
-        return
-    click.echo(_table(["SERVICE", "STATE", "HEALTH", "ENDPOINT"],
-                      [[r["service"], r["state"], r["health"], r["endpoint"]] for r in rows]))
+    else:
+        click.echo(_table(["SERVICE", "STATE", "HEALTH", "ENDPOINT"],
+                          [[r["service"], r["state"], r["health"], r["endpoint"]] for r in rows]))
+    down = [f"{r['service']} ({r['state']}{', ' + r['health'] if r['health'] not in ('-', 'healthy') else ''})"
+            for r in rows if not r["ok"]]
+    if down:
+        click.echo(f"llmstack: not running or not healthy: {', '.join(down)}", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -399,6 +365,9 @@ def smoke(
     target: Target = None,
     base_url: str | None = typer.Option(None, "--base-url", metavar="URL",
                                            help="Gateway URL [default: from the rendered directory]."),
+    timeout: float = typer.Option(120.0, "--timeout", metavar="SECONDS", min=1,
+                                  help="Longest wait for each check; after one times out, that model's other checks "
+                                       "are skipped."),
     as_json: AsJson = False,
 ) -> None:
     """Exercise the running gateway through the OpenAI and Anthropic APIs (exit 1 on any failure)."""
@@ -406,11 +375,11 @@ def smoke(
     from llmstack import stackdir
 
     stack = stackdir.load(target)
-    url = base_url or stack.gateway_url
-    if not url:
+    if not (base_url or stack.gateway_url):
         raise InputError(f"{stack.directory} has no LiteLLM gateway (rendered with --no-litellm); pass --base-url")
+    url, key = stack.gateway(base_url)
     aliases = [(a.name, a.tools, a.vision) for a in stack.aliases]
-    results = smoke_checks.run_checks(url, stack.master_key(), aliases, claude_routes=stack.claude)
+    results = smoke_checks.run_checks(url, key, aliases, claude_routes=stack.claude, timeout=timeout)
     if as_json:
         click.echo(smoke_checks.as_json(results))
     else:

@@ -106,19 +106,130 @@ def check_engine() -> str:
     return result.stdout.strip()
 
 
+# Labels Compose puts on every container it creates (docker/compose, pkg/api/labels.go).
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"
+CONFIG_FILES_LABEL = "com.docker.compose.project.config_files"
+CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
+ONEOFF_LABEL = "com.docker.compose.oneoff"
+
+# Engine answers that mean "look again": a container removed or recreated between listing it
+# and inspecting it (what `up` sees while Compose recreates a service).
+_TRANSIENT = ("no such container", "no such object", "is being removed", "removal of container",
+              "is already in progress", "marked for removal")
+
+
+class TransientEngineError(StackFailed):
+    """An engine answer that a second look usually does not repeat."""
+
+
+def transient(message: str) -> bool:
+    lowered = message.lower()
+    return any(part in lowered for part in _TRANSIENT)
+
+
+@dataclass
+class Container:
+    """One container of a project, as `docker inspect` reports it."""
+
+    id: str
+    service: str
+    state: str  # created, running, paused, restarting, removing, exited, dead
+    health: str  # healthy, unhealthy, starting, or "" without a healthcheck
+    exit_code: int
+    restart_count: int
+    oom_killed: bool
+    started_at: str
+    pid: int
+    config_hash: str
+    working_dir: str
+    config_files: str
+    args: list[str]
+    mounts: list[dict]
+    oneoff: bool = False
+
+    @classmethod
+    def from_inspect(cls, data: dict) -> Container:
+        state = data.get("State") or {}
+        labels = (data.get("Config") or {}).get("Labels") or {}
+        return cls(
+            id=str(data.get("Id", "")),
+            service=str(labels.get(SERVICE_LABEL, "")),
+            state=str(state.get("Status", "")).lower(),
+            health=str((state.get("Health") or {}).get("Status", "")).lower(),
+            exit_code=int(state.get("ExitCode") or 0),
+            restart_count=int(data.get("RestartCount") or 0),
+            oom_killed=bool(state.get("OOMKilled")),
+            started_at=str(state.get("StartedAt", "")),
+            pid=int(state.get("Pid") or 0),
+            config_hash=str(labels.get(CONFIG_HASH_LABEL, "")),
+            working_dir=str(labels.get(WORKING_DIR_LABEL, "")),
+            config_files=str(labels.get(CONFIG_FILES_LABEL, "")),
+            args=[str(a) for a in (data.get("Args") or [])],
+            mounts=list(data.get("Mounts") or []),
+            oneoff=str(labels.get(ONEOFF_LABEL, "False")) == "True",
+        )
+
+
+def _docker(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise TransientEngineError(f"`docker {args[0]}` did not answer within {timeout:.0f} s") from None
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def project_containers(project: str) -> list[Container]:
+    """Every container labelled with the project (one-off `compose run` containers left out)."""
+    listed = _docker("ps", "--all", "--quiet", "--no-trunc", "--filter", f"label={PROJECT_LABEL}={project}")
+    if listed.returncode != 0:
+        detail = _last_line(listed.stderr)
+        raise (TransientEngineError if transient(detail) else StackFailed)(f"`docker ps` failed: {detail}")
+    ids = listed.stdout.split()
+    if not ids:
+        return []
+    inspected = _docker("inspect", *ids)
+    if inspected.returncode != 0:  # a container removed after `ps` listed it: look again
+        detail = _last_line(inspected.stderr)
+        raise (TransientEngineError if transient(detail) else StackFailed)(f"`docker inspect` failed: {detail}")
+    found = [Container.from_inspect(item) for item in json.loads(inspected.stdout or "[]")]
+    return [c for c in found if not c.oneoff]
+
+
+def processes(container_id: str) -> list[tuple[int, int, str]]:
+    """(pid, ppid, command line) of every process in the container (host PIDs), [] if unknown."""
+    result = _docker("top", container_id, "-eo", "pid,ppid,args", timeout=20)
+    if result.returncode != 0:
+        return []
+    rows = []
+    for line in result.stdout.splitlines()[1:]:
+        parts = line.split(None, 2)
+        if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
+            rows.append((int(parts[0]), int(parts[1]), parts[2] if len(parts) > 2 else ""))
+    return rows
+
+
 @dataclass
 class Project:
     """One rendered directory as a Compose project."""
 
     cli: ComposeCli
     directory: Path
+    name: str | None = None  # the project name; None: what the compose file's `name:` says
 
     @property
     def compose_file(self) -> Path:
         return self.directory / "docker-compose.yml"
 
     def argv(self, *args: str) -> list[str]:
-        return [*self.cli.argv, "--project-directory", str(self.directory), "-f", str(self.compose_file), *args]
+        named = ["--project-name", self.name] if self.name else []
+        return [*self.cli.argv, *named, "--project-directory", str(self.directory), "-f", str(self.compose_file),
+                *args]
 
     def run(self, *args: str, capture: bool = True, timeout: float | None = None,
             check: bool = True) -> subprocess.CompletedProcess:
@@ -128,7 +239,8 @@ class Project:
             if capture:
                 lines = [line for line in (result.stderr or result.stdout).strip().splitlines() if line.strip()]
                 detail = f": {lines[-1].strip()}" if lines else ""
-            raise StackFailed(f"`docker compose {' '.join(args)}` failed in {self.directory}{detail}")
+            error = TransientEngineError if transient(detail) else StackFailed
+            raise error(f"`docker compose {' '.join(args)}` failed in {self.directory}{detail}")
         return result
 
     def ps(self) -> list[dict]:
@@ -139,6 +251,11 @@ class Project:
         if out.startswith("["):
             return json.loads(out)
         return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def config_hashes(self) -> dict[str, str]:
+        """service -> the hash Compose labels its container with when created from this file."""
+        out = self.run("config", "--hash", "*").stdout
+        return dict(line.split(None, 1) for line in out.splitlines() if len(line.split(None, 1)) == 2)
 
     def logs_tail(self, service: str, lines: int = 30) -> str:
         result = self.run("logs", "--no-color", "--tail", str(lines), service, check=False)

@@ -13,21 +13,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from llmstack import backends, gateway
+from llmstack import backends, gateway, options, yamlio
 from llmstack.errors import ConfigFileError
 from llmstack.paths import packaged_config
-from llmstack.provenance import Origin, builtin, file_key, keypath
+from llmstack.provenance import Origin, Sourced, builtin, file_key, keypath
 
 
 class Strict(BaseModel):
-    # Schemas are built on first use, not at import (a default made by calling a model class
-    # would build it at import: defaults use default_factory).
+    # Schemas are built on first use, not at import.
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
@@ -46,76 +45,67 @@ class LitellmOverrides(Strict):
     num_workers: int | None = Field(default=None, ge=1)
 
 
-class StackModel(Strict):
-    model: str
-    backend: str = "auto"
-    alias: str | None = None
-    service: str | None = None
-    version: str | None = None
-    image: str | None = None
-    port: int | None = Field(default=None, ge=1, le=65535)
-    publish_port: bool | None = None
-    gpus: str | int | list[int | str] | None = None
-    gpu_memory: float | None = Field(default=None, gt=0)
-    tensor_parallel: int | None = Field(default=None, ge=1)
-    max_model_len: int | None = Field(default=None, ge=1)
-    tool_parser: str | None = None
-    reasoning_parser: str | None = None
-    mmproj: str | None = None
-    vision: bool | None = None
-    api_base: str | list[str] | None = None
-    api_key_env: str | None = None
-    anthropic_route: Literal["native", "translated"] | None = None
-    replicas: int | None = Field(default=None, ge=1)
-    extra_args: list[str] = []
-    args: dict[str, Any] = {}
+_FLAG_TYPES: dict[str, Any] = {"str": str | None, "int": int | None, "float": float | None, "bool": bool | None,
+                               "list": list[str]}
 
 
-class StackLitellm(Strict):
-    enabled: bool = True
-    port: int | None = Field(default=None, ge=1, le=65535)
-    version: str | None = None
-    image: str | None = None
-    num_workers: int | None = Field(default=None, ge=1)
-    replicas: int | None = Field(default=None, ge=1)  # Kubernetes only
+def _field(option: options.Option) -> tuple[Any, Any]:
+    """A models.yaml key's schema field, from its declaration in options.py."""
+    annotation = option.schema if option.schema is not None else _FLAG_TYPES[option.kind]
+    limits: dict[str, Any] = dict(option.limits)
+    if option.required:
+        return annotation, Field(**limits)
+    if isinstance(option.default, (list, dict)):
+        return annotation, Field(default_factory=type(option.default), **limits)
+    return annotation, Field(default=option.default, **limits)
 
 
-class StackKubernetes(Strict):
-    """`kubernetes:` of a stack: used by the kubernetes target (flags `--k8s-*` override each key)."""
-
-    namespace: str | None = None
-    model_pvc: str | None = None
-    model_host_path: str | None = None
-    hf_cache_pvc: str | None = None
-    hf_cache_size: str | None = None
-    storage_class: str | None = None
-    gpu_product: str | None = None
-    node_selector: dict[str, str] = {}
-    runtime_class: str | None = None
-    shm_size: str | None = None
+def _schema(name: str, keys: list[options.Option], **more: Any) -> type[BaseModel]:
+    fields: dict[str, Any] = {str(option.key).rpartition(".")[2]: _field(option) for option in keys}
+    return create_model(name, __base__=Strict, **fields, **more)
 
 
-class Stack(Strict):
-    description: str | None = None
-    name: str | None = None
-    target: Literal["compose", "kubernetes"] | None = None
-    network: Literal["bridge", "host"] | None = None
-    bind: str | None = None
-    gpu_memory: float | None = Field(default=None, gt=0)
-    # Claude Code's model tiers (opus, sonnet, haiku) -> an alias of this stack.
-    claude: dict[Literal["opus", "sonnet", "haiku"], str] | None = None
-    kubernetes: StackKubernetes = Field(default_factory=StackKubernetes)
-    models: list[StackModel] = Field(min_length=1)
-    litellm: StackLitellm = Field(default_factory=StackLitellm)
+@lru_cache(maxsize=1)
+def schema() -> type[BaseModel]:
+    """The schema of a models.yaml file, the keys of a stack derived from options.py."""
+    model = _schema("StackModel", options.model_keys())
+    litellm = _schema("StackLitellm", options.stack_keys("litellm"))
+    kubernetes = _schema("StackKubernetes", options.stack_keys("kubernetes"))
+    stack = _schema("Stack", options.stack_keys(), models=(list[model], Field(min_length=1)),  # type: ignore[valid-type]
+                    litellm=(litellm, Field(default_factory=litellm)),
+                    kubernetes=(kubernetes, Field(default_factory=kubernetes)))
+    defaults = create_model("Defaults", __base__=Strict,
+                            backends=(dict[str, dict[str, Any]], Field(default_factory=dict)))
+    return create_model("ConfigFile", __base__=Strict, defaults=(defaults, Field(default_factory=defaults)),
+                        stacks=(dict[str, stack], Field(default_factory=dict)),  # type: ignore[valid-type]
+                        # image tag -> digest, written by `llmstack pin` (pins.py)
+                        pins=(dict[str, Any], Field(default_factory=dict)))
 
 
-class Defaults(Strict):
-    backends: dict[str, dict[str, Any]] = {}
+def _flat(data: dict[str, Any], *sections: str) -> dict[str, Any]:
+    """`{litellm: {port: 1}}` -> `{litellm.port: 1}` for the sections named (one level)."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in sections and isinstance(value, dict):
+            flat.update({f"{key}.{sub}": item for sub, item in value.items()})
+        else:
+            flat[key] = value
+    return flat
 
 
-class ConfigFile(Strict):
-    defaults: Defaults = Field(default_factory=Defaults)
-    stacks: dict[str, Stack] = {}
+@dataclass(frozen=True)
+class StackInput:
+    """A validated stack of models.yaml: the keys it sets, flat (`network`, `litellm.port`,
+    `kubernetes.namespace`), and each model's (`port`, `args.gpu_memory_utilization`)."""
+
+    name: str
+    values: dict[str, Any]
+    models: tuple[dict[str, Any], ...]
+
+    @staticmethod
+    def of(name: str, data: dict[str, Any]) -> StackInput:
+        models = tuple(_flat(model, "args") for model in data.pop("models"))
+        return StackInput(name, _flat(data, "litellm", "kubernetes"), models)
 
 
 @dataclass(frozen=True)
@@ -144,8 +134,9 @@ class Config:
     """The validated content of a models.yaml, merged over the built-in defaults."""
 
     def __init__(self, path: Path | None, where: str, backend_settings: dict[str, BackendSettings],
-                 litellm: LitellmSettings, stacks: dict[str, Stack]):
+                 litellm: LitellmSettings, stacks: dict[str, StackInput], pins: dict[str, str] | None = None):
         self.path = path
+        self.pins = pins or {}
         self.where = where  # how errors name the file
         self.backend_settings = backend_settings
         self.litellm = litellm
@@ -180,6 +171,18 @@ def _validate(model: type[BaseModel], data: Any, where: str, prefix: tuple[Any, 
         raise ConfigFileError(f"{where}: {loc}: {_explain(first)}") from None
 
 
+def check_args(backend: backends.Backend, args: dict[str, Sourced[Any]]) -> None:
+    """A stack model's `args:` against the backend that serves it (with `backend: auto`, known only
+    once the model is read): an unknown key is named with its key path."""
+    try:
+        backend.args_model.model_validate({key: found.value for key, found in args.items()})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        culprit = args[str(first["loc"][0])].origin
+        raise ConfigFileError(f"{culprit.where}: {keypath(culprit.key, *first['loc'][1:])}: {_explain(first)}") \
+            from None
+
+
 def read_text(path: Path, where: str, what: str = "config file", fix: str = "pass an existing file to --config") -> str:
     """A text file's content, or one line naming it: missing, unreadable, not UTF-8."""
     try:
@@ -201,12 +204,11 @@ def read_text(path: Path, where: str, what: str = "config file", fix: str = "pas
 
 def load_yaml(text: str, where: str) -> Any:
     try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}:" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigFileError(f"{where}:{line} malformed YAML ({problem}); fix the file") from None
+        return yamlio.load(text)
+    except yamlio.YamlProblem as exc:
+        line = f" line {exc.line}:" if exc.line else ""
+        what = exc.problem if "twice" in exc.problem else f"malformed YAML ({exc.problem}); fix the file"
+        raise ConfigFileError(f"{where}:{line} {what}") from None
 
 
 def default_path() -> Path:
@@ -223,8 +225,7 @@ def load(path: Path | None = None) -> Config:
         data = {}
     if not isinstance(data, dict):
         raise ConfigFileError(f"{where}: expected a mapping with `defaults:` and/or `stacks:` at the top level")
-    parsed: ConfigFile = _validate(ConfigFile, data, where, ())
-
+    parsed = _validate(schema(), data, where, ())
     known = backends.registry()
     overrides = parsed.defaults.backends
     for key in overrides:
@@ -235,18 +236,23 @@ def load(path: Path | None = None) -> Config:
             )
     settings = {name: _backend_settings(backend, overrides.get(name), where) for name, backend in known.items()}
     litellm = _litellm_settings(overrides.get("litellm"), where)
-
-    for stack_name, stack in parsed.stacks.items():
+    stacks = {name: StackInput.of(name, stack.model_dump(exclude_unset=True))
+              for name, stack in parsed.stacks.items()}
+    for stack in stacks.values():
         for i, entry in enumerate(stack.models):
-            prefix = ("stacks", stack_name, "models", i)
-            if entry.backend != "auto" and entry.backend not in known:
+            prefix = ("stacks", stack.name, "models", i)
+            backend = entry.get("backend", "auto")
+            if backend != "auto" and backend not in known:
                 raise ConfigFileError(
-                    f"{where}: {keypath(*prefix, 'backend')}: unknown backend {entry.backend!r} "
+                    f"{where}: {keypath(*prefix, 'backend')}: unknown backend {backend!r} "
                     f"(known: auto, {', '.join(known)})"
                 )
-            if entry.backend in known:
-                _validate(known[entry.backend].args_model, entry.args, where, prefix + ("args",))
-    return Config(path, where, settings, litellm, parsed.stacks)
+            if backend in known:
+                args = {key.removeprefix("args."): value for key, value in entry.items() if key.startswith("args.")}
+                _validate(known[backend].args_model, args, where, prefix + ("args",))
+    from llmstack.pins import check as check_pins
+
+    return Config(path, where, settings, litellm, stacks, pins=check_pins(parsed.pins, where))
 
 
 def _backend_settings(backend: backends.Backend, raw: dict[str, Any] | None, where: str) -> BackendSettings:

@@ -16,11 +16,12 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from llmstack import signature
 from llmstack.compose import ComposeCli, find_compose
 from llmstack.errors import LlmstackError
 from llmstack.paths import ENV_FILE
 from llmstack.spec import GpuSpec
-from llmstack.stackdir import StackDir, read_env_file
+from llmstack.stackdir import StackDir, compose_services, read_env_file
 
 # healthcheck.start_interval (every rendered healthcheck has one) across Compose and Engine
 # versions, read in Compose's source (pkg/compose/convert.go, ToMobyHealthCheck) and run here:
@@ -86,6 +87,23 @@ class Host:
         found = hostinfo.gpus()
         return {gpu.index: gpu.memory_gib for gpu in found} if found else None
 
+    def nvidia_driver(self) -> str | None:
+        """The NVIDIA driver version nvidia-smi reports (None: no nvidia-smi, no driver)."""
+        from llmstack import hostinfo
+
+        return hostinfo.driver()
+
+    def cpu_flags(self) -> set[str] | None:
+        """The CPU's feature flags (/proc/cpuinfo) and its machine (`x86_64`); None when unknown."""
+        import platform
+
+        try:
+            text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+        flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+        return {*flags, platform.machine()}
+
     def cdi_specs(self) -> list[str]:
         found = []
         for folder in ("/etc/cdi", "/var/run/cdi"):
@@ -117,14 +135,37 @@ class Host:
     def readable(self, path: Path) -> bool:
         return path.exists() and os.access(path, os.R_OK)
 
+    def local_digest(self, image: str) -> str | None:
+        """`repository@sha256:…` of the image as this engine holds it (what `up` runs), if pulled."""
+        try:
+            out = subprocess.run(["docker", "image", "inspect", "--format", "{{json .RepoDigests}}", image],
+                                 capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if out.returncode != 0:
+            return None
+        try:
+            digests = json.loads(out.stdout) or []
+        except ValueError:
+            return None
+        repository = image.split("@", 1)[0]
+        if ":" in repository.rsplit("/", 1)[-1]:
+            repository = repository.rsplit(":", 1)[0]
+        return next((d for d in digests if str(d).split("@", 1)[0] == repository), None)
+
+    def verify_signature(self, image: str) -> signature.Verdict:
+        return signature.verify(image)
+
     def running_services(self, stack: StackDir, compose: ComposeCli) -> set[str]:
         from llmstack.compose import Project
 
         try:
-            rows = Project(compose, stack.directory).ps()
+            rows = Project(compose, stack.directory, stack.project).ps()
         except LlmstackError:
             return set()
-        return {str(row.get("Service")) for row in rows if str(row.get("State", "")).lower() == "running"}
+        # A paused or restarting container of the stack still holds its published ports.
+        return {str(row.get("Service")) for row in rows
+                if str(row.get("State", "")).lower() in ("running", "paused", "restarting")}
 
 
 @dataclass
@@ -184,13 +225,11 @@ def _gpu_memory(stack: StackDir, host: Host) -> list[Result]:
         sizes = [memory[i] for i in sorted(devices) if i in memory]
         if not sizes:
             continue
-        gpus = int(plan.get("gpus") or 1)
-        share = float(plan.get("share") or 0.9)
+        gpus, share, needed = plan.gpus, plan.share, plan.needed_gib
         available = share * min(sizes) * gpus
-        needed = float(plan.get("needed_gib") or 0)
         label = f"GPU memory for {service}"
         detail = (f"needs {needed:.1f} GiB, {share:g} x {min(sizes):g} GiB x {gpus} GPU(s) here = {available:.1f} GiB "
-                  f"(rendered for {plan.get('gpu_memory_gib')} GiB GPUs)")
+                  f"(rendered for {plan.gpu_memory_gib} GiB GPUs)")
         if needed > available:
             results.append(Result(label, "fail", detail,
                                   "render again on this host (render measures its GPUs) with a smaller context or "
@@ -198,6 +237,56 @@ def _gpu_memory(stack: StackDir, host: Host) -> list[Result]:
         else:
             results.append(Result(label, "pass", detail))
     return results
+
+
+# What a CPU feature a catalogue entry names (`avx512`, `amx`) is called in /proc/cpuinfo.
+CPU_FLAGS = {"avx512": ("avx512f", "AVX-512"), "amx": ("amx_tile", "AMX"), "x86_64": ("x86_64", "x86-64")}
+
+
+def _engine_needs(stack: StackDir, host: Host) -> list[Result]:
+    """Each service's image against this host: the NVIDIA driver its CUDA needs, the CPU features a
+    CPU image needs (both recorded in the manifest at render, from the engine catalogue)."""
+    results = []
+    driver = host.nvidia_driver() if any(e.min_driver for e in stack.engines.values()) else None
+    for service, engine in stack.engines.items():
+        if engine.min_driver and driver is not None:
+            label = f"NVIDIA driver for {service}"
+            detail = f"{engine.image} (CUDA {engine.cuda}) needs driver >= {engine.min_driver}; this host has {driver}"
+            if _numbers(driver) >= _numbers(engine.min_driver):
+                results.append(Result(label, "pass", detail))
+            else:
+                results.append(Result(label, "fail", detail,
+                                      f"upgrade the NVIDIA driver to {engine.min_driver} or newer, or re-render on "
+                                      "this host (render picks an image its driver runs) or with --cuda 12"))
+        if engine.cpu_features:
+            flags = host.cpu_flags()
+            if flags is None:
+                continue
+            named = [CPU_FLAGS.get(feature, (feature, feature)) for feature in engine.cpu_features]
+            missing = [title for flag, title in named if flag not in flags]
+            label = f"CPU for {service}"
+            if missing:
+                results.append(Result(label, "fail", f"{engine.image} needs {', '.join(missing)}, which this CPU lacks",
+                                      "run it on a CPU that has them, or render another backend (llama.cpp runs on "
+                                      "any x86-64 or ARM CPU)"))
+            else:
+                results.append(Result(label, "pass", f"{engine.image}: {', '.join(engine.cpu_features)} present"))
+    return results
+
+
+def _numbers(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text))
+
+
+def _litellm_signature(stack: StackDir, host: Host) -> list[Result]:
+    """LiteLLM's signature on the gateway image, checked with cosign where it is installed: the
+    digest this engine holds when the image is pulled (what `up` runs), else the reference."""
+    image = str(compose_services(stack.directory).get("litellm", {}).get("image") or "")
+    if not image or not signature.litellm_repository(image):
+        return []
+    checked = image if "@" in image else (host.local_digest(image) or image)
+    verdict = host.verify_signature(checked)
+    return [Result("LiteLLM image signature", verdict.status, verdict.detail, verdict.fix)]
 
 
 def run_checks(stack: StackDir, host: Host | None = None, cheap: bool = False) -> list[Result]:
@@ -256,15 +345,15 @@ def run_checks(stack: StackDir, host: Host | None = None, cheap: bool = False) -
             else:
                 results.append(Result("GPUs", "pass", f"{len(gpus)} visible, {needed} needed"))
         results += _gpu_memory(stack, host)
+    results += _engine_needs(stack, host)
 
     for name, mounts in stack.mounts.items():
         for mount in mounts:
-            source = str(mount.get("source", ""))
-            variable = mount.get("variable")
+            source, variable = mount.source, mount.variable
             if variable and env.get(variable):
                 source = env[variable]
             path = (stack.directory / source).resolve() if not os.path.isabs(source) else Path(source)
-            label = f"{name}: {mount.get('target')}"
+            label = f"{name}: {mount.target}"
             if host.readable(path):
                 results.append(Result(f"Files for {label}", "pass", str(path)))
             else:
@@ -304,6 +393,9 @@ def run_checks(stack: StackDir, host: Host | None = None, cheap: bool = False) -
                     f".env {variable}", "fail",
                     f"{variable} is not set: the gateway would send an empty key to the external server",
                     f"add {variable}=<the upstream server's key> to {stack.directory}/.env"))
+
+    if not cheap and stack.gateway_url:
+        results += _litellm_signature(stack, host)
 
     if not cheap and stack.hub_cache:
         root = (info or {}).get("DockerRootDir") or "/var/lib/docker"

@@ -5,7 +5,8 @@ backend's `/v1`) serves OpenAI and Anthropic requests alike. Several upstream se
 alias (`--backend external --api-base A --api-base B`) are replicas: one `model_list` entry
 each under the same `model_name`, which LiteLLM's router balances and routes around when one
 fails. Claude Code asks for `claude-opus-*`, `claude-sonnet-*` and `claude-haiku-*` model names:
-each stack answers them with its default alias, or the alias `claude:` in models.yaml names.
+each stack answers them with its default alias, or the alias `claude:` in models.yaml names; so
+does Claude Code 2.1.332's fourth tier, `claude-fable-*`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from llmstack import catalog
 from llmstack.errors import InputError
 from llmstack.provenance import Origin
 
@@ -26,11 +28,15 @@ class GatewayDefaults:
     num_workers: int | None
 
 
-# Proven end to end (tests/e2e): the LiteLLM proxy at this version, from PyPI, in the e2e image.
-DEFAULTS = GatewayDefaults(image="ghcr.io/berriai/litellm", version="main-v1.104.5", port=4000,
+# The pin: the catalogued LiteLLM release (the newest 1.108.x LTS patch whose `litellm[proxy]`
+# installs from our package index: catalog-facts.md section 6), in LiteLLM's published tag scheme
+# `v1.X.Y` (since 1.84; the `main-v*` tags are no longer published). Proven end to end (tests/e2e):
+# the e2e image installs this same version from PyPI (`pinned_version()`).
+DEFAULTS = GatewayDefaults(image="ghcr.io/berriai/litellm", version=catalog.versions("litellm")[-1], port=4000,
                            alias="local-model", num_workers=2)
 
-CLAUDE_TIERS = ("opus", "sonnet", "haiku")
+# Claude Code's model tiers: `claude-<tier>-*` model names (2.1.332: opus, sonnet, haiku, fable).
+CLAUDE_TIERS = ("opus", "sonnet", "haiku", "fable")
 MIN_CONTEXT = 64 * 1024  # tokens; Claude Code's system prompt and tools alone take 20-30k
 
 
@@ -75,13 +81,13 @@ SINGLE_ROUTER = (
 
 
 def pinned_version() -> str:
-    """The LiteLLM release the default tag pins (`main-v1.104.5` -> `1.104.5`)."""
+    """The LiteLLM release the default tag pins (`v1.108.7` -> `1.108.7`; an older `main-v1.104.5` too)."""
     return DEFAULTS.version.removeprefix("main-").removeprefix("v").removesuffix("-stable")
 
 
 def claude_routes(aliases: Sequence[str], mapping: Mapping[str, str] | None,
                   origin_of: Callable[[str], Origin]) -> tuple[tuple[str, str], ...]:
-    """(model name pattern, alias) for Claude Code's three tiers: the first alias unless mapped."""
+    """(model name pattern, alias) for each of Claude Code's tiers: the first alias unless mapped."""
     if not aliases:
         return ()
     routes = []

@@ -34,59 +34,62 @@ def variable(name: str, host_path: str) -> str | None:
 
 
 def mounts(source: ModelSource, backend: Backend, output_dir: Path, var_prefix: str,
-            find_projector: bool) -> tuple[tuple[Mount, ...], str, str | None]:
+           find_projector: bool) -> tuple[tuple[Mount, ...], str, str | None]:
     """What the backend needs mounted, the model argument, and a projector found beside the model
     (unless one is given by hand)."""
     if source.kind == "hub":
         return (), source.text, None
-    assert source.path is not None
-    facts = source.facts
-    given = source.text
-    projector = facts.mmproj if find_projector and backend.projector else None
+    projector = source.facts.mmproj if find_projector and backend.projector else None
     if source.kind == "snapshot":
-        root = source.repo_root
-        assert root is not None and source.model_dir is not None
-        host = host_path(root, given, output_dir)
-        inside = f"/models/{root.name}"
-        relative = source.model_dir.relative_to(root).as_posix()
-        mount = Mount(host_path=host, container_path=inside, variable=variable(f"{var_prefix}MODEL_REPO", host),
-                      is_file=False, role="Hugging Face cache repository (snapshot and blobs)")
-        model_dir = f"{inside}/{relative}"
-        if facts.format == "gguf":
-            return (mount,), f"{model_dir}/{facts.files[0]}", (f"{model_dir}/{projector}" if projector else None)
-        return (mount,), model_dir, None
-    if facts.format == "gguf" and backend.formats == frozenset({"gguf"}):
-        directory = source.model_dir
-        assert directory is not None
-        single_file = not source.is_dir and len(facts.files) <= 1
-        if single_file:
-            host = host_path(source.path, given, output_dir)
-            mount = Mount(host_path=host, container_path=f"/models/{source.path.name}",
-                          variable=variable(f"{var_prefix}MODEL_FILE", host), is_file=True)
-            mounts: tuple[Mount, ...] = (mount,)
-            mmproj_arg = None
-            if projector:
-                path = directory / projector
-                phost = host_path(path, _sibling(given, projector), output_dir)
-                mounts += (Mount(host_path=phost, container_path=f"/mmproj/{path.name}",
-                                 variable=variable(f"{var_prefix}MMPROJ_FILE", phost), is_file=True,
-                                 role="vision projector"),)
-                mmproj_arg = f"/mmproj/{path.name}"
-            return mounts, f"/models/{source.path.name}", mmproj_arg
-        # A directory, or one shard of a split model: mount the directory, every shard is in it.
-        dir_given = given if source.is_dir else _parent(given)
-        host = host_path(directory, dir_given, output_dir)
-        inside = f"/models/{directory.name}"
-        mount = Mount(host_path=host, container_path=inside, variable=variable(f"{var_prefix}MODEL_DIR", host),
-                      is_file=False)
-        first = facts.files[0] if facts.files else source.path.name
-        return (mount,), f"{inside}/{first}", (f"{inside}/{projector}" if projector else None)
+        return _snapshot(source, output_dir, var_prefix, projector)
+    if source.format == "gguf":
+        return _gguf(source, output_dir, var_prefix, projector)
+    assert source.path is not None
     is_file = not source.is_dir
-    host = host_path(source.path, given, output_dir)
+    host = host_path(source.path, source.text, output_dir)
     inside = f"/models/{source.path.name}"
     mount = Mount(host_path=host, container_path=inside,
                   variable=variable(f"{var_prefix}MODEL_{'FILE' if is_file else 'DIR'}", host), is_file=is_file)
     return (mount,), inside, None
+
+
+def _snapshot(source: ModelSource, output_dir: Path, var_prefix: str,
+              projector: str | None) -> tuple[tuple[Mount, ...], str, str | None]:
+    """A Hugging Face cache snapshot: the whole `models--org--name` directory (its blobs too)."""
+    root, model_dir = source.repo_root, source.model_dir
+    assert root is not None and model_dir is not None
+    host = host_path(root, source.text, output_dir)
+    inside = f"/models/{root.name}"
+    mount = Mount(host_path=host, container_path=inside, variable=variable(f"{var_prefix}MODEL_REPO", host),
+                  is_file=False, role="Hugging Face cache repository (snapshot and blobs)")
+    served = f"{inside}/{model_dir.relative_to(root).as_posix()}"
+    if source.format == "gguf":
+        return (mount,), f"{served}/{source.facts.files[0]}", (f"{served}/{projector}" if projector else None)
+    return (mount,), served, None
+
+
+def _gguf(source: ModelSource, output_dir: Path, var_prefix: str,
+          projector: str | None) -> tuple[tuple[Mount, ...], str, str | None]:
+    """One .gguf file (and a projector beside it), or the directory of a split set or of one model."""
+    path, directory, files, given = source.path, source.model_dir, source.facts.files, source.text
+    assert path is not None and directory is not None
+    if not source.is_dir and len(files) <= 1:
+        host = host_path(path, given, output_dir)
+        found: tuple[Mount, ...] = (Mount(host_path=host, container_path=f"/models/{path.name}",
+                                          variable=variable(f"{var_prefix}MODEL_FILE", host), is_file=True),)
+        if not projector:
+            return found, f"/models/{path.name}", None
+        phost = host_path(directory / projector, _sibling(given, projector), output_dir)
+        found += (Mount(host_path=phost, container_path=f"/mmproj/{projector}",
+                        variable=variable(f"{var_prefix}MMPROJ_FILE", phost), is_file=True, role="vision projector"),)
+        return found, f"/models/{path.name}", f"/mmproj/{projector}"
+    # A directory, or one shard of a split model: mount the directory, every shard is in it.
+    host = host_path(directory, given if source.is_dir else _parent(given), output_dir)
+    inside = f"/models/{directory.name}"
+    mount = Mount(host_path=host, container_path=inside, variable=variable(f"{var_prefix}MODEL_DIR", host),
+                  is_file=False)
+    first = files[0] if files else path.name
+    return (mount,), f"{inside}/{first}", (f"{inside}/{projector}" if projector else None)
 
 
 def _parent(given: str) -> str:

@@ -9,7 +9,7 @@ read off the model (`config.json: max_position_embeddings`) or from the host (`n
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -85,33 +85,74 @@ class Sourced(Generic[T]):
         return self.origin.label(self.value if text is None else text)
 
 
-@dataclass(frozen=True)
-class Layer:
-    """One source of values: a mapping plus how to name a key's origin."""
+def _given(value: Any) -> bool:
+    return value is not None and value != [] and value != () and value != {}
 
-    values: Mapping[str, Any]
-    origin_of: Any  # Callable[[str], Origin]
+
+class Layer:
+    """One source of values: a flat mapping (`port`, `args.max_model_len`, `litellm.port`) and how
+    to name a key's origin. A layer of the user's own input is `tracked`: every key it holds must be
+    read (or skipped on purpose) by some stage, else `unused()` names it (tox's habit)."""
+
+    def __init__(self, values: Mapping[str, Any], origin_of: Callable[[str], Origin], tracked: bool = False):
+        self.values = {key: value for key, value in values.items() if _given(value)}
+        self.origin_of = origin_of
+        self.tracked = tracked
+        self.read: set[str] = set()
 
     def get(self, key: str) -> Sourced[Any] | None:
-        value = self.values.get(key)
-        if value is None or value == [] or value == ():
+        if key not in self.values:
             return None
-        return Sourced(value, self.origin_of(key))
+        return Sourced(self.values[key], self.origin_of(key))
+
+    def keys(self, prefix: str) -> list[str]:
+        return [key for key in self.values if key.startswith(prefix)]
+
+    def unused(self) -> list[Sourced[Any]]:
+        if not self.tracked:
+            return []
+        return [Sourced(value, self.origin_of(key)) for key, value in self.values.items() if key not in self.read]
 
 
 class Layers:
-    """Values by precedence: the first layer holding a key wins (flags > stack > defaults > built-in)."""
+    """The one layered lookup: values by precedence, the first layer holding a key wins (flags >
+    stack model > stack > models.yaml defaults > built-in). Reading a key counts as reading it in
+    every layer of the chain (the ones below were overridden, which is what precedence is for)."""
 
-    def __init__(self, layers: Iterable[Layer]):
+    def __init__(self, layers: Iterable[Layer | None]):
         self.layers = [layer for layer in layers if layer is not None]
 
+    def extended(self, *layers: Layer | None) -> Layers:
+        """The same chain with more layers below (a backend's defaults, once the backend is known)."""
+        return Layers([*self.layers, *layers])
+
     def get(self, key: str) -> Sourced[Any] | None:
+        found = None
         for layer in self.layers:
-            found = layer.get(key)
-            if found is not None:
-                return found
-        return None
+            layer.read.add(key)
+            if found is None:
+                found = layer.get(key)
+        return found
 
     def value(self, key: str, default: Any = None) -> Any:
         found = self.get(key)
         return default if found is None else found.value
+
+    def peek(self, key: str) -> Sourced[Any] | None:
+        """The value without counting it as read (to check it; the stage that uses it reads it)."""
+        return next((found for layer in self.layers if (found := layer.get(key)) is not None), None)
+
+    def keys(self, prefix: str) -> list[str]:
+        """The keys under a prefix (`args.`) any layer holds, in order, without reading them."""
+        return list(dict.fromkeys(key for layer in self.layers for key in layer.keys(prefix)))
+
+    def skip(self, *keys: str) -> None:
+        """Keys a stage decided do not apply here (a disabled gateway's settings): not unused."""
+        for layer in self.layers:
+            for key in keys:
+                layer.read.update(layer.keys(key) if key.endswith(".") else [key])
+
+
+def unused(layers: Iterable[Layer]) -> list[Sourced[Any]]:
+    """Values the user gave that no stage read: each is a mistake (or an llmstack bug)."""
+    return [found for layer in dict.fromkeys(layers) for found in layer.unused()]

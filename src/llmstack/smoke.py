@@ -80,6 +80,10 @@ class CheckFailed(Exception):
     pass
 
 
+class CheckTimedOut(CheckFailed):
+    pass
+
+
 def tiny_png() -> bytes:
     """A valid 2x2 red PNG, built here so no file or network is needed."""
     def chunk(kind: bytes, data: bytes) -> bytes:
@@ -89,10 +93,14 @@ def tiny_png() -> bytes:
             + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
-def _sse_events(response: httpx.Response) -> list[tuple[str | None, Any]]:
+def _sse_events(response: httpx.Response, deadline: float | None = None) -> list[tuple[str | None, Any]]:
+    """The events of a streamed answer; CheckTimedOut once the deadline passes (a stream that
+    trickles never trips a read timeout)."""
     events: list[tuple[str | None, Any]] = []
     event: str | None = None
     for line in response.iter_lines():
+        if deadline is not None and time.monotonic() > deadline:
+            raise CheckTimedOut("the stream was still going at the deadline")
         if line.startswith("event:"):
             event = line.split(":", 1)[1].strip()
         elif line.startswith("data:"):
@@ -102,9 +110,24 @@ def _sse_events(response: httpx.Response) -> list[tuple[str | None, Any]]:
     return events
 
 
+DEFAULT_TIMEOUT = 120.0  # seconds per check: a first request may wait for a cold prompt cache
+CONNECT_TIMEOUT = 10.0
+
+
+def http_client(base_url: str, timeout: float) -> httpx.Client:
+    """A client for the gateway: every request bounded; never through HTTP(S)_PROXY to a gateway
+    on this machine (the master key would reach the proxy)."""
+    from llmstack.stackdir import is_loopback
+
+    return httpx.Client(base_url=base_url.rstrip("/"), trust_env=not is_loopback(base_url),
+                        timeout=httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout)))
+
+
 class Smoke:
-    def __init__(self, base_url: str, key: str, timeout: float = 120.0):
-        self.client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+    def __init__(self, base_url: str, key: str, timeout: float = DEFAULT_TIMEOUT):
+        self.timeout = timeout
+        self.deadline: float | None = None  # of the check under way
+        self.client = http_client(base_url, timeout)
         self.openai_headers = {"Authorization": f"Bearer {key}"}
         self.anthropic_headers = {"x-api-key": key, "anthropic-version": ANTHROPIC_VERSION}
 
@@ -134,7 +157,7 @@ class Smoke:
         with self.client.stream("POST", "/v1/chat/completions", json=body, headers=self.openai_headers) as r:
             if r.status_code != 200:
                 raise CheckFailed(f"HTTP {r.status_code}: {r.read()[:200]!r}")
-            events = _sse_events(r)
+            events = _sse_events(r, self.deadline)
         pieces = [e[1]["choices"][0]["delta"].get("content") for e in events
                   if e[1] != "[DONE]" and e[1].get("choices")]
         texts = [p for p in pieces if p]
@@ -179,7 +202,7 @@ class Smoke:
         with self.client.stream("POST", "/v1/messages", json=body, headers=self.anthropic_headers) as r:
             if r.status_code != 200:
                 raise CheckFailed(f"HTTP {r.status_code}: {r.read()[:200]!r}")
-            events = _sse_events(r)
+            events = _sse_events(r, self.deadline)
         kinds = [e[1].get("type") for e in events if isinstance(e[1], dict)]
         deltas = [e[1] for e in events if isinstance(e[1], dict) and e[1].get("type") == "content_block_delta"]
         if not kinds or kinds[0] != "message_start" or kinds[-1] != "message_stop" or not deltas:
@@ -202,7 +225,7 @@ class Smoke:
                                 headers=headers) as r:
             if r.status_code != 200:
                 raise CheckFailed(f"HTTP {r.status_code}: {r.read()[:200]!r}")
-            events = _sse_events(r)
+            events = _sse_events(r, self.deadline)
         kinds = [e[1].get("type") for e in events if isinstance(e[1], dict)]
         errors = [e[1] for e in events if isinstance(e[1], dict) and e[1].get("type") == "error"]
         if errors or not kinds or kinds[0] != "message_start" or kinds[-1] != "message_stop":
@@ -239,9 +262,11 @@ def claude_models(aliases: list[str], claude_routes: dict[str, str] | None) -> d
 
 def run_checks(base_url: str, key: str, aliases: list[tuple[str, bool, bool]],
                on_result: Callable[[Check], None] | None = None,
-               claude_routes: dict[str, str] | None = None) -> list[Check]:
-    """aliases: (name, declares tools, declares vision); claude_routes: Claude model name pattern -> alias."""
-    smoke = Smoke(base_url, key)
+               claude_routes: dict[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT) -> list[Check]:
+    """aliases: (name, declares tools, declares vision); claude_routes: Claude model name pattern -> alias.
+    Each check is bounded by `timeout`; after one times out, the alias's other checks are skipped
+    (its backend is not answering: they would only wait as long)."""
+    smoke = Smoke(base_url, key, timeout)
     results: list[Check] = []
     claude_names = claude_models([a for a, _, _ in aliases], claude_routes)
     for alias, tools, vision in aliases:
@@ -263,12 +288,22 @@ def run_checks(base_url: str, key: str, aliases: list[tuple[str, bool, bool]],
         plan += [("Claude Code request" + (f" ({claude_name})" if claude_name != alias else ""), smoke.claude_code,
                   {"model": claude_name}),
                  ("Anthropic count_tokens", smoke.count_tokens, {"model": claude_name})]
+        timed_out: str | None = None
         for name, check_fn, kwargs in plan:
             start = time.perf_counter()
-            try:
-                detail, ok = check_fn(**kwargs) if "model" in kwargs else check_fn(alias, **kwargs), True
-            except (CheckFailed, httpx.HTTPError, KeyError, IndexError, ValueError, TypeError) as exc:
-                detail, ok = f"{type(exc).__name__}: {exc}" if not isinstance(exc, CheckFailed) else str(exc), False
+            smoke.deadline = time.monotonic() + timeout
+            if timed_out:
+                detail, ok = f"skipped: {timed_out} timed out, this alias does not answer", False
+            else:
+                try:
+                    detail, ok = check_fn(**kwargs) if "model" in kwargs else check_fn(alias, **kwargs), True
+                except (CheckTimedOut, httpx.TimeoutException) as exc:
+                    timed_out = name
+                    what = "no connection" if isinstance(exc, httpx.ConnectTimeout) else "no complete answer"
+                    detail, ok = (f"timed out: {what} within {timeout:g} s (the backend may be hung or still "
+                                  "loading; see `llmstack status`)"), False
+                except (CheckFailed, httpx.HTTPError, KeyError, IndexError, ValueError, TypeError) as exc:
+                    detail, ok = f"{type(exc).__name__}: {exc}" if not isinstance(exc, CheckFailed) else str(exc), False
             check = Check(f"{alias}: {name}" if len(aliases) > 1 else name, ok,
                           round((time.perf_counter() - start) * 1000, 1), detail)
             results.append(check)

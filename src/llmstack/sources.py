@@ -1,6 +1,6 @@
 """What `--model` names: a local directory or file, a Hugging Face cache snapshot, a hub id, or
 (for gateway-only backends) a model another server serves. Classifying it reads the model's
-facts (modelinfo.py); when the weights are not on this host, the facts recorded in the stack's
+facts (llmstack.model); when the weights are not on this host, the facts recorded in the stack's
 manifest stand in for them, so `--check` works in a checkout without the weights.
 """
 
@@ -13,9 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from llmstack import modelinfo
 from llmstack.errors import InputError
-from llmstack.modelinfo import ModelFacts
+from llmstack.manifest import RecordedModel
+from llmstack.model import (
+    ModelFacts,
+    facts_from_dict,
+    facts_to_dict,
+    family_from_name,
+    hf_snapshot,
+    inspect_hub_id,
+    inspect_path,
+    vision_from_name,
+)
 from llmstack.provenance import Sourced
 
 HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -70,6 +79,43 @@ class ModelSource:
             return SHARD_RE.sub("", Path(first).name.removesuffix(".gguf").removesuffix(".GGUF"))
         return self.path.name
 
+    @property
+    def servable_format(self) -> str:
+        """The format a backend is chosen for: a local or hub model whose files say nothing is
+        taken for a Hugging Face model (the hub is where it would come from)."""
+        return "hf" if self.format == "unknown" and self.kind in ("hub", "path") else self.format
+
+    def check_servable(self) -> None:
+        """A GGUF directory that holds no model file (only projectors, or nothing readable)."""
+        if self.format == "gguf" and not self.facts.files:
+            why = next((n for n in self.facts.notes if "GGUF" in n or "projector" in n), "no GGUF model to serve")
+            raise InputError(f"{self.given.label()}: {why.split('; pass')[0]}; pass the model file as "
+                             "--model DIR/FILE.gguf")
+
+    def fact_origin(self, key: str) -> str:
+        """Where a fact came from, for messages: `config.json: num_attention_heads of ./m`."""
+        where = self.facts.origins.get(key)
+        if not where:
+            return f"read from {self.text}"
+        if where.startswith("guessed"):
+            return where
+        return f"{where} of {self.text}"
+
+    def vision(self) -> tuple[bool, str]:
+        """Whether the model takes images, from its own files, else guessed from its name."""
+        facts = self.facts
+        where = facts.origins.get("vision")
+        if facts.vision is not None and where and not where.startswith("guessed"):
+            return bool(facts.vision), f"{'vision_config in' if facts.vision else 'no vision_config in'} {where}"
+        if facts.vision is not None:
+            return bool(facts.vision), where or "from the model"
+        return vision_from_name(self.display_name), "guessed from the model name; `vision:` in " \
+                                                                "models.yaml overrides"
+
+    def record(self) -> RecordedModel:
+        """What the manifest records of this input: its source layout and the facts read from it."""
+        return RecordedModel(self.describe(), facts_to_dict(self.facts))
+
     def describe(self) -> dict[str, Any]:
         """What the manifest records of the source (the facts are recorded beside it)."""
         data: dict[str, Any] = {"kind": self.kind}
@@ -96,14 +142,14 @@ def name_facts(name: str, note: str | None = None, fmt: str = "name") -> ModelFa
             continue
         values[item.name] = None
     values.update(format=fmt, name=name, weights_exact=False, files=(), origins={}, notes=(note,) if note else ())
-    family = modelinfo.family_from_name(name)
+    family = family_from_name(name)
     if family:
         values["family"] = family
         values["origins"] = {"family": f"guessed from the name {name!r}"}
     return ModelFacts(**values)
 
 
-def classify(given: Sourced[str], recorded: Mapping[str, Any] | None, external: bool,
+def classify(given: Sourced[str], recorded: RecordedModel | None, external: bool,
              env: Mapping[str, str] | None = None) -> ModelSource:
     """Read what `given` names. `recorded`: this input's entry in the stack's manifest, if any."""
     text = given.value
@@ -112,24 +158,24 @@ def classify(given: Sourced[str], recorded: Mapping[str, Any] | None, external: 
     if looks_like_path(text):
         path = Path(text).expanduser()
         if not path.exists():
-            if recorded and recorded.get("source", {}).get("kind") in ("path", "snapshot"):
+            if recorded is not None and recorded.kind in ("path", "snapshot"):
                 return _from_manifest(given, path.absolute(), recorded)
             raise InputError(
                 f"{given.label()}: no such file or directory on this host; check the path "
                 "(local models are mounted read-only) or pass a Hugging Face id like org/name"
             )
         path = path.resolve() if not _inside_snapshot(path) else path.absolute()
-        snapshot = modelinfo.hf_snapshot(path if path.is_dir() else path.parent)
-        facts = modelinfo.inspect_path(path)
+        snapshot = hf_snapshot(path if path.is_dir() else path.parent)
+        facts = inspect_path(path)
         if snapshot is not None:
             return ModelSource(given, "snapshot", facts, path=path, hub_id=snapshot.hub_id,
                                revision=snapshot.revision, is_dir=path.is_dir())
         return ModelSource(given, "path", facts, path=path, is_dir=path.is_dir())
     if HUB_ID_RE.match(text):
-        facts = modelinfo.inspect_hub_id(text, env)
-        known_before = (recorded or {}).get("facts") or {}
+        facts = inspect_hub_id(text, env)
+        known_before = recorded.facts if recorded is not None else {}
         if facts.format == "unknown" and known_before.get("format", "unknown") != "unknown":
-            return ModelSource(given, "hub", modelinfo.facts_from_dict(known_before), hub_id=text,
+            return ModelSource(given, "hub", facts_from_dict(known_before), hub_id=text,
                                from_manifest=True)
         return ModelSource(given, "hub", facts, hub_id=text)
     raise InputError(
@@ -144,8 +190,8 @@ def _inside_snapshot(path: Path) -> bool:
     return "snapshots" in parts and any(part.startswith("models--") for part in parts)
 
 
-def _from_manifest(given: Sourced[str], path: Path, recorded: Mapping[str, Any]) -> ModelSource:
-    source = recorded["source"]
-    facts = modelinfo.facts_from_dict(recorded["facts"])
+def _from_manifest(given: Sourced[str], path: Path, recorded: RecordedModel) -> ModelSource:
+    source = recorded.source
+    facts = facts_from_dict(recorded.facts)
     return ModelSource(given, source["kind"], facts, path=path, hub_id=source.get("hub_id"),
                        revision=source.get("revision"), is_dir=bool(source.get("is_dir")), from_manifest=True)

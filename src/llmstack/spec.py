@@ -5,15 +5,18 @@ then decisions from the model's facts) and validated; rendering takes a StackSpe
 else. `origins` maps each field of a model to where its value came from (see provenance.py), so
 the rendered comments and the manifest can say why a value is what it is.
 
-Plain frozen dataclasses: no validation cost on the render path (resolve.py validated it all).
+Plain frozen dataclasses: no validation cost on the render path (resolve/ validated it all).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from llmstack.manifest import RecordedModel
 
 ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 SERVICE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -107,20 +110,53 @@ class Mount:
 
 
 @dataclass(frozen=True)
+class KvPart:
+    """The KV cache of one kind of layer for one sequence, as the backend allocates it (memory.py):
+    `bytes_per_token` (over its `layers`, summed over the GPUs) x the tokens it keeps, plus a state
+    of `fixed_bytes` whatever the context."""
+
+    kind: str  # "full attention", "sliding window", "chunked attention", "linear attention", ...
+    layers: int  # layers counted (with the padding the allocator adds)
+    bytes_per_token: int
+    cap: int | None = None  # tokens it keeps at most (a window plus the tokens in flight); None: all
+    share: float = 1.0  # of the context (SGLang's SWA pool: 0.8 of the full pool's tokens)
+    fixed_bytes: int = 0  # per sequence (a recurrent state)
+    how: str = ""  # why these tokens: "window 1024 + 4096 in flight", ...
+
+    def tokens(self, context: int) -> int:
+        tokens = context if self.share == 1.0 else math.ceil(context * self.share)
+        return tokens if self.cap is None else min(self.cap, tokens)
+
+    def bytes(self, context: int) -> int:
+        return self.bytes_per_token * self.tokens(context) + self.fixed_bytes
+
+    def describe(self, context: int) -> str:
+        if self.fixed_bytes:
+            text = f"{self.layers} {self.kind} layers: {self.fixed_bytes / 2**20:.0f} MiB of state"
+        elif self.kind.startswith("linear"):  # a pool sized from the per-token cache of the other layers
+            text = f"{self.layers} {self.kind} layers: {self.bytes(context) / GiB:.1f} GiB"
+        else:
+            text = f"{self.layers} {self.kind} layers x {self.tokens(context)} tokens"
+        return text + (f" ({self.how})" if self.how else "")
+
+
+@dataclass(frozen=True)
 class MemoryPlan:
     """Does the model fit? weights + KV cache (context x sequences) + overhead vs share x memory x GPUs."""
 
-    gpu_memory_gib: float  # per GPU
-    gpu_memory_source: str  # "--gpu-memory", "nvidia-smi", a models.yaml key
+    gpu_memory_gib: float  # per GPU, GiB as nvidia-smi reports it (MiB / 1024)
+    gpu_memory_source: str  # "--gpu-memory", "--gpu-memory L4 = 23034 MiB in nvidia-smi", "nvidia-smi", a key
     gpus: int
     share: float  # fraction of each GPU's memory this model may use
     weights_gib: float
     weights_exact: bool
     kv_gib: float
-    kv_bytes_per_token: int
+    kv_bytes_per_token: int  # every layer with a per-token cache counted over the whole context
     context: int
     sequences: int
     overhead_gib: float
+    kv_parts: tuple[KvPart, ...] = ()  # by layer type; empty: kv_bytes_per_token over the whole context
+    kv_rules: str = ""  # whose allocation the parts follow: "vLLM v0.33.0", ...
 
     @property
     def needed_gib(self) -> float:
@@ -134,23 +170,58 @@ class MemoryPlan:
     def fits(self) -> bool:
         return self.needed_gib <= self.available_gib
 
+    def kv_bytes(self, context: int) -> int:
+        """KV cache bytes at `context` tokens, for all sequences."""
+        if not self.kv_parts:
+            return self.kv_bytes_per_token * context * self.sequences
+        return sum(part.bytes(context) for part in self.kv_parts) * self.sequences
+
     def max_context(self) -> int:
-        """The largest context whose KV cache fits beside the weights (0 when even the weights do not)."""
+        """The largest context up to the planned one whose KV cache fits beside the weights (0 when
+        even one token does not)."""
         room = (self.available_gib - self.weights_gib - self.overhead_gib) * GiB
-        if room <= 0 or not self.kv_bytes_per_token:
+        if room <= 0 or self.kv_bytes(1) > room:
             return 0
-        return int(room // (self.kv_bytes_per_token * self.sequences))
+        low, high = 1, self.context
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self.kv_bytes(middle) <= room:
+                low = middle
+            else:
+                high = middle - 1
+        return low
 
     def lines(self) -> list[str]:
         weights = f"{self.weights_gib:.1f} GiB weights" + ("" if self.weights_exact else " (estimated)")
-        return [
-            f"{weights} + {self.kv_gib:.1f} GiB KV cache ({self.context} tokens x {self.sequences} "
-            f"sequence{'s' if self.sequences != 1 else ''} x {self.kv_bytes_per_token} B/token) "
-            f"+ {self.overhead_gib:.1f} GiB overhead = {self.needed_gib:.1f} GiB needed",
+        sequences = f"{self.sequences} sequence{'s' if self.sequences != 1 else ''}"
+        if self.kv_parts:
+            kv = f"{self.kv_gib:.1f} GiB KV cache ({self.context} tokens x {sequences}, by layer type below)"
+        else:
+            kv = (f"{self.kv_gib:.1f} GiB KV cache ({self.context} tokens x {sequences} x "
+                  f"{self.kv_bytes_per_token} B/token)")
+        lines = [
+            f"{weights} + {kv} + {self.overhead_gib:.1f} GiB overhead = {self.needed_gib:.1f} GiB needed",
             f"{self.share:g} x {self.gpu_memory_gib:g} GiB x {self.gpus} GPU{'s' if self.gpus != 1 else ''} "
             f"({self.gpu_memory_source}) = {self.available_gib:.1f} GiB available: "
             + ("fits" if self.fits else "does NOT fit"),
         ]
+        if self.kv_parts:
+            lines.append(f"KV cache as {self.kv_rules} allocates it: "
+                         + "; ".join(part.describe(self.context) for part in self.kv_parts))
+        return lines
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """Which release of the engine a model runs and what its image needs of the host (the manifest
+    records it: doctor checks the driver, `render --check` names what an upgrade changes)."""
+
+    version: str | None  # the release rendered; None: an image given as is
+    catalogued: str | None = None  # the catalogue entry its facts came from (None: no catalogue)
+    kind: str = "cuda"  # "cuda" | "cpu"
+    cuda: str | None = None  # the CUDA toolkit in the image, when the catalogue records it
+    min_driver: str | None = None  # the NVIDIA driver that CUDA needs, when known
+    cpu_features: tuple[str, ...] = ()  # what a CPU image needs of the host's CPU
 
 
 @dataclass(frozen=True)
@@ -178,10 +249,16 @@ class ModelSpec:
     vision_source: str = ""  # why vision is on or off, for the rendered comment
     args: Mapping[str, Any] = field(default_factory=dict)
     extra_args: tuple[str, ...] = ()
+    # Server arguments the model's family needs on this release (catalog/families.py), after the
+    # command's own and before the extra arguments.
+    switches: tuple[str, ...] = ()
+    engine: EngineChoice | None = None
     publish_port: bool = False
     api_bases: tuple[str, ...] = ()  # gateway-only backends: where the model is served (replicas)
     api_key_env: str | None = None  # gateway-only backends: env variable holding the upstream key
     native_messages: bool = False  # the gateway hands /v1/messages to the backend untranslated
+    # This model's part of each GPU when it shares them with other models (decide.share_gpus).
+    memory_share: float | None = None
     plan: MemoryPlan | None = None
     replicas: int = 1  # Kubernetes: pods behind the model's Service (Compose runs one container)
     origins: Mapping[str, str] = field(default_factory=dict)  # field -> where its value came from
@@ -198,6 +275,15 @@ class LitellmSpec:
 
 
 @dataclass(frozen=True)
+class Footprint:
+    """What a pod's memory is computed from (the model's facts, recorded in the manifest)."""
+
+    weights_bytes: int | None
+    weights_exact: bool
+    kv_bytes_per_token: int | None
+
+
+@dataclass(frozen=True)
 class KubernetesSpec:
     """What only the Kubernetes target needs: where the cluster finds the weights, node selection."""
 
@@ -211,6 +297,12 @@ class KubernetesSpec:
     node_selector: Mapping[str, str] = field(default_factory=dict)
     runtime_class: str | None = None  # opt-in: a pod naming a missing RuntimeClass never runs
     shm_size: str = "16Gi"  # memory-backed /dev/shm of each backend pod
+    # CPU and memory of each backend / gateway pod (requests = limits); None: from the model (k8spods.py)
+    backend_cpu: str | None = None
+    backend_memory: str | None = None
+    litellm_cpu: str | None = None
+    litellm_memory: str | None = None
+    footprints: Mapping[str, Footprint] = field(default_factory=dict)  # service -> the model's size
     origins: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -226,13 +318,13 @@ class StackSpec:
     litellm: LitellmSpec | None  # None with --no-litellm
     regen_command: str
     llmstack_version: str
-    network: Literal["bridge", "host"] = "bridge"
+    network: str = "bridge"  # or "host"
     bind: str = "127.0.0.1"
-    target: Literal["compose", "kubernetes"] = "compose"
+    target: str = "compose"  # a name of the targets registry
     kubernetes: KubernetesSpec | None = None  # set for the kubernetes target
     # What the manifest records so --check works without the weights (see manifest.py).
     inputs: Mapping[str, Any] = field(default_factory=dict)
-    facts: Mapping[str, Any] = field(default_factory=dict)  # model input -> facts dict
+    facts: Mapping[str, RecordedModel] = field(default_factory=dict)  # model input -> what was read of it
 
     @property
     def uses_hub(self) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tests.e2e.images import CACHE, log
 
-VERSION = os.environ.get("LLMSTACK_E2E_CLAUDE_CODE", "2.1.197")
+VERSION = os.environ.get("LLMSTACK_E2E_CLAUDE_CODE", "2.1.332")
 PACKAGE = "@anthropic-ai/claude-code"
 PREFIX = CACHE / f"claude-code-{VERSION}"
 BINARY = PREFIX / "node_modules" / ".bin" / "claude"

@@ -290,6 +290,13 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     request_queue_size = 256  # 64 concurrent benchmark clients must not overflow the backlog
 
+    def handle_error(self, request, client_address) -> None:
+        # A client that hangs up (a healthcheck probe timing out, a cancelled stream) is routine:
+        # a traceback per probe would push the server's own lines out of the log tail `up` shows.
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
 
 def main() -> None:
     server = Server((ARGS.host, ARGS.port), Handler)

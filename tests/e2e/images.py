@@ -5,7 +5,8 @@
 - the stand-in backend (tests/e2e/fake_backend.py) on top of the base image.
 
 Every image is cached by tag: a build is skipped when `docker image inspect TAG` succeeds.
-Run `python -m tests.e2e.images` to build them ahead of a test run.
+Run `python -m tests.e2e.images` to build them ahead of a test run; `python -m tests.e2e.images vllm`
+builds the real vLLM (CPU) image (tests/e2e/vllm_image.py) and prints its tag.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -27,7 +29,7 @@ CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "
 
 
 def log(message: str) -> None:
-    print(f"[e2e images] {message}", file=sys.stderr, flush=True)
+    print(f"[e2e images {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def run(*cmd: str, **kwargs) -> subprocess.CompletedProcess:
@@ -151,6 +153,20 @@ def _on_base(tag: str, program: Path, entrypoint: str) -> str:
 LLAMA_CPP_PYTHON = os.environ.get("LLMSTACK_E2E_LLAMA_CPP_PYTHON", "0.3.36")
 
 
+def llama_cpp_sdist(version: str = LLAMA_CPP_PYTHON) -> Path:
+    """PyPI's llama-cpp-python sdist (the llama.cpp source, its chat templates included), cached."""
+    sdist = CACHE / f"llama_cpp_python-{version}.tar.gz"
+    if sdist.exists():
+        return sdist
+    with tempfile.TemporaryDirectory(prefix="llama-sdist.", dir=_workdir()) as tmp:
+        log(f"downloading the llama-cpp-python {version} sdist")
+        run(sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q",
+            "-d", tmp, f"llama-cpp-python=={version}")
+        shutil.move(str(next(Path(tmp).glob("llama_cpp_python-*.tar.gz"))), sdist.with_suffix(".partial"))
+        sdist.with_suffix(".partial").rename(sdist)
+    return sdist
+
+
 def _llama_server_binary(version: str) -> Path:
     """llama-server built from the llama.cpp source vendored in PyPI's llama-cpp-python sdist.
 
@@ -162,11 +178,7 @@ def _llama_server_binary(version: str) -> Path:
         return binary
     with tempfile.TemporaryDirectory(prefix="llama-src.", dir=_workdir()) as tmp:
         work = Path(tmp)
-        log(f"downloading the llama-cpp-python {version} sdist")
-        run(sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q",
-            "-d", str(work), f"llama-cpp-python=={version}")
-        sdist = next(work.glob("llama_cpp_python-*.tar.gz"))
-        run("tar", "-C", str(work), "-xzf", str(sdist))
+        run("tar", "-C", str(work), "-xzf", str(llama_cpp_sdist(version)))
         source = next(work.glob("llama_cpp_python-*/vendor/llama.cpp"))
         build = work / "build"
         log("building llama-server (about five minutes on two cores, once)")
@@ -191,11 +203,34 @@ def llama_server_image(version: str = LLAMA_CPP_PYTHON) -> str:
     return _on_base(tag, _llama_server_binary(version), '["/app/llama-server"]')
 
 
-def main() -> None:
+def respawning_gateway_image() -> str:
+    """A gateway whose workers keep dying and being re-spawned (tests/e2e/respawning_gateway.py)."""
+    source = HERE / "respawning_gateway.py"
+    tag = f"llmstack-e2e/respawning-gateway:{hashlib.sha256(source.read_bytes()).hexdigest()[:12]}"
+    if image_exists(tag):
+        return tag
+    return _on_base(tag, source, '["python3", "-u", "/app/respawning_gateway.py"]')
+
+
+def main(argv: list[str]) -> int:
+    if argv == ["vllm"]:
+        from tests.e2e.vllm_image import ImageUnavailable, vllm_image
+
+        try:
+            print(vllm_image())
+        except ImageUnavailable as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    if argv:
+        print("usage: python -m tests.e2e.images [vllm]", file=sys.stderr)
+        return 2
     print(litellm_image())
     print(fake_backend_image())
     print(llama_server_image())
+    print(respawning_gateway_image())
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv[1:]))

@@ -10,7 +10,8 @@ with a cue token (the prompt's last token is all the model sees):
   between them as reasoning: a thinking model's answer, thinking block included.
 - `<|bash|>` when a user message contains RUN_BASH and there is no tool result yet:
   `<tool_call>` BASH_CALL `\\n` `</tool_call>` end, i.e. a call to the `Bash` tool running
-  `echo TOOL_OUTPUT` (one token, so the tool-call grammar accepts it whole).
+  `echo TOOL_OUTPUT` (one token, so the tool-call grammar accepts it whole); `<|exec|>` instead
+  when the tools include Codex's `exec_command`: the same command as `{"cmd": ...}`.
 - `<|done|>` when a tool message holds TOOL_OUTPUT: TOOL_SEEN end. The template only chooses this
   when the command's output reached the model as a `tool` message, so the answer TOOL_SEEN
   proves the round trip.
@@ -41,11 +42,17 @@ TOOL_SEEN = "llmstack-tool-result-seen"
 LONG = "llmstack-long"
 BASH_COMMAND = f"echo {TOOL_OUTPUT}"
 BASH_CALL = "\n" + json.dumps({"name": "Bash", "arguments": {"command": BASH_COMMAND}})
+# Codex's shell tool (0.171.0): exec_command {"cmd": ...}. Its chain starts with a token of its own
+# ("<tool_call>" and a newline): the next token depends on the last one alone, so the two calls
+# cannot share "<tool_call>".
+EXEC_OPEN = "<tool_call>\n"
+EXEC_CALL = json.dumps({"name": "exec_command", "arguments": {"cmd": BASH_COMMAND}})
 
 # ChatML with tools in the system prompt (Hermes style) and Qwen3-style <think> rendering of
 # reasoning_content; the generation prompt ends with the cue.
 CHAT_TEMPLATE = """\
-{%- set ns = namespace(bash=false, done=false, long=false) %}
+{%- set ns = namespace(bash=false, done=false, long=false, exec=false) %}
+{%- for tool in tools or [] %}{%- if (tool.function or tool).name == 'exec_command' %}{%- set ns.exec = true %}{%- endif %}{%- endfor %}
 {%- for message in messages %}
 {%- if message.role == 'user' and message.content is string and '""" + LONG + """' in message.content %}{%- set ns.long = true %}{%- endif %}
 {%- if message.role == 'user' and message.content is string and '""" + RUN_BASH + """' in message.content %}{%- set ns.bash = true %}{%- endif %}
@@ -82,17 +89,28 @@ CHAT_TEMPLATE = """\
 {%- endfor %}
 {%- if add_generation_prompt %}
 {{- '<|im_start|>assistant\\n' }}
-{%- if ns.done %}{{- '<|done|>' }}{%- elif ns.bash %}{{- '<|bash|>' }}{%- elif ns.long %}{{- '<|long|>' }}
+{%- if ns.done %}{{- '<|done|>' }}{%- elif ns.bash and ns.exec %}{{- '<|exec|>' }}{%- elif ns.bash %}{{- '<|bash|>' }}{%- elif ns.long %}{{- '<|long|>' }}
 {%- else %}{{- '<|say|>' }}{%- endif %}
 {%- endif %}
 """
 
-SPECIAL = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>", "<|say|>", "<|bash|>", "<|done|>", "<|long|>"]
+# The strict variant (write(strict=True)): what the strictest real templates refuse (Qwen3.5's
+# "System message must be at the beginning.", Mistral's and Gemma's alternation), in our words.
+STRICT_PRELUDE = """\
+{%- for message in messages %}
+{%- if message.role in ('system', 'developer') and not loop.first %}{{ raise_exception('System message must be at the beginning.') }}{%- endif %}
+{%- if loop.index0 > 0 and message.role in ('user', 'assistant') and message.role == messages[loop.index0 - 1].role %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{%- endif %}
+{%- endfor %}
+"""
+
+SPECIAL = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>", "<|say|>", "<|bash|>", "<|done|>", "<|long|>",
+           "<|exec|>"]
 WORDS = ["<tool_call>", "</tool_call>", "<think>", "</think>", THINKING, ANSWER, TOOL_SEEN, BASH_CALL, " tick",
-         " tock"]
+         " tock", EXEC_OPEN, EXEC_CALL]
 CHAINS = {
     "<|say|>": ["<think>", THINKING, "</think>", ANSWER, "<|im_end|>"],
     "<|bash|>": ["<tool_call>", BASH_CALL, "<0x0A>", "</tool_call>", "<|im_end|>"],
+    "<|exec|>": [EXEC_OPEN, EXEC_CALL, "<0x0A>", "</tool_call>", "<|im_end|>"],
     "<|done|>": [TOOL_SEEN, "<|im_end|>"],
     "<|long|>": [" tick", " tock", " tick"],  # a loop: ends at max_tokens
 }
@@ -114,7 +132,7 @@ def vocabulary() -> tuple[list[str], list[float], list[int]]:
     return tokens, scores, types
 
 
-def write(path: Path, seed: int = 0) -> Path:
+def write(path: Path, seed: int = 0, strict: bool = False) -> Path:
     n_embd = 32
     tokens, scores, types = vocabulary()
     index = {t: i for i, t in enumerate(tokens)}
@@ -140,7 +158,8 @@ def write(path: Path, seed: int = 0) -> Path:
     for cls, token in favourite.items():
         output[token, cls] = 12.0 / scale
     output[[index[t] for t in SPECIAL if t != "<|im_end|>"], :] = -12.0 / scale  # never cues or <unk>
-    return write_model(path, tokens, scores, types, CHAT_TEMPLATE, embeddings, output, n_layer=1, n_head=2)
+    template = STRICT_PRELUDE + CHAT_TEMPLATE if strict else CHAT_TEMPLATE
+    return write_model(path, tokens, scores, types, template, embeddings, output, n_layer=1, n_head=2)
 
 
 if __name__ == "__main__":

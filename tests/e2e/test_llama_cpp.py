@@ -64,7 +64,7 @@ def llama(tmp_path_factory, docker_engine):
     rendered = cli("render", "--model", str(model), "--cpu", "--name", name, "--output", str(out),
                    "--backend-image", server, "--litellm-image", litellm,
                    "--litellm-port", str(gateway_port), "--port", str(backend_port), "--publish-backend",
-                   "--max-model-len", str(1 << 20))
+                   "--max-model-len", str(1 << 20), "--litellm-workers", "1")  # busy shared hosts
     assert rendered.exit_code == 0, rendered.stderr
     watcher = HealthWatcher(f"http://127.0.0.1:{backend_port}/health")
     watcher.start()

@@ -101,7 +101,7 @@ def fleet(stacks) -> Fleet:
         stacks, f"{run}-gateway", "--backend", "external", "--model", served,
         *[arg for host in hosts for arg in ("--api-base", host.api_base)],
         "--api-key-env", KEY_VARIABLE, "--network", "host", "--litellm-port", str(gateway_port),
-        "--litellm-image", stacks.images["litellm"])
+        "--litellm-image", stacks.images["litellm"], "--litellm-workers", "1")  # busy shared hosts
     upstream_key = "upstream-" + secrets.token_hex(8)
     env = gateway / ".env"
     env.write_text(env.read_text() + f"{KEY_VARIABLE}={upstream_key}\n")

@@ -7,12 +7,13 @@ vision projector is a separate GGUF file (`--mmproj`). llama.cpp splits layers o
 is given by itself: no tensor-parallel switch. Reasoning needs no switch either: from b7349 on,
 `--reasoning-format` defaults to `auto`, which returns a thinking model's <think> text as
 `reasoning_content` (common/arg.cpp), and as thinking blocks on its own /v1/messages, where the
-gateway sends Anthropic requests (see `anthropic_route` below).
+gateway sends Anthropic requests (see `anthropic_routes` below).
 """
 
 from __future__ import annotations
 
-from llmstack.backends.base import Backend, BackendArgs, Defaults, Features
+from llmstack import catalog
+from llmstack.backends.base import Backend, BackendArgs, Defaults, DerivedFlag, Features, ImageProfile
 
 
 class LlamaArgs(BackendArgs):
@@ -23,7 +24,13 @@ class LlamaArgs(BackendArgs):
 class Llama(Backend):
     name = "llama"
     title = "llama.cpp"
-    defaults = Defaults(image="ghcr.io/ggml-org/llama.cpp", version="b7349", port=8080,
+    image_profile = ImageProfile("restricted", True, (), (
+        "llama-server only reads: the binary and its libraries under /app are readable by every user",
+        "(.devops/*.Dockerfile, server stage: no USER, nothing written at run time with -m), so it runs",
+        "as an unprivileged user (65534) on a read-only root: Pod Security restricted. The model",
+        "file must be readable by that user (world-readable, as files usually are).",
+    ))
+    defaults = Defaults(image="ghcr.io/ggml-org/llama.cpp", version=catalog.versions("llama")[-1], port=8080,
                         args={"n_gpu_layers": 999, "max_model_len": 8192})
     args_model = LlamaArgs
     features = Features(tools="partial", vision="yes (with --mmproj)")
@@ -31,6 +38,20 @@ class Llama(Backend):
     auto_for = frozenset({"gguf"})
     tensor_parallel = False
     projector = True
+    # What `command` writes, with the aliases llama-server accepts (common/arg.cpp; read in the
+    # llama.cpp vendored by llama-cpp-python 0.3.36, a later build than the pin: these names are
+    # older than b7349 except `-mm`, which an older build refuses anyway). Exact names only.
+    derived_flags = (
+        DerivedFlag(("-m", "--model"), "model"),
+        DerivedFlag(("--alias", "-a"), "", "the name the gateway asks for"),
+        DerivedFlag(("--host",), "network"),
+        DerivedFlag(("--port",), "port"),
+        DerivedFlag(("-c", "--ctx-size"), "max_model_len"),
+        DerivedFlag(("-ngl", "--gpu-layers", "--n-gpu-layers"), "args.n_gpu_layers"),
+        DerivedFlag(("-np", "--parallel"), "args.parallel"),
+        DerivedFlag(("--mmproj", "-mm"), "mmproj"),
+        DerivedFlag(("--jinja",), "", "chat templates and tool calls; llmstack always passes it"),
+    )
     # /v1/messages (and /v1/messages/count_tokens) since ggml-org/llama.cpp#17570, merged
     # 2025-11-28 (about b7190); b7349 is the first build this project vouches for. Native is the
     # default: measured against translation with the real server (benchmarks/RESULTS.md, "native
@@ -38,10 +59,7 @@ class Llama(Backend):
     # keeps thinking blocks of the history (as reasoning_content), reports prompt-cache reads in
     # every usage block, and costs the gateway less per request.
     messages_since = "b7349"
-    anthropic_route = "native"
-
-    def image(self, repository, version, gpu):
-        return f"{repository}:server-cuda-{version}" if gpu else f"{repository}:server-{version}"
+    anthropic_routes = (("b7349", "native", "measured, benchmarks/RESULTS.md"),)
 
     def tools_without_parser(self):
         return True

@@ -1,11 +1,14 @@
-"""SGLang: `lmsysorg/sglang:<vX.Y.Z>` (GPU only). The image has no entrypoint: the command is complete.
+"""SGLang: `lmsysorg/sglang:<vX.Y.Z>` (CUDA), `lmsysorg/sglang:<vX.Y.Z>-xeon` (CPU: AVX-512/AMX Xeons).
+The image has no entrypoint: the command is complete.
 
-Parser names are SGLang's own (they differ from vLLM's): the registries of the pinned release.
+Parser names are SGLang's own (they differ from vLLM's): the registries of each catalogued release
+(catalog/data/sglang/), read through `facts(version)`; which a family gets: catalog/families.py.
 """
 
 from __future__ import annotations
 
-from llmstack.backends.base import Backend, BackendArgs, Defaults, Features
+from llmstack import catalog
+from llmstack.backends.base import Backend, BackendArgs, Defaults, DerivedFlag, Features, root_image
 
 
 class SglangArgs(BackendArgs):
@@ -15,7 +18,8 @@ class SglangArgs(BackendArgs):
 class Sglang(Backend):
     name = "sglang"
     title = "SGLang"
-    defaults = Defaults(image="lmsysorg/sglang", version="v0.5.6", port=30000,
+    image_profile = root_image("docker/Dockerfile, sglang installed editable in /sgl-workspace")
+    defaults = Defaults(image="lmsysorg/sglang", version=catalog.versions("sglang")[-1], port=30000,
                         args={"mem_fraction_static": 0.85, "max_model_len": 32768})
     args_model = SglangArgs
     features = Features(tools="yes", vision="yes")
@@ -23,50 +27,30 @@ class Sglang(Backend):
     ipc_host = True
     ulimits = True
     memory_arg = "mem_fraction_static"
+    # What `command` writes, in every spelling SGLang accepts (sglang/srt/server_args.py,
+    # plain argparse: unambiguous prefixes too).
+    derived_flags = (
+        DerivedFlag(("--model-path", "--model"), "model"),
+        DerivedFlag(("--served-model-name",), "", "the name the gateway asks for"),
+        DerivedFlag(("--host",), "network"),
+        DerivedFlag(("--port",), "port"),
+        DerivedFlag(("--context-length",), "max_model_len"),
+        DerivedFlag(("--mem-fraction-static",), "args.mem_fraction_static"),
+        DerivedFlag(("--tp-size", "--tensor-parallel-size"), "tensor_parallel"),
+        DerivedFlag(("--tool-call-parser",), "tool_parser"),
+        DerivedFlag(("--reasoning-parser",), "reasoning_parser"),
+    )
+    flag_matching = "argparse"
+    program_words = 3  # python3 -m sglang.launch_server
     # SGLang's /health runs a one-token generation once serving: probe it less often.
     health_interval = "10s"
-    # SGLang's own parser names (they differ from vLLM's): the argparse choices of v0.5.6
-    # (sglang/srt/function_call/function_call_parser.py, sglang/srt/parser/reasoning_parser.py).
-    # No hermes, glm47 or llama4 at this pin.
-    tool_parsers = frozenset(
-        {
-            "deepseekv3", "deepseekv31", "deepseekv32", "glm", "glm45", "gpt-oss", "kimi_k2", "llama3",
-            "mistral", "pythonic", "qwen", "qwen25", "qwen3_coder", "step3", "minimax-m2",
-        }
-    )
-    tool_parser_by_family = {
-        "qwen3-coder": "qwen3_coder",
-        "qwen2": "qwen25",
-        "qwen3": "qwen25",
-        "hermes": "qwen25",  # the same <tool_call>{json}</tool_call> format (qwen25_detector.py)
-        "llama4": "pythonic",
-        "llama3.1": "llama3",
-        "mistral": "mistral",
-        "glm45": "glm45",
-        "glm47": "glm45",
-        "deepseek-v3": "deepseekv3",
-        "deepseek-v31": "deepseekv31",
-        "gpt-oss": "gpt-oss",
-        "kimi-k2": "kimi_k2",
-    }
-    reasoning_parsers = frozenset(
-        {"deepseek-r1", "deepseek-v3", "glm45", "gpt-oss", "kimi", "kimi_k2", "qwen3", "qwen3-thinking", "minimax",
-         "minimax-append-think", "step3"}
-    )
-    reasoning_parser_by_family = {
-        "qwen3": "qwen3",
-        "deepseek-r1": "deepseek-r1",
-        "deepseek-v31": "deepseek-v3",
-        "glm45": "glm45",
-        "glm47": "glm45",
-        "gpt-oss": "gpt-oss",
-        "kimi-k2": "kimi_k2",
-    }
-    reasoning_parser_for_think_tags = "deepseek-r1"
-    # /v1/messages since v0.5.9 (sgl-project/sglang#18630); v0.5.6 has no such route (its
-    # http_server.py): translated. Not measured on a later version: translated there too.
+    # /v1/messages since v0.5.9 (sgl-project/sglang#18630); the catalogue reads from each release's
+    # schema whether it takes Claude Code's requests (role system inside messages: from v0.5.14).
+    # Native where it does: SGLang answers Anthropic requests itself, without LiteLLM's translation.
     messages_since = "v0.5.9"
-    anthropic_route = "translated"
+    anthropic_routes = (("v0.5.9", "catalogue", "its /v1/messages takes Claude Code's requests, role system "
+                                                "inside messages and thinking blocks, by the catalogue's reading "
+                                                "of its schema"),)
 
     def command(self, model, host):
         cmd = [

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from llmstack.backends.base import Backend, BackendArgs, Defaults, Features, python_healthcheck
+from llmstack import catalog
+from llmstack.backends.base import Backend, BackendArgs, Defaults, DerivedFlag, Features, python_healthcheck, root_image
 
 
 class TrtllmArgs(BackendArgs):
@@ -24,24 +25,37 @@ class TrtllmArgs(BackendArgs):
 class Trtllm(Backend):
     name = "trtllm"
     title = "TensorRT-LLM"
-    defaults = Defaults(image="nvcr.io/nvidia/tensorrt-llm/release", version="1.0.0", port=8000,
+    image_profile = root_image("docker/Dockerfile.multi's release stage, on nvcr.io/nvidia/pytorch")
+    defaults = Defaults(image="nvcr.io/nvidia/tensorrt-llm/release", version=catalog.versions("trtllm")[-1], port=8000,
                         args={"backend": "pytorch", "kv_cache_free_gpu_memory_fraction": 0.9,
                               "max_model_len": 32768})
     args_model = TrtllmArgs
-    features = Features(tools="no (1.0.0 has no --tool_parser)", vision="limited")
+    program_words = 1  # trtllm-serve
+    features = Features(tools="yes from 1.2 (--tool_parser; 1.0 has none)", vision="limited")
     formats = frozenset({"hf", "trtllm-engine"})
     auto_for = frozenset({"trtllm-engine"})
     ipc_host = True
     ulimits = True
-    # 1.0.0 has no --tool_parser (added by NVIDIA/TensorRT-LLM#8216, after 1.0): no tool parser
-    # switch, so tool calls are off at this pin. --reasoning_parser exists since #3354.
-    reasoning_parsers = frozenset({"deepseek-r1", "qwen3"})
-    reasoning_parser_by_family = {"qwen3": "qwen3", "deepseek-r1": "deepseek-r1"}
-    reasoning_parser_for_think_tags = "deepseek-r1"
-    # trtllm-serve gained /v1/messages in NVIDIA/TensorRT-LLM#18289 (2026-09), long after 1.0.0;
-    # no release is known to carry it: translated (`--anthropic-route native` for an image that does).
+    # What `command` writes, with the aliases trtllm-serve's click options declare
+    # (tensorrt_llm/commands/serve.py, read at a commit later than 1.0.0: an alias 1.0.0 lacks would
+    # stop it anyway; click matches exact names). `--tool_parser` only from 1.2 (the catalogue).
+    derived_flags = (
+        DerivedFlag(("--host",), "network"),
+        DerivedFlag(("--port",), "port"),
+        DerivedFlag(("--backend",), "args.backend"),
+        DerivedFlag(("--max_seq_len",), "max_model_len"),
+        DerivedFlag(("--max_batch_size",), "args.max_batch_size"),
+        DerivedFlag(("--kv_cache_free_gpu_memory_fraction", "--free_gpu_memory_fraction"),
+                    "args.kv_cache_free_gpu_memory_fraction"),
+        DerivedFlag(("--tp_size", "--tensor_parallel_size"), "tensor_parallel"),
+        DerivedFlag(("--tool_parser",), "tool_parser"),
+        DerivedFlag(("--reasoning_parser",), "reasoning_parser"),
+    )
+    # Parser names per version: the catalogue (1.0.0 has no --tool_parser, NVIDIA/TensorRT-LLM#8216
+    # came with 1.2; the lists are partial extracts: PyPI holds only a stub package).
+    # trtllm-serve gained /v1/messages in NVIDIA/TensorRT-LLM#18289 (2026-09); no catalogued release
+    # serves it: translated (`--anthropic-route native` for an image that does).
     messages_since = None
-    anthropic_route = "translated"
 
     def memory_share(self, args):
         # The KV cache gets this fraction of what is free after the weights: plan with 0.9 of the GPU.
@@ -50,7 +64,7 @@ class Trtllm(Backend):
     def format_args(self, fmt):
         return {"backend": "tensorrt"} if fmt == "trtllm-engine" else {}
 
-    def context_is_fixed(self, fmt):
+    def built_engine(self, fmt):
         return fmt == "trtllm-engine"
 
     def served_name(self, model):
@@ -73,6 +87,8 @@ class Trtllm(Backend):
             ]
         if model.tensor_parallel and model.tensor_parallel > 1:
             cmd += ["--tp_size", str(model.tensor_parallel)]
+        if model.tool_parser:
+            cmd += ["--tool_parser", model.tool_parser]
         if model.reasoning_parser:
             cmd += ["--reasoning_parser", model.reasoning_parser]
         return cmd

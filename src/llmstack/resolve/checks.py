@@ -1,0 +1,43 @@
+"""Checks of single values every stage shares: ports, image references and tags, names."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from llmstack import imageref
+from llmstack.errors import InputError
+from llmstack.provenance import Sourced
+
+
+def slugify(text: str) -> str:
+    """A compose-safe name: lowercase letters, digits, `-` and `_`."""
+    slug = re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-_")
+    return re.sub(r"-{2,}", "-", slug) or "model"
+
+
+def port(value: Sourced[Any]) -> int:
+    if not isinstance(value.value, int) or not 1 <= value.value <= 65535:
+        raise InputError(f"{value.label()}: a port must be between 1 and 65535")
+    return value.value
+
+
+def image(reference: Sourced[str]) -> str:
+    problem = imageref.problem(reference.value)
+    if problem:
+        raise InputError(f"{reference.label(repr(reference.value))}: {problem}; e.g. registry.example.com/org/name:tag")
+    return reference.value
+
+
+def tag(value: Sourced[Any]) -> None:
+    problem = imageref.tag_problem(str(value.value))
+    if problem:
+        raise InputError(f"{value.label(repr(value.value))}: {problem}")
+
+
+def at_least_one(value: Sourced[Any] | None) -> int:
+    if value is None:
+        return 1
+    if not isinstance(value.value, int) or value.value < 1:
+        raise InputError(f"{value.label()}: must be 1 or more")
+    return value.value
