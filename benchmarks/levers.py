@@ -43,10 +43,11 @@ import yaml
 
 from benchmarks import flame, loadgen
 from benchmarks.common import BIN, REPO, table
+from llmstack.gateway import pinned_version
 from tests.e2e.conftest import free_port
 
-PINNED = "1.104.5"
-LTS = "1.108.7"  # newest 1.108.x whose [proxy] extra resolves from our package index (2026-11-29)
+PINNED = pinned_version()  # the release llmstack renders (1.108.7, the 1.108 LTS line)
+OLD = "1.104.5"  # the previous pin, measured against it (issue 18)
 VENVS = Path(os.environ.get("LLMSTACK_BENCH_VENVS", Path.home() / ".cache" / "llmstack-bench"))
 ALIAS = "local-model"
 
@@ -322,24 +323,41 @@ HEADER = ["scenario", "target", "tokens/s (direct: absolute)", "TTFT p50 ms (vs 
           "gateway CPU ms/req", "gateway CPU ms/token", "errors"]
 
 
+@dataclass(frozen=True)
+class External:
+    """An engine already serving (a rendered stack's published backend): its URL and model name."""
+
+    url: str
+    model: str
+    title: str
+
+
 def run_levers(variants: list[Variant], scenarios: list[Scenario], rounds: int, token_ms: float, ttft_ms: float,
-               quick: bool = False, backend_cpus: str | None = None) -> tuple[str, dict]:
+               quick: bool = False, backend_cpus: str | None = None,
+               external: External | None = None) -> tuple[str, dict]:
     work = Path(tempfile.mkdtemp(prefix="bench-levers-"))
     backend_port = free_port()
-    backend = Process([sys.executable, str(REPO / "benchmarks" / "stream_backend.py"), "--port", str(backend_port),
-                       "--host", "127.0.0.1", "--token-ms", str(token_ms), "--ttft-ms", str(ttft_ms)],
-                      cpus=backend_cpus, log=work / "backend.log")
-    gateways = [Gateway(v, rendered_config(f"http://127.0.0.1:{backend_port}/v1"), work) for v in variants]
+    backend_url = external.url if external else f"http://127.0.0.1:{backend_port}"
+    served = external.model if external else "m"
+    backend = None if external else Process(
+        [sys.executable, str(REPO / "benchmarks" / "stream_backend.py"), "--port", str(backend_port),
+         "--host", "127.0.0.1", "--token-ms", str(token_ms), "--ttft-ms", str(ttft_ms)],
+        cpus=backend_cpus, log=work / "backend.log")
+    base = rendered_config(f"{backend_url}/v1")
+    for entry in base["model_list"]:
+        entry["litellm_params"]["model"] = entry["litellm_params"]["model"].rsplit("/", 1)[0] + "/" + served
+    gateways = [Gateway(v, base, work) for v in variants]
     loads = [load_average()]
     try:
-        wait_ready(f"http://127.0.0.1:{backend_port}/health", backend)
+        if backend:
+            wait_ready(f"{backend_url}/health", backend)
         for gateway in gateways:  # one at a time: start time measured alone, not against the others' start
             gateway.start()
             gateway.wait()
-        targets = {"direct": (f"http://127.0.0.1:{backend_port}", {}, "m", backend.pids())}
+        targets = {"direct": (backend_url, {}, served, backend.pids() if backend else [])}
         for g in gateways:
             assert g.proc
-            prefix, model = (PASSTHROUGH, "m") if g.variant.passthrough else ("", ALIAS)
+            prefix, model = (PASSTHROUGH, served) if g.variant.passthrough else ("", ALIAS)
             targets[g.variant.name] = (f"http://127.0.0.1:{g.port}{prefix}", {}, model, g.proc.pids())
         found: dict[tuple[str, str], Measured] = {}
         names = list(targets)
@@ -354,12 +372,15 @@ def run_levers(variants: list[Variant], scenarios: list[Scenario], rounds: int, 
     finally:
         for gateway in gateways:
             gateway.stop()
-        backend.stop()
+        if backend:
+            backend.stop()
     text = table(HEADER, ratio_rows(scenarios, names, found))
     start = table(["variant", "LiteLLM", "workers", "start to ready s", "idle RSS MiB"],
                   [[g.variant.name, g.variant.version, str(g.variant.workers), f"{g.start_s:.1f}",
                     f"{g.idle_mib:.0f}"] for g in gateways])
-    conditions = (f"Backend: stand-in, {ttft_ms:g} ms to the first token, {token_ms:g} ms per token; "
+    engine = external.title if external else (f"stand-in, {ttft_ms:g} ms to the first token, "
+                                              f"{token_ms:g} ms per token")
+    conditions = (f"Backend: {engine}; "
                   f"{rounds} alternating rounds; load average (1/5/15 min) before and after each round: "
                   + "; ".join(loads) + ".")
     raw = {f"{k[0]} | {k[1]}": {"cpu_s": m.cpu, "samples": [[s.ttft, s.total, s.tokens] for r in m.results
@@ -530,7 +551,7 @@ def lever_sets() -> dict[str, list[Variant]]:
     """Named groups; each is measured as one alternating run (its variants against direct)."""
     rendered = Variant("rendered, 1 worker")  # llmstack's config and environment; --num_workers 1
     return {
-        "version": [rendered, Variant("1.108.7", version=LTS)],
+        "version": [rendered, Variant(f"LiteLLM {OLD}", version=OLD)],
         "cost": [rendered, Variant("zero prices", model_info=FREE)],
         "logging": [
             rendered,
@@ -548,15 +569,40 @@ def lever_sets() -> dict[str, list[Variant]]:
         ],
         "image": [rendered, Variant("+opentelemetry-sdk, prisma", extras=("opentelemetry-sdk", "prisma"))],
         "workers": [rendered, Variant("2 workers", workers=2), Variant("4 workers", workers=4)],
+        # The backend is held to CPU 0 for this group (BACKEND_CPUS): the gateway on the other core
+        # or sharing both.
+        "cpuset": [rendered, Variant("gateway on CPU 1", cpus="1"),
+                   Variant("gateway on CPU 0 (the engine's)", cpus="0")],
+        "router": [
+            rendered,
+            Variant("no router_settings", settings={"router_settings": {"disable_cooldowns": False}}),
+            Variant("router: no pre-call checks, no retries", settings={"router_settings": {
+                "enable_pre_call_checks": False, "num_retries": 0, "disable_cooldowns": True}}),
+        ],
         "native": [rendered, Variant("native /v1/messages", model_info=NATIVE)],
         "passthrough": [rendered, Variant("pass-through route /engine", passthrough=True)],
         "combined": [
             rendered,
             Variant("zero prices + native", model_info={**FREE, **NATIVE}),
-            Variant("zero prices + native, 1.108.7", version=LTS, model_info={**FREE, **NATIVE}),
+            Variant(f"zero prices + native, {OLD}", version=OLD, model_info={**FREE, **NATIVE}),
             Variant("zero prices + native + granian", model_info={**FREE, **NATIVE}, args=("--run_granian",)),
         ],
     }
+
+
+def sweep(sets: dict[str, list[Variant]]) -> list[Variant]:
+    """Every single lever of the groups above in one run (idle gateways cost nothing): one direct
+    baseline and one rendered row for all, the fewest starts; 4 workers and the image extras left out."""
+    skip = {"cpuset", "image", "combined"}
+    found: dict[str, Variant] = {}
+    for group, variants in sets.items():
+        for variant in variants:
+            if group not in skip and variant.workers <= 2:
+                found.setdefault(variant.name, variant)
+    return list(found.values())
+
+
+BACKEND_CPUS = {"cpuset": "0"}  # groups that hold the stand-in engine to some CPUs (taskset -c)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -572,6 +618,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--start", action="store_true", help="start time and idle memory per LiteLLM version")
+    parser.add_argument("--backend-url", help="measure against this engine (e.g. a rendered stack's published "
+                        "vLLM) instead of the stand-in")
+    parser.add_argument("--backend-model", default="m", help="the model name that engine serves")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "bench-levers")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the gateways it started (finally blocks)
@@ -580,16 +629,20 @@ def main(argv: list[str] | None = None) -> int:
                  and ("stream" if s.stream else "plain") in args.mode.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
     sets = lever_sets()
+    sets["sweep"] = sweep(sets)
     if args.start:
-        print(run_start([PINNED, LTS], [1, 2], 2 if args.quick else args.rounds), flush=True)
+        print(run_start([PINNED, OLD], [1, 2], 2 if args.quick else args.rounds), flush=True)
         return 0
     if args.profile:
-        for name in args.only or ["rendered 1.104.5 x1"]:
+        for name in args.only or ["rendered, 1 worker"]:
             variant = next(v for group in sets.values() for v in group if v.name == name)
             print(run_profile(variant, scenarios, 6 if args.quick else 25, args.out / "profiles"), flush=True)
         return 0
+    external = External(args.backend_url, args.backend_model, f"engine at {args.backend_url} "
+                        f"({args.backend_model})") if args.backend_url else None
     for group in args.only or list(sets):
-        text, raw = run_levers(sets[group], scenarios, args.rounds, args.token_ms, args.ttft_ms, args.quick)
+        text, raw = run_levers(sets[group], scenarios, args.rounds, args.token_ms, args.ttft_ms, args.quick,
+                                     BACKEND_CPUS.get(group), external)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         (args.out / f"{group}-{stamp}.md").write_text(text + "\n")
         (args.out / f"{group}-{stamp}.json").write_text(json.dumps(raw))

@@ -55,7 +55,7 @@ def test_vllm_directory_from_local_model(cli, workdir):
     gateway = compose["services"]["litellm"]
     assert gateway["image"] == f"ghcr.io/berriai/litellm:{catalog.newest('litellm').version}"  # v1.X.Y tags
     assert gateway["command"] == ["--config", "/app/config.yaml", "--port", "4000", "--host", "0.0.0.0",
-                                  "--num_workers", "${LLMSTACK_LITELLM_WORKERS:-2}"]
+                                  "--num_workers", "${LLMSTACK_LITELLM_WORKERS:-1}"]
     assert gateway["environment"]["LITELLM_LOG"] == "WARNING"
     assert gateway["depends_on"] == {"backend": {"condition": "service_healthy"}}
     assert gateway["ports"] == ["127.0.0.1:4000:4000"]
