@@ -141,7 +141,7 @@ class Process:
         return process_tree(self.proc.pid)
 
 
-def wait_ready(url: str, proc: Process, limit: float = 600) -> float:
+def wait_ready(url: str, proc: Process, limit: float = 300) -> float:
     start = time.perf_counter()
     while time.perf_counter() - start < limit:
         if proc.proc.poll() is not None:
@@ -169,6 +169,7 @@ class Variant:
     args: tuple[str, ...] = ()
     cpus: str | None = None  # taskset -c
     model_info: dict = field(default_factory=dict)  # merged into every model_list entry's model_info
+    drop_info: tuple[str, ...] = ()  # model_info keys removed (the rendered zero prices, to measure without them)
     passthrough: bool = False  # requests go to a pass-through route (/engine/...) instead of the model routes
     extras: tuple[str, ...] = ()  # more packages in the venv (httptools...)
 
@@ -196,6 +197,8 @@ def config_for(base: dict, variant: Variant) -> dict:
         config[section].update(values)
     for entry in config["model_list"]:
         entry.setdefault("model_info", {}).update(variant.model_info)
+        for key in variant.drop_info:
+            entry["model_info"].pop(key, None)
     if variant.passthrough:  # LiteLLM forwards /engine/<path> to the backend's /<path> as it is
         target = config["model_list"][0]["litellm_params"]["api_base"].removesuffix("/v1")
         config["general_settings"]["pass_through_endpoints"] = [
@@ -351,9 +354,15 @@ def run_levers(variants: list[Variant], scenarios: list[Scenario], rounds: int, 
     try:
         if backend:
             wait_ready(f"{backend_url}/health", backend)
+        failed = []
         for gateway in gateways:  # one at a time: start time measured alone, not against the others' start
             gateway.start()
-            gateway.wait()
+            try:
+                gateway.wait()
+            except RuntimeError as exc:  # e.g. 2 workers re-spawned forever on a busy host (issue 16)
+                gateway.stop()
+                failed.append(f"{gateway.variant.name}: never ready ({str(exc).splitlines()[0][:120]})")
+        gateways = [g for g in gateways if g.start_s == g.start_s]  # started (not NaN)
         targets = {"direct": (backend_url, {}, served, backend.pids() if backend else [])}
         for g in gateways:
             assert g.proc
@@ -380,6 +389,8 @@ def run_levers(variants: list[Variant], scenarios: list[Scenario], rounds: int, 
                     f"{g.idle_mib:.0f}"] for g in gateways])
     engine = external.title if external else (f"stand-in, {ttft_ms:g} ms to the first token, "
                                               f"{token_ms:g} ms per token")
+    if failed:
+        start += "\n\nNot measured: " + "; ".join(failed) + "."
     conditions = (f"Backend: {engine}; "
                   f"{rounds} alternating rounds; load average (1/5/15 min) before and after each round: "
                   + "; ".join(loads) + ".")
@@ -547,12 +558,17 @@ QUIET_BOOKKEEPING = {"general_settings": {"disable_spend_logs": True, "disable_e
                                           "disable_spend_updates": True, "disable_budget_reservation": True}}
 
 
+PRICED = Variant("without zero prices", drop_info=tuple(FREE))
+
+
 def lever_sets() -> dict[str, list[Variant]]:
     """Named groups; each is measured as one alternating run (its variants against direct)."""
     rendered = Variant("rendered, 1 worker")  # llmstack's config and environment; --num_workers 1
     return {
         "version": [rendered, Variant(f"LiteLLM {OLD}", version=OLD)],
-        "cost": [rendered, Variant("zero prices", model_info=FREE)],
+        # llmstack renders zero prices since these rows: "zero prices" measured them against the
+        # rendered config before; PRICED measures the rendered config without them.
+        "cost": [rendered, Variant("zero prices", model_info=FREE), PRICED],
         "logging": [
             rendered,
             Variant("LITELLM_LOG unset", env={"LITELLM_LOG": UNSET}),
@@ -587,13 +603,24 @@ def lever_sets() -> dict[str, list[Variant]]:
             Variant(f"zero prices + native, {OLD}", version=OLD, model_info={**FREE, **NATIVE}),
             Variant("zero prices + native + granian", model_info={**FREE, **NATIVE}, args=("--run_granian",)),
         ],
+        # For a real engine (gateway_path.py --levers engine): the candidates in one run.
+        "engine": [
+            rendered,
+            Variant(f"LiteLLM {OLD}", version=OLD),
+            PRICED,
+            Variant("native /v1/messages", model_info=NATIVE),
+            Variant("pass-through route /engine", passthrough=True),
+            Variant("httptools parser", extras=("httptools",)),
+            Variant("granian server", args=("--run_granian",)),
+            Variant("2 workers", workers=2),
+        ],
     }
 
 
 def sweep(sets: dict[str, list[Variant]]) -> list[Variant]:
     """Every single lever of the groups above in one run (idle gateways cost nothing): one direct
     baseline and one rendered row for all, the fewest starts; 4 workers and the image extras left out."""
-    skip = {"cpuset", "image", "combined"}
+    skip = {"cpuset", "image", "combined", "engine"}
     found: dict[str, Variant] = {}
     for group, variants in sets.items():
         for variant in variants:

@@ -70,7 +70,8 @@ def test_vllm_directory_from_local_model(cli, workdir):
     assert entry["model_name"] == "local-model"
     assert entry["litellm_params"] == {"model": "hosted_vllm/qwen2-5-7b-instruct",
                                        "api_base": "http://backend:8000/v1"}
-    assert entry["model_info"] == {"supports_function_calling": True, "supports_vision": False}
+    assert entry["model_info"] == {"supports_function_calling": True, "supports_vision": False,
+                                   "input_cost_per_token": 0, "output_cost_per_token": 0}  # served here: free
     assert config["litellm_settings"]["drop_params"] is True
     assert config["general_settings"]["master_key"] == "os.environ/LITELLM_MASTER_KEY"
     assert compose_config_quiet(out).returncode == 0
@@ -193,7 +194,8 @@ def test_llama_cpu_and_vision(cli, workdir):
     assert backend["deploy"]["resources"]["reservations"]["devices"][0]["count"] == "all"
     info = load(out, "litellm-config.yaml")["model_list"][0]["model_info"]
     assert info == {"supports_function_calling": True, "supports_vision": True,
-                    "supported_endpoints": ["/v1/chat/completions", "/v1/messages"]}  # native /v1/messages
+                    "supported_endpoints": ["/v1/chat/completions", "/v1/messages"],  # native /v1/messages
+                    "input_cost_per_token": 0, "output_cost_per_token": 0}
 
 
 def test_sglang_and_trtllm_commands(cli, workdir):
