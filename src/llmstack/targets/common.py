@@ -82,7 +82,7 @@ def _deployments(model: ModelSpec, api_base: Address) -> list[dict[str, Any]]:
 # A model the stack serves itself costs nothing per token: every rate LiteLLM uses set to an explicit
 # 0 marks it free (litellm 1.108.7, litellm_core_utils/llm_cost_calc/zero_cost_diagnostic.py: "set
 # every rate to 0 to mark the model free"), which also makes its cost bookkeeping after each request
-# cheaper. MEASURED (benchmarks/RESULTS.md, "Gateway levers", rows "zero prices"): 6-10% less gateway
+# cheaper. MEASURED (benchmarks/RESULTS.md, "Gateway levers", rows "zero prices"): 8-27% less gateway
 # CPU per streamed token, what the gateway keeps of the engine's tokens/s up in 3 of 4 scenarios.
 # Not for external servers: what they charge is not ours to say.
 FREE = {"input_cost_per_token": 0, "output_cost_per_token": 0}
