@@ -243,8 +243,9 @@ def measure(stack: Stack, rounds: int, per_client: int) -> dict[tuple[Scenario, 
         for scenario in SCENARIOS:
             order = [("direct", direct), ("gateway", via)]
             for name, (base, headers, model) in order if i % 2 == 0 else order[::-1]:
+                count = max(12 if per_client > 1 else 4, scenario.clients * per_client)  # one client: 12, not 3
                 result = asyncio.run(loadgen.load(base + scenario.path, headers, scenario.body(model),
-                                                  scenario.clients, max(4, scenario.clients * per_client)))
+                                                  scenario.clients, count))
                 found.setdefault((scenario, name), []).append(result)
     return {key: loadgen.merge(results) for key, results in found.items()}
 
