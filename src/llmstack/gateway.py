@@ -33,9 +33,10 @@ class GatewayDefaults:
 # `v1.X.Y` (since 1.84; the `main-v*` tags are no longer published). Proven end to end (tests/e2e):
 # the e2e image installs this same version from PyPI (`pinned_version()`).
 # One worker (benchmarks/RESULTS.md, "Gateway levers", rows "2 workers"): a second one did not raise
-# what the gateway keeps of the engine's tokens/s on 2 cores (the engine needs them), tripled the idle
+# what the gateway keeps of the engine's tokens/s on 2 cores beyond this host's noise, tripled the idle
 # memory and made the start 3-6x longer; on a busy 2-core host uvicorn re-spawned workers that were
-# still importing LiteLLM, and the gateway never became ready (issue 16; reproduced by the benchmark).
+# still importing LiteLLM, and the gateway never became ready (issue 16; seen again here: a rendered
+# vLLM stack with 2 workers was not ready after 6 minutes at load 25, with 1 worker in under 3).
 DEFAULTS = GatewayDefaults(image="ghcr.io/berriai/litellm", version=catalog.versions("litellm")[-1], port=4000,
                            alias="local-model", num_workers=1)
 
