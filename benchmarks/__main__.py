@@ -2,7 +2,11 @@
 
     python -m benchmarks            # full run (about ten minutes; needs Docker, builds test images)
     python -m benchmarks --quick    # seconds: proves every benchmark still runs (CI)
-    python -m benchmarks --only cli # one part: cli, ready, gateway, gateway-path, anthropic
+    python -m benchmarks --only cli # one part: cli, ready, gateway, gateway-path, anthropic, ready-vllm, anthropic-vllm
+
+The parts on the real vLLM server (its CPU build, tests/e2e/vllm_image.py) start it once per
+run, which takes minutes on a loaded 2-core host: a full run includes them, `--quick` only when
+asked with `--only`. "Gateway levers" is written by `python -m benchmarks.levers` runs.
 """
 
 from __future__ import annotations
@@ -15,9 +19,12 @@ from benchmarks import anthropic, cli, common, gateway, gateway_path, ready
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 TITLES = {"cli": "CLI wall time", "ready": "Time to ready", "gateway": "Gateway overhead",
-          "gateway-path": "Gateway path (gateway vs direct on a real engine)", "anthropic": "Native vs translated",
+          "gateway-path": "Gateway path (gateway vs direct on a real engine)",
+          "anthropic": "Native vs translated", "anthropic-vllm": "Native vs translated on the real vLLM",
+          "ready-vllm": "Time to ready on the real vLLM",
           # Written by `python -m benchmarks.levers` runs (about an hour), not by this program: kept as is.
           "gateway-levers": "Gateway levers"}
+SLOW = ("ready-vllm", "anthropic-vllm", "gateway-levers")  # minutes each: not in `--quick` unless asked
 
 
 def sections_of(text: str) -> dict[str, str]:
@@ -49,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="run only this part (repeatable); RESULTS.md keeps the other parts' last figures")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    parts = args.only or list(TITLES)
+    parts = args.only or [part for part in TITLES if not (args.quick and part in SLOW)]
 
     info = common.machine()
     measured: dict[str, str] = {}
@@ -62,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         text, _ = ready.run(runs=1 if args.quick else 5, startup=3.0 if args.quick else 8.0)
         measured[TITLES["ready"]] = f"{stamp}\n\n{text}"
         print(text, flush=True)
+    if "ready-vllm" in parts:
+        text, _ = ready.run_vllm(runs=1 if args.quick else 3)
+        measured[TITLES["ready-vllm"]] = f"{stamp}\n\n{text}"
+        print(text, flush=True)
     if "gateway" in parts:
         text, _ = gateway.run(quick=args.quick)
         measured[TITLES["gateway"]] = f"{stamp}\n\n{text}"
@@ -73,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     if "anthropic" in parts:
         text, _ = anthropic.run(quick=args.quick)
         measured[TITLES["anthropic"]] = f"{stamp}\n\n{text}"
+        print(text, flush=True)
+    if "anthropic-vllm" in parts:
+        text, _ = anthropic.run(quick=args.quick, engine="vllm")
+        measured[TITLES["anthropic-vllm"]] = f"{stamp}\n\n{text}"
         print(text, flush=True)
     if not args.quick:
         previous = sections_of(args.output.read_text()) if args.output.exists() else {}

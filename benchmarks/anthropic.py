@@ -1,12 +1,15 @@
-"""Native vs translated: Anthropic /v1/messages through the gateway to a real llama.cpp server.
+"""Native vs translated: Anthropic /v1/messages through the gateway to a real server, llama.cpp or vLLM.
 
-One stack rendered by llmstack, two llama.cpp services (the e2e image) serving the same scripted
-agent model (tests/e2e/make_agent_gguf.py), one behind each route: `native` (LiteLLM hands
-/v1/messages to llama.cpp's own /v1/messages untranslated) and `translated` (LiteLLM turns it into
-chat completions). The model's work is tiny and identical, so the differences are the gateway's.
+One stack rendered by llmstack, with one alias per route serving the same scripted agent model
+(tests/e2e/make_agent_gguf.py for llama.cpp, make_agent_hf.py for vLLM): `native` (LiteLLM hands
+/v1/messages to the server's own /v1/messages untranslated) and `translated` (LiteLLM turns it into
+chat completions). llama.cpp: two servers (the e2e image), one per alias. vLLM (the e2e CPU image,
+vLLM 0.32.0): one server, reached by both aliases (the second is a gateway-only `external` entry
+pointing at the first's service), through the same gateway on the same network. The model's work is
+tiny and identical, so the differences are the gateway's.
 
 Speed: requests/s, p50/p95 latency and streamed events/s for a short answer, a 64-token stream
-and smoke's Claude-Code-shaped request, with 1 and 8 clients; llama.cpp's own /v1/messages,
+and smoke's Claude-Code-shaped request, with 1 and 8 clients; the server's own /v1/messages,
 direct, as the baseline. Routes are measured in alternating rounds so drift weighs on both alike.
 Fidelity: what each route keeps of Claude Code's conversation, probed once each.
 """
@@ -35,28 +38,56 @@ ROUTES = ("native", "translated")
 VERSION = "2023-06-01"
 BASH = {"name": "Bash", "description": "Run a shell command.",
         "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}}
+TITLES = {"llama": "llama.cpp", "vllm": "vLLM"}
+VLLM_VERSION = "v0.32.0"  # what the e2e image runs (tests/e2e/vllm_image.py)
+
+
+def _models(engine: str, work: Path, ports: dict[str, int]) -> list[dict]:
+    """The stack's models.yaml entries: one alias per route."""
+    if engine == "llama":
+        model = write_agent_gguf(work / "agent.gguf")
+        server = images.llama_server_image()
+        return [{"model": str(model), "backend": "llama", "alias": route, "image": server, "gpus": "none",
+                 "port": ports[route], "publish_port": True, "max_model_len": 65536, "anthropic_route": route}
+                for route in ROUTES]
+    from tests.e2e.make_agent_hf import write as write_agent_hf
+    from tests.e2e.vllm_image import vllm_image
+
+    model = write_agent_hf(work / "agent-qwen3")
+    port = ports["translated"]
+    # The e2e image has no C++ compiler for torch.compile: eager (the official CPU image compiles).
+    # vLLM reports cached prompt tokens (Anthropic usage's cache_read_input_tokens) only with
+    # --enable-prompt-tokens-details (vllm/entrypoints/anthropic/serving.py); llmstack does not render it.
+    return [{"model": str(model), "backend": "vllm", "alias": "translated", "image": vllm_image(), "gpus": "none",
+             "version": VLLM_VERSION, "port": port, "publish_port": True, "max_model_len": 65536,
+             "extra_args": ["--enforce-eager", "--enable-prompt-tokens-details"], "anthropic_route": "translated"},
+            {"model": "agent-qwen3", "backend": "external", "alias": "native",
+             "api_base": f"http://backend-translated:{port}/v1", "anthropic_route": "native"}]
 
 
 class RoutesStack:
     """The two-route stack, started with `llmstack up`, taken down on exit."""
 
-    def __init__(self):
+    def __init__(self, engine: str = "llama"):
+        self.engine, self.title = engine, TITLES[engine]
         self.work = Path(tempfile.mkdtemp(prefix="bench-anthropic-"))
-        model = write_agent_gguf(self.work / "agent.gguf")
         self.name = f"llmstack-bench-{int(time.time() * 1000) % 10_000_000}"
         self.dir = self.work / self.name
         self.ports = {route: free_port() for route in ROUTES}
+        if engine == "vllm":  # one server for both aliases
+            self.ports["native"] = self.ports["translated"]
         self.gateway_port = free_port()
-        server = images.llama_server_image()
-        models = [{"model": str(model), "backend": "llama", "alias": route, "image": server, "gpus": "none",
-                   "port": self.ports[route], "publish_port": True, "max_model_len": 65536, "anthropic_route": route}
-                  for route in ROUTES]
+        models = _models(engine, self.work, self.ports)
+        self.served = {m["alias"]: Path(m["model"]).name for m in models}
         (self.work / "models.yaml").write_text(yaml.safe_dump({"stacks": {"routes": {"name": self.name,
                                                                                       "models": models}}}))
         self.llmstack = str(BIN / "llmstack")
         subprocess.run([self.llmstack, "render", "routes", "--config", str(self.work / "models.yaml"),
                         "--output", str(self.dir), "--litellm-image", images.litellm_image(),
-                        "--litellm-port", str(self.gateway_port)], check=True, capture_output=True)
+                        "--litellm-port", str(self.gateway_port),
+                        # vLLM's mode: one gateway worker (two did not get ready beside a vLLM start on a loaded
+                        # 2-core host; both routes share the one gateway alike)
+                        *(["--litellm-workers", "1"] if engine == "vllm" else [])], check=True, capture_output=True)
         self.key = (self.dir / ".env").read_text().split("LITELLM_MASTER_KEY=", 1)[1].strip()
         self.gateway = f"http://127.0.0.1:{self.gateway_port}"
         self.headers = {"x-api-key": self.key, "anthropic-version": VERSION, "anthropic-beta": CLAUDE_CODE_BETAS}
@@ -64,8 +95,13 @@ class RoutesStack:
     def direct(self, route: str) -> str:
         return f"http://127.0.0.1:{self.ports[route]}"
 
+    def direct_model(self, route: str) -> str:
+        """The model name the server itself answers to (llama.cpp takes any)."""
+        return self.served[route] if self.engine == "vllm" else route
+
     def __enter__(self):
-        result = subprocess.run([self.llmstack, "up", str(self.dir), "--timeout", "300"], capture_output=True,
+        timeout = "1500" if self.engine == "vllm" else "300"  # vLLM starts in minutes on a loaded 2-core host
+        result = subprocess.run([self.llmstack, "up", str(self.dir), "--timeout", timeout], capture_output=True,
                                 text=True)
         if result.returncode != 0:
             self.__exit__()
@@ -138,9 +174,12 @@ async def _load(url: str, headers: dict, body: dict, concurrency: int,
 def speed(stack: RoutesStack, quick: bool) -> tuple[list[list[str]], dict]:
     rounds = 1 if quick else 4
     per_round = {1: 5 if quick else 50, 8: 8 if quick else 100}
+    if stack.engine == "vllm" and not quick:  # the CPU build serves a few requests/s: fewer, same rounds
+        per_round = {1: 12, 8: 24}
     # llama.cpp closes a connection after a streamed answer: a fresh one per request, direct.
-    direct = {"anthropic-version": VERSION, "connection": "close"}
-    targets = {"llama.cpp direct": (f"{stack.direct('native')}/v1/messages", direct),
+    direct = {"anthropic-version": VERSION, **({"connection": "close"} if stack.engine == "llama" else {})}
+    baseline = f"{stack.title} direct"
+    targets = {baseline: (f"{stack.direct('native')}/v1/messages", direct),
                **{route: (f"{stack.gateway}/v1/messages?beta=true", stack.headers) for route in ROUTES}}
     rows, summary = [], {}
     for scenario, (make, client_counts) in SCENARIOS.items():
@@ -148,7 +187,7 @@ def speed(stack: RoutesStack, quick: bool) -> tuple[list[list[str]], dict]:
             samples = {t: ([], 0, 0.0, 0) for t in targets}
             for _ in range(rounds):
                 for target, (url, headers) in targets.items():
-                    model = "native" if target == "llama.cpp direct" else target
+                    model = stack.direct_model("native") if target == baseline else target
                     lat, ev, wall, err = asyncio.run(_load(url, headers, make(model), clients, per_round[clients]))
                     old = samples[target]
                     samples[target] = (old[0] + lat, old[1] + ev, old[2] + wall, old[3] + err)
@@ -162,12 +201,12 @@ def speed(stack: RoutesStack, quick: bool) -> tuple[list[list[str]], dict]:
     return rows, summary
 
 
-def verdict(summary: dict) -> str:
+def verdict(summary: dict, title: str = "llama.cpp") -> str:
     parts, faster = [], 0
     keys = sorted({(s, c) for s, c, _ in summary}, key=lambda k: (list(SCENARIOS).index(k[0]), k[1]))
     for scenario, clients in keys:
         native, translated = summary[(scenario, clients, "native")], summary[(scenario, clients, "translated")]
-        direct = summary[(scenario, clients, "llama.cpp direct")]
+        direct = summary[(scenario, clients, f"{title} direct")]
         faster += native[0] > translated[0]
         overhead = [(r[1] - direct[1]) * 1000 for r in (native, translated)]
         parts.append(f"{scenario} x{clients}: {native[0]:.0f} vs {translated[0]:.0f} req/s, gateway adds "
@@ -191,6 +230,13 @@ def _stream(stack: RoutesStack, body: dict) -> list[dict]:
         return [json.loads(line[5:]) for line in response.iter_lines() if line.startswith("data:")]
 
 
+def _prompt_tokens(usage: dict) -> int:
+    """The whole prompt: Anthropic's input_tokens leaves out what was read from or written to the
+    prompt cache (vLLM's own /v1/messages reports both, vllm/entrypoints/anthropic/serving.py)."""
+    return usage["input_tokens"] + sum(usage.get(k) or 0 for k in ("cache_read_input_tokens",
+                                                                      "cache_creation_input_tokens"))
+
+
 def _probe(stack: RoutesStack, route: str) -> dict[str, str]:
     found: dict[str, str] = {}
     hello = {"model": route, "max_tokens": 32, "messages": [{"role": "user", "content": "Say hello."}]}
@@ -205,8 +251,9 @@ def _probe(stack: RoutesStack, route: str) -> dict[str, str]:
     start_usage = next(e["message"]["usage"] for e in events if e["type"] == "message_start")
     found["usage in message_start"] = (f"input {start_usage.get('input_tokens')}, cache read "
                                        f"{start_usage.get('cache_read_input_tokens')}")
-    again = _post(stack, hello)["usage"]
-    found["prompt-cache reads reported (same request again)"] = f"{again.get('cache_read_input_tokens')} tokens"
+    again = _post(stack, {**claude_code_request(route), "stream": False})["usage"]
+    found["prompt-cache reads reported (Claude-Code-shaped request again)"] = (
+        f"{again.get('cache_read_input_tokens')} of {_prompt_tokens(again)} tokens")
 
     def prompt(thinking: str) -> int:
         usage = _post(stack, {"model": route, "max_tokens": 8, "messages": [
@@ -214,9 +261,18 @@ def _probe(stack: RoutesStack, route: str) -> dict[str, str]:
             {"role": "assistant", "content": [{"type": "thinking", "thinking": thinking, "signature": "s"},
                                               {"type": "text", "text": "Hi."}]},
             {"role": "user", "content": "Again."}]})["usage"]
-        return usage["input_tokens"] + (usage.get("cache_read_input_tokens") or 0)
+        return _prompt_tokens(usage)
 
     found["thinking in the history (400 chars)"] = f"prompt grows by {prompt('x' * 400) - prompt('x')} tokens"
+
+    def with_system(text: str) -> int:  # Claude Code sends one mid-conversation
+        usage = _post(stack, {"model": route, "max_tokens": 8, "messages": [
+            {"role": "user", "content": "Say hello."}, {"role": "assistant", "content": "Hi."},
+            {"role": "system", "content": text}, {"role": "user", "content": "Again."}]})["usage"]
+        return _prompt_tokens(usage)
+
+    grown = with_system("y" * 400) - with_system("y")
+    found["`role: system` inside messages (400 chars)"] = f"prompt grows by {grown} tokens"
     call = _post(stack, {"model": route, "max_tokens": 128, "tools": [BASH],
                          "messages": [{"role": "user", "content": RUN_BASH}]})
     found["tool call"] = f"{' + '.join(b['type'] for b in call['content'])}, stop_reason {call['stop_reason']}"
@@ -224,12 +280,22 @@ def _probe(stack: RoutesStack, route: str) -> dict[str, str]:
     result = _post(stack, {"model": route, "max_tokens": 32, "tools": [BASH], "messages": [
         {"role": "user", "content": RUN_BASH}, {"role": "assistant", "content": [use]},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use["id"], "content": TOOL_OUTPUT}]}]})
-    found["tool result back to the model"] = f"answer {result['content'][-1].get('text')!r}"
+    found["tool result back to the model"] = "answer " + " + ".join(
+        f"{b['type']} {b.get('text') or b.get('thinking')!r}" for b in result["content"])
     counted = _post(stack, {"model": route, "messages": hello["messages"], "tools": [BASH]},
                     "/v1/messages/count_tokens")["input_tokens"]
     own = httpx.post(f"{stack.direct(route)}/v1/messages/count_tokens",
-                     json={"model": route, "messages": hello["messages"], "tools": [BASH]}, timeout=30).json()
-    found["count_tokens (gateway / llama.cpp's own)"] = f"{counted} / {own.get('input_tokens')}"
+                     json={"model": stack.direct_model(route), "messages": hello["messages"], "tools": [BASH]},
+                     timeout=30).json()
+    found[f"count_tokens (gateway / {stack.title}'s own)"] = f"{counted} / {own.get('input_tokens')}"
+    city = {"type": "string", "enum": ["Paris", "Tokyo"]}
+    weather = {"name": "get_weather", "description": "Current weather for a city.", "strict": True,
+               "input_schema": {"type": "object", "properties": {"city": city}, "required": ["city"]}}
+    forced = _post(stack, {"model": route, "max_tokens": 128, "tools": [weather], "thinking": {"type": "disabled"},
+                           "tool_choice": {"type": "tool", "name": "get_weather"},
+                           "messages": [{"role": "user", "content": "Weather in Paris?"}]})
+    inputs = [b.get("input") for b in forced["content"] if b["type"] == "tool_use"]
+    found["strict tool, forced: arguments"] = json.dumps(inputs[0]) if inputs else "no tool_use"
     return found
 
 
@@ -238,15 +304,18 @@ def fidelity(stack: RoutesStack) -> list[list[str]]:
     return [[what, probes["native"][what], probes["translated"][what]] for what in probes["native"]]
 
 
-def run(quick: bool = False) -> tuple[str, dict]:
-    with RoutesStack() as stack:
+def run(quick: bool = False, engine: str = "llama") -> tuple[str, dict]:
+    with RoutesStack(engine) as stack:
         rows, summary = speed(stack, quick)
         checks = fidelity(stack)
     text = table(["request", "target", "clients", "req/s", "p50 ms", "p95 ms", "events/s", "errors"], rows)
-    text += "\n\n" + verdict(summary)
-    text += "\n\n" + table(["fidelity (llama.cpp, scripted agent model)", "native", "translated"], checks)
+    text += "\n\n" + verdict(summary, stack.title)
+    what = f"{stack.title} {VLLM_VERSION} (CPU build)" if engine == "vllm" else stack.title
+    text += "\n\n" + table([f"fidelity ({what}, scripted agent model)", "native", "translated"], checks)
     return text, summary
 
 
 if __name__ == "__main__":
-    print(run(quick=True)[0])
+    import sys
+
+    print(run(quick=True, engine=sys.argv[1] if len(sys.argv) > 1 else "llama")[0])

@@ -110,6 +110,7 @@ def compose_binary() -> list[str]:
 
 
 def compose_config_quiet(directory: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LITELLM_MASTER_KEY": "sk-validation-only-not-a-secret"}
+    env = {**os.environ, "LITELLM_MASTER_KEY": "sk-validation-only-not-a-secret",
+           "LLMSTACK_BACKEND_KEY": "sk-validation-only-not-a-secret"}
     return subprocess.run(compose_binary() + ["config", "--quiet"], cwd=directory,
                           capture_output=True, text=True, env=env)

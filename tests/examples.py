@@ -36,6 +36,10 @@ EXAMPLES: dict[str, list[str]] = {
     "external-replicas": ["--backend", "external", "--model", "qwen2-5-7b-instruct",
                           "--api-base", "http://gpu-host-1:8000/v1", "--api-base", "http://gpu-host-2:8000/v1",
                           "--api-key-env", "UPSTREAM_API_KEY", "--name", "external-replicas"],
+    # A GPU host behind external-replicas' gateway: the backend alone, published on every interface,
+    # so it requires a key of its own (LLMSTACK_BACKEND_KEY from .env; resolve/exposure.py).
+    "vllm-gpu-host": ["--model", f"{FIXTURES}/families/Qwen2.5-7B-Instruct", "--gpus", "0,1", "--no-litellm",
+                      "--bind", "0.0.0.0", "--name", "vllm-gpu-host"],
     "qwen-coder-and-chat": ["qwen-coder-and-chat"],
     # Kubernetes (kustomize directories); the directory is compose/<name>-k8s.
     "vllm-qwen2-5-7b-k8s": ["--model", f"{FIXTURES}/families/Qwen2.5-7B-Instruct", "--gpus", "0,1",

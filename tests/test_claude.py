@@ -46,11 +46,11 @@ def test_which_versions_serve_messages(name, version, serves):
     assert backends.get(name).facts(version).serves_messages is serves
 
 
-@pytest.mark.parametrize("name, route", [("vllm", "translated"), ("sglang", "native"), ("llama", "native"),
+@pytest.mark.parametrize("name, route", [("vllm", "native"), ("sglang", "native"), ("llama", "native"),
                                          ("trtllm", "translated"), ("external", "translated")])
 def test_default_route_at_the_pinned_version(name, route):
-    """vLLM stays translated until the real-server measurement sets its row (Vllm.anthropic_routes);
-    SGLang is native where its catalogue entry says /v1/messages takes Claude Code's shapes."""
+    """vLLM and SGLang are native where their catalogue entry says /v1/messages takes Claude Code's
+    shapes, vLLM from the release measured on the real server (Vllm.anthropic_routes)."""
     backend = backends.get(name)
     assert backend.facts(backend.defaults.version or None).anthropic_route == route
 
@@ -58,7 +58,9 @@ def test_default_route_at_the_pinned_version(name, route):
 @pytest.mark.parametrize("name, version, route", [
     ("sglang", "v0.5.9", "translated"), ("sglang", "v0.5.12", "translated"),  # no role: system in messages yet
     ("sglang", "v0.5.14", "native"), ("sglang", "v0.5.30", "native"),  # the catalogue's claude_code_route_since
-    ("vllm", "v0.23.0", "translated"), ("vllm", "v0.33.0", "translated"),  # not yet measured: see Vllm
+    ("vllm", "v0.23.0", "translated"), ("vllm", "v0.24.0", "translated"),  # takes Claude Code's shapes, not measured
+    ("vllm", "v0.32.0", "native"),  # measured on the real server (benchmarks/RESULTS.md)
+    ("vllm", "v0.33.0", "native"), ("vllm", "v0.40.0", "native"),  # later: by the catalogue (the nearest entry)
     ("llama", "b7349", "native"), ("llama", "b11312", "native"),
 ])
 def test_the_route_follows_the_version(name, version, route):
@@ -77,12 +79,15 @@ def test_llama_is_native_and_every_claude_route_says_so(cli, workdir):
     assert "disable_hf_tokenizer_download: true" in text
 
 
-def test_vllm_is_translated_unless_asked(cli, workdir):
-    render(cli, *QWEN, "--name", "v")
-    assert "supported_endpoints" not in model_info(workdir / "compose" / "v")["local-model"]
-    render(cli, *QWEN, "--name", "n", "--anthropic-route", "native")
-    assert model_info(workdir / "compose" / "n")["local-model"]["supported_endpoints"] == NATIVE
-    assert "(--anthropic-route)" in (workdir / "compose" / "n" / "litellm-config.yaml").read_text()
+def test_vllm_route_follows_the_measurement_unless_asked(cli, workdir):
+    render(cli, *QWEN, "--name", "v")  # the pin (v0.33.0): native by the catalogue, after the v0.32.0 measurement
+    assert model_info(workdir / "compose" / "v")["local-model"]["supported_endpoints"] == NATIVE
+    assert "measured on the real vLLM 0.32.0" in (workdir / "compose" / "v" / "litellm-config.yaml").read_text()
+    render(cli, *QWEN, "--name", "old", "--backend-version", "v0.24.0")  # not measured: translated
+    assert "supported_endpoints" not in model_info(workdir / "compose" / "old")["local-model"]
+    render(cli, *QWEN, "--name", "t", "--anthropic-route", "translated")
+    assert "supported_endpoints" not in model_info(workdir / "compose" / "t")["local-model"]
+    assert "(--anthropic-route)" in (workdir / "compose" / "t" / "litellm-config.yaml").read_text()
 
 
 def test_llama_build_without_messages_and_image_given_as_is_are_translated(cli, workdir):

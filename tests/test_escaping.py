@@ -51,8 +51,8 @@ hostile = st.lists(st.sampled_from(PIECES) | st.text(max_size=3), min_size=1, ma
 
 # Strings that are identifiers validated before rendering (names of services, stacks, variables,
 # registry keys, GPU ids): a hostile value there must fail the render (exit 3), never pass.
-IDENTIFIERS = {"service", "name", "backend", "api_key_env", "variable", "kind", "ids", "network", "bind",
-               "target", "llmstack_version", "health_interval"}
+IDENTIFIERS = {"service", "name", "backend", "api_key_env", "backend_key", "variable", "kind", "ids", "network",
+               "bind", "target", "llmstack_version", "health_interval"}
 
 
 def _hostile_spec(spec: Any, text: Callable[[str], str], only: tuple[str, ...] | None = None, path: str = "") -> Any:
@@ -220,13 +220,14 @@ def test_each_field_alone(field):
         assert _structure(files) == baseline("qwen-coder-and-chat"), (field, payload)
 
 
-@pytest.mark.parametrize("field", ["service", "name", "api_key_env", "variable"])
+@pytest.mark.parametrize("field", ["service", "name", "api_key_env", "backend_key", "variable"])
 def test_hostile_identifiers_fail_the_render_or_change_nothing(field):
     """Identifiers are validated before rendering; if one slipped through, the parse-back check
     stops the render (exit 3), or the value stays inside its quotes: never a changed structure."""
     from llmstack.errors import RenderError
 
-    name = {"api_key_env": "external-replicas", "variable": "llama-gpu-gemma3-vision"}.get(field, "qwen-coder-and-chat")
+    name = {"api_key_env": "external-replicas", "variable": "llama-gpu-gemma3-vision",
+            "backend_key": "vllm-qwen2-5-7b-k8s"}.get(field, "qwen-coder-and-chat")
     spec = spec_of(name)
 
     def poison(obj: Any) -> Any:

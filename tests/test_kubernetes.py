@@ -42,7 +42,7 @@ KUBERNETES_VERSIONS = ("1.35.0", "1.37.0")
 
 # What the throwaway .env of a build holds: found in the built Secret, never in a committed file.
 THROWAWAY = {"LITELLM_MASTER_KEY": "sk-throwaway-" + "x" * 24, "HF_TOKEN": "hf_throwaway" + "y" * 20,
-             "UPSTREAM_API_KEY": "upstream-throwaway"}
+             "UPSTREAM_API_KEY": "upstream-throwaway", "LLMSTACK_BACKEND_KEY": "sk-backend-throwaway" + "z" * 20}
 
 INSTANCE, NAME, COMPONENT = "app.kubernetes.io/instance", "app.kubernetes.io/name", "app.kubernetes.io/component"
 
@@ -300,7 +300,9 @@ def test_vllm_example_in_detail(built):
                      "readOnly": True}
     volume = next(v for v in spec["volumes"] if v["name"] == "models")
     assert volume["persistentVolumeClaim"] == {"claimName": "models", "readOnly": True}
-    assert "env" not in main  # a local model needs no HF token
+    # its own key (from the Secret), no usage reports; a local model needs no HF token
+    assert [e["name"] for e in main["env"]] == ["VLLM_API_KEY", "VLLM_NO_USAGE_STATS"]
+    assert main["env"][1] == {"name": "VLLM_NO_USAGE_STATS", "value": "1"}
     text = (REPO / "compose" / "vllm-qwen2-5-7b-k8s" / "backend.yaml").read_text()
     assert "--gpus 0,1 becomes a count of 2: the device plugin picks the devices" in text
     # The same command as the compose example of the same model.
@@ -630,7 +632,9 @@ def test_validate_builds_with_kubectl(cli, workdir, kubectl):
 
 
 def test_same_stack_renders_for_both_targets(cli, workdir):
-    """One models.yaml stack, two targets: the same decisions, the gateway config only differs in api_base."""
+    """One models.yaml stack, two targets: the same decisions, the gateway config only differs in api_base
+    and the backends' own key (a cluster keys its backends: resolve/exposure.py; this Compose stack
+    publishes none beyond this host)."""
     assert cli("render", "qwen-coder-and-chat").exit_code == 0
     assert cli("render", "qwen-coder-and-chat", "--target", "kubernetes").exit_code == 0
     compose = yaml.safe_load((workdir / "compose" / "qwen-coder-and-chat" / "litellm-config.yaml").read_text())
@@ -639,11 +643,16 @@ def test_same_stack_renders_for_both_targets(cli, workdir):
         assert a["litellm_params"]["api_base"].replace("http://", "http://qwen-coder-and-chat-") == \
             b["litellm_params"]["api_base"]
         a["litellm_params"].pop("api_base"), b["litellm_params"].pop("api_base")
+        assert b["litellm_params"].pop("api_key") == "os.environ/LLMSTACK_BACKEND_KEY"
         assert a == b
     services = yaml.safe_load((workdir / "compose" / "qwen-coder-and-chat" / "docker-compose.yml").read_text())
     for service in ("backend-coder", "backend-chat"):
         (deployment, _) = objects((workdir / "compose" / "qwen-coder-and-chat-k8s" / f"{service}.yaml").read_text())
-        assert container(deployment)["args"] == services["services"][service]["command"]
+        args = container(deployment)["args"]
+        if args[:2] == ["python3", "-c"]:  # SGLang keyed on the cluster: its launcher adds the key
+            assert "os.environ['LLMSTACK_BACKEND_KEY']" in args[2] and "sglang.launch_server" in args[2]
+            args = ["python3", "-m", "sglang.launch_server", *args[3:]]
+        assert args == services["services"][service]["command"]
         assert container(deployment)["image"] == services["services"][service]["image"]
 
 

@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from llmstack.escaping import is_safe
-from tests.conftest import compose_binary, snapshot
+from tests.conftest import FIXTURES, compose_binary, snapshot
+
+QWEN_CONFIG = FIXTURES / "families" / "Qwen2.5-7B-Instruct" / "config.json"
 
 # Names of model directories: unicode, spaces, quotes, `$`, braces; no `/` and no NUL.
 path_names = st.text(
@@ -102,6 +104,7 @@ def test_accepted_paths_survive_compose_interpolation(dirname, alias, relative):
     try:
         model = root / "models" / dirname
         model.mkdir(parents=True)
+        shutil.copy(QWEN_CONFIG, model / "config.json")  # a model directory (one with no model in it is refused)
         os.chdir(root)
         given = f"./models/{dirname}" if relative else str(model)
         output = "out" if relative else str(root / "out")

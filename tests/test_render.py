@@ -70,7 +70,8 @@ def test_vllm_directory_from_local_model(cli, workdir):
     assert entry["model_name"] == "local-model"
     assert entry["litellm_params"] == {"model": "hosted_vllm/qwen2-5-7b-instruct",
                                        "api_base": "http://backend:8000/v1"}
-    assert entry["model_info"] == {"supports_function_calling": True, "supports_vision": False,
+    assert entry["model_info"] == {"supports_function_calling": True, "supports_vision": False,  # native from v0.32.0
+                                   "supported_endpoints": ["/v1/chat/completions", "/v1/messages"],
                                    "input_cost_per_token": 0, "output_cost_per_token": 0}  # served here: free
     assert config["litellm_settings"]["drop_params"] is True
     assert config["general_settings"]["master_key"] == "os.environ/LITELLM_MASTER_KEY"
@@ -146,7 +147,7 @@ def test_hub_id_uses_hf_cache_and_token_from_environment(cli, workdir):
     backend = load(out)["services"]["backend"]
     assert backend["command"][:2] == ["--model", "Qwen/Qwen2.5-7B-Instruct"]
     assert backend["volumes"] == ["${LLMSTACK_HF_CACHE:-hf-cache}:/root/.cache/huggingface"]
-    assert backend["environment"] == {"HF_TOKEN": "${HF_TOKEN:-}"}
+    assert backend["environment"] == {"VLLM_NO_USAGE_STATS": "1", "HF_TOKEN": "${HF_TOKEN:-}"}
     assert "hf-cache" in load(out)["volumes"]
     assert "HF_TOKEN=" in (out / ".env.example").read_text()
     assert compose_config_quiet(out).returncode == 0
@@ -350,7 +351,8 @@ def test_extra_args_in_models_yaml_are_checked_too(cli, workdir):
 
 def test_dollar_and_spaces_in_paths_survive_compose_interpolation(cli, workdir):
     weird = workdir / "models" / "my $HOME model"
-    weird.mkdir()
+    weird.mkdir()  # a model directory (one with no model in it is refused)
+    (weird / "config.json").write_bytes((workdir / "models" / "Qwen2.5-7B-Instruct" / "config.json").read_bytes())
     render_ok(cli, "--model", f"{weird}", "--name", "weird")
     out = workdir / "compose" / "weird"
     result = compose_config_quiet(out)

@@ -268,6 +268,26 @@ def test_a_stream_that_never_ends_is_cut_at_the_deadline():
         _sse_events(response, time.monotonic() + 0.3)
 
 
+def test_anthropic_streams_may_carry_ping_events_anywhere():
+    """A slow answer through LiteLLM began with a `ping` event (seen with the real llama.cpp
+    server, tests/e2e/test_exposure.py); Anthropic's streams "may include any number of ping events"."""
+    import httpx
+
+    from llmstack.smoke import Smoke
+
+    events = [("ping", {"type": "ping"}), ("message_start", {"type": "message_start"}),
+              ("content_block_start", {"type": "content_block_start", "content_block": {"type": "text"}}),
+              ("ping", {"type": "ping"}),
+              ("content_block_delta", {"type": "content_block_delta", "delta": {"text": "hi"}}),
+              ("message_stop", {"type": "message_stop"})]
+    body = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events).encode()
+    smoke = Smoke("http://127.0.0.1:9", "sk-x", 5)
+    smoke.client = httpx.Client(base_url="http://127.0.0.1:9",
+                                transport=httpx.MockTransport(lambda request: httpx.Response(200, content=body)))
+    assert smoke.claude_code("claude-opus-4-5") == "4 events, blocks: text"
+    assert smoke.anthropic_stream("a") == "1 deltas"
+
+
 # ---- up's verdicts on simulated engine answers ---------------------------------------------
 
 def container(service: str, state: str = "running", health: str = "healthy", **kw) -> Container:
@@ -362,21 +382,81 @@ def test_a_container_from_an_older_file_is_not_taken_for_the_new_one(no_gateway_
         up.run(poll=0.01)
 
 
-def test_a_crash_loop_is_reported_while_compose_still_waits(no_gateway_stack, monkeypatch):
+class Waiting:
+    """`docker compose up -d` still waiting for the backend to turn healthy."""
+
+    returncode = None
+
+    def poll(self):
+        return None
+
+
+def test_a_crash_loop_is_reported_while_compose_still_waits(cli, workdir, monkeypatch):
+    render(cli, "--name", "s")
+    stack = stackdir.load("s")
     counts = iter(range(0, 100))
     monkeypatch.setattr(runtime, "project_containers", lambda project: [
-        container("backend", "restarting", "", restart_count=next(counts))])
-    up, _ = waiter(no_gateway_stack)
-
-    class Waiting:
-        returncode = None
-
-        def poll(self):
-            return None
-
+        container("backend", "running", "starting"), container("litellm", "restarting", "",
+                                                               restart_count=next(counts))])
+    up, _ = waiter(stack)
     up.proc = Waiting()
-    with pytest.raises(runtime.UpFailed, match=r"backend keeps restarting \(restarted 2 times while waiting"):
+    with pytest.raises(runtime.UpFailed, match=r"litellm keeps restarting \(restarted 2 times while waiting"):
         up.run(poll=0.001)
+
+
+def test_a_backend_that_exits_while_starting_fails_up_at_its_first_restart(no_gateway_stack, monkeypatch):
+    """Before: only after three tries (vLLM on a CPU takes minutes to fail each one), and the
+    verdict did not say why."""
+    counts = iter([0, 0, 1, 1])
+    monkeypatch.setattr(runtime, "project_containers", lambda project: [
+        container("backend", "running", "starting", restart_count=next(counts, 1))])
+    up, lines = waiter(no_gateway_stack)
+    up.project.logs_tail = lambda service, lines=30: ("backend-1  | usage: vllm [-h]\n"
+                                                     "backend-1  | vllm: error: unrecognized arguments: --bogus\n")
+    up.proc = Waiting()
+    with pytest.raises(runtime.UpFailed, match=r"^backend exited while starting and was restarted \(vllm: error: "
+                                               r"unrecognized arguments: --bogus\); inspect with"):
+        up.run(poll=0.001)
+    assert any("vllm: error: unrecognized arguments: --bogus" in line for line in lines)
+
+
+class FailedProc:
+    returncode = 1
+
+    def poll(self):
+        return 1
+
+
+def test_a_backend_compose_gave_up_on_is_named_with_its_own_error_line(no_gateway_stack, monkeypatch):
+    """Before: only Compose's line (`dependency failed to start: container ... is unhealthy`), seen
+    with the real vLLM refusing a flag before its first restart was noticed."""
+    import io
+
+    monkeypatch.setattr(runtime, "project_containers", lambda project: [
+        container("backend", "restarting", "unhealthy")])
+    up, _ = waiter(no_gateway_stack)
+    up.project.logs_tail = lambda service, lines=30: "backend-1  | vllm: error: unrecognized arguments: --bogus\n"
+    up.proc = FailedProc()
+    up.output = io.BytesIO(b"dependency failed to start: container s-backend-1 is unhealthy\n")
+    with pytest.raises(runtime.UpFailed, match=r"^backend did not start \(vllm: error: unrecognized arguments: "
+                                               r"--bogus\): dependency failed to start: container s-backend-1 is "
+                                               r"unhealthy; inspect with"):
+        up.run(poll=0.001)
+
+
+@pytest.mark.parametrize(("log", "said"), [
+    ("backend-1  | Traceback (most recent call last):\nbackend-1  | ValueError: Available memory on node 0 (1/2 "
+     "GiB)\nbackend-1  | RuntimeError: Engine core initialization failed. See root cause above.",
+     "ValueError: Available memory on node 0 (1/2 GiB)"),
+    ("backend-1  | torch._inductor.exc.InvalidCxxCompiler: No working C++ compiler found",
+     "torch._inductor.exc.InvalidCxxCompiler: No working C++ compiler found"),
+    ("backend-1  | (EngineCore pid=7) RuntimeError: Insufficient space in /dev/shm",
+     "RuntimeError: Insufficient space in /dev/shm"),
+    ("backend-1  | INFO:     Started server\nbackend-1  | WARNING: the error rate is low\nTraceback (most recent call "
+     "last):", ""),
+])
+def test_the_servers_own_error_line_is_found(log, said):
+    assert runtime.error_line(log) == said
 
 
 def test_project_of_another_directory_is_refused_naming_it(cli, workdir, monkeypatch, tmp_path):

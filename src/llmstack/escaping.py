@@ -91,6 +91,12 @@ def compose_variable(name: str, default: str) -> str:
     return f"${{{name}:-{default.replace('$', '$$')}}}"
 
 
+def compose_required(name: str) -> str:
+    """`${NAME:?why}`: a secret Compose must find in `.env` (or the environment), else it stops
+    with that message before starting anything."""
+    return f"${{{name}:?{name} is not set: run llmstack render again (it adds the missing key to .env)}}"
+
+
 def block(text: str) -> Block:
     """Mark the output of a template macro (already finalized piece by piece) as structure."""
     if not is_safe(text.replace("\n", "")):

@@ -20,7 +20,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from llmstack.backends.base import ImageProfile
+from llmstack import backends
+from llmstack.backends.base import CpuThreads, ImageProfile
 from llmstack.spec import GiB, KubernetesSpec, LitellmSpec, ModelSpec
 
 # The user restricted pods run as: `nobody`, the user LiteLLM's own non-root image runs as
@@ -40,8 +41,6 @@ GATEWAY_PROFILE = ImageProfile("restricted", True, (("tmp", "/tmp"),), (
 
 def profile(backend: str) -> ImageProfile:
     """What the backend's image lets its pod do (each backend module says, backends/*.py)."""
-    from llmstack import backends
-
     return backends.get(backend).image_profile
 
 
@@ -53,11 +52,9 @@ def profile(backend: str) -> ImageProfile:
 # API/tokenizer process and a scheduler, plus one worker process per GPU with tensor parallelism.
 GPU_POD_BASE_GIB = 3.0
 GPU_POD_PER_GPU_GIB = 2.0
-# llama.cpp on the CPU besides weights and KV cache: compute buffers and the server itself.
-CPU_POD_OVERHEAD_GIB = 1.0
 # A model whose size is unknown (an uncached hub id, no config to read): this much for the weights.
 UNKNOWN_WEIGHTS_GIB = 16.0
-# llama.cpp's threads on the CPU (it starts one per core of the node otherwise, whatever its quota).
+# CPU cores of a backend pod on the CPU; its server is told as many compute threads (backends' cpu_threads).
 CPU_POD_CPUS = 4
 # LiteLLM: MEASURED with 1.104.5 (read-only root, user 65534, a fake backend, docker stats): one
 # worker 265-371 MiB idle and 384 MiB at most under 32 concurrent streaming and /v1/messages clients;
@@ -72,7 +69,7 @@ class Resources:
     cpu: str
     memory: str
     why: tuple[str, ...]  # comment lines above `resources:`
-    cpu_threads_env: bool = False  # LLAMA_ARG_THREADS from the CPU limit (llama.cpp on the CPU)
+    cpu_threads: CpuThreads | None = None  # the thread count the server is given from the CPU limit (on the CPU)
 
 
 def _mib(gib: float) -> str:
@@ -96,17 +93,22 @@ def backend_resources(model: ModelSpec, k8s: KubernetesSpec, gpus: int) -> Resou
         cpu = 2 + gpus
         cpu_why = f"CPU: 2 (HTTP server, scheduling, tokenization) + 1 per GPU worker = {cpu}."
     else:
+        backend = backends.get(model.backend)
         kv_gib = 0.0
         kv = ""
         context = model.max_model_len or model.context_limit
-        if footprint and footprint.kv_bytes_per_token and context:
+        if model.kv_cache_gib is not None:
+            kv_gib = float(model.kv_cache_gib)
+            kv = f" + {model.kv_cache_gib} GiB KV cache (set in advance)"
+        elif footprint and footprint.kv_bytes_per_token and context:
             kv_gib = footprint.kv_bytes_per_token * context / GiB
             kv = f" + {kv_gib:.1f} GiB KV cache ({context} tokens x {footprint.kv_bytes_per_token} B/token)"
-        memory = weights_gib + kv_gib + CPU_POD_OVERHEAD_GIB
-        why.append(f"Memory: {size}{kv} + {CPU_POD_OVERHEAD_GIB:g} GiB compute buffers and server = "
-                   f"{memory:.1f} GiB.")
+        overhead = backend.cpu_overhead_gib
+        memory = weights_gib + kv_gib + overhead
+        why.append(f"Memory: {size}{kv} + {overhead:g} GiB {backend.title} itself = {memory:.1f} GiB.")
         cpu = CPU_POD_CPUS
-        cpu_why = f"CPU: {cpu} cores; llama.cpp runs one thread per core of its limit (LLAMA_ARG_THREADS)."
+        threads = f" ({backend.cpu_threads.count})" if backend.cpu_threads else ""
+        cpu_why = f"CPU: {cpu} cores; {backend.title} runs one compute thread per core of its limit{threads}."
     memory_q = _mib(memory)
     if k8s.backend_memory:
         memory_q = k8s.backend_memory
@@ -117,7 +119,8 @@ def backend_resources(model: ModelSpec, k8s: KubernetesSpec, gpus: int) -> Resou
         cpu_why = f"CPU {cpu_q}: {k8s.origins['backend_cpu']}."
     why.append(cpu_why)
     why.append("Requests equal limits: the node reserves all of it (QoS Guaranteed).")
-    return Resources(cpu=cpu_q, memory=memory_q, why=tuple(why), cpu_threads_env=not gpus)
+    return Resources(cpu=cpu_q, memory=memory_q, why=tuple(why),
+                     cpu_threads=None if gpus else backends.get(model.backend).cpu_threads)
 
 
 def gateway_resources(litellm: LitellmSpec, k8s: KubernetesSpec) -> Resources:

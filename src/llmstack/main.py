@@ -41,6 +41,10 @@ def engine_changes(directory: Path, files: dict[str, str]) -> list[str]:
 
 def render_stack(opts: RenderOptions, check: bool = False, to_stdout: bool = False,
                  force: bool = False, validate: bool = False) -> RenderOutcome:
+    for name in ("config", "output"):  # an empty path would silently mean the default one
+        if opts.get(name) == "":
+            raise InputError(f"--{name} '': an empty path; name a file or directory, or leave --{name} out for "
+                             "the default")
     config = configfile.load(Path(opts.get("config")) if opts.get("config") else None)
     resolved = resolve(opts, config)
     spec = apply_pins(resolved.spec, config.pins)  # image:tag@digest where models.yaml pins the tag
@@ -62,6 +66,7 @@ def render_stack(opts: RenderOptions, check: bool = False, to_stdout: bool = Fal
         if outcome.differing:
             outcome.upgrade = engine_changes(resolved.output_dir, files)
     else:
-        outcome.result = write(resolved.output_dir, files, with_env=target.needs_env(spec), force=force,
-                               env_reader=target.ENV_READER)
+        keys = target.env_keys(spec)
+        outcome.result = write(resolved.output_dir, files, with_env=bool(keys), force=force,
+                               env_reader=target.ENV_READER, keys=keys)
     return outcome

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llmstack.errors import InputError
 from llmstack.escaping import json_text
 from llmstack.paths import MANIFEST
 
@@ -125,6 +126,9 @@ class StackSummary:
     mounts: dict[str, list[MountSummary]] = field(default_factory=dict)
     hub_cache: bool = False
     key_variables: list[str] = field(default_factory=list)  # upstream keys the gateway reads from .env
+    # service -> the .env variable holding the key it requires (published beyond this host, or on a
+    # cluster); absent from manifests rendered before backends had keys: none is required there.
+    backend_keys: dict[str, str] = field(default_factory=dict)
     plans: dict[str, PlanSummary] = field(default_factory=dict)
     engines: dict[str, EngineSummary] = field(default_factory=dict)  # service (and "litellm") -> its engine
     kubernetes: dict[str, Any] | None = None  # where things are on the cluster
@@ -133,6 +137,8 @@ class StackSummary:
         data = asdict(self)
         if self.kubernetes is None:
             del data["kubernetes"]
+        if not self.backend_keys:  # as before backends had keys
+            del data["backend_keys"]
         return data
 
     @classmethod
@@ -153,6 +159,7 @@ class StackSummary:
             gpus={str(k): v if isinstance(v, int) else str(v) for k, v in mapping("gpus").items()},
             mounts={str(k): [MountSummary.from_dict(m) for m in v] for k, v in mapping("mounts").items()},
             hub_cache=bool(data.get("hub_cache")), key_variables=[str(v) for v in data.get("key_variables") or []],
+            backend_keys={str(k): str(v) for k, v in mapping("backend_keys").items()},
             plans={str(k): PlanSummary.from_dict(v) for k, v in mapping("plans").items()},
             engines={str(k): EngineSummary.from_dict(v) for k, v in mapping("engines").items() if isinstance(v, dict)},
             kubernetes=data.get("kubernetes") if isinstance(data.get("kubernetes"), dict) else None,
@@ -205,23 +212,44 @@ def read(directory: Path) -> Manifest | None:
     """The manifest of a rendered directory, or None when there is none (or it is unreadable)."""
     from llmstack import yamlio
 
+    text = _text(directory)
+    if text is None:
+        return None
     try:
-        data = yamlio.load((directory / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yamlio.YamlProblem):
+        data = yamlio.load(text)
+    except yamlio.YamlProblem:
         return None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         return None
-    return Manifest.from_dict(data, directory.name)
+    try:
+        return Manifest.from_dict(data, directory.name)
+    except (TypeError, AttributeError, ValueError, KeyError):  # a shape llmstack never writes
+        raise InputError(f"{directory / MANIFEST}: not a manifest llmstack wrote (a value of the wrong kind); "
+                         "re-render the stack with `llmstack render` (the command is in the header of its "
+                         "docker-compose.yml)") from None
+
+
+def _text(directory: Path) -> str | None:
+    """The manifest's text; None when it is missing or unreadable. Not a regular file (a FIFO would
+    block the read): one line."""
+    import stat
+
+    path = directory / MANIFEST
+    try:
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode):
+            raise InputError(f"{path}: not a regular file; remove it and re-render the stack with `llmstack render`")
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def pristine_on_disk(directory: Path) -> bool | None:
     """Whether the manifest is exactly as rendered (its llmstack-hash verifies); None without one."""
     from llmstack.stamp import pristine
 
-    try:
-        return pristine((directory / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError):
-        return None
+    text = _text(directory)
+    return None if text is None else pristine(text)
 
 
 def recorded_models(directory: Path) -> dict[str, RecordedModel]:

@@ -1,6 +1,7 @@
 """All GPU-memory arithmetic: does a model, at the context asked for, fit the GPUs it is given
-(the plan), how models sharing GPUs split them, and the tensor-parallel sizes a model allows. Pure
-but for the GPUs measured on this host, which the caller passes in.
+(the plan), how models sharing GPUs split them, and the tensor-parallel sizes a model allows; and
+the KV cache of a model on the CPU (cpu_kv_cache). Pure but for the GPUs measured on this host,
+which the caller passes in.
 
     needed    = weights + kv_bytes_per_token x context x sequences + overhead x GPUs
     available = share x memory per GPU x GPUs
@@ -38,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from llmstack import backends, gpu_products, hostinfo
-from llmstack.errors import PlanError
+from llmstack.errors import InputError, PlanError
 from llmstack.model import ModelFacts
 from llmstack.provenance import Layer, Layers, Sourced
 from llmstack.sources import ModelSource
@@ -442,6 +443,37 @@ def _left_over(models: Sequence[ModelSpec], members: list[int],
         for i in fixed:
             left[i] = min(left.get(i, share), share)
     return left
+
+
+# ---- the KV cache of a model on the CPU ----------------------------------------------------------
+
+# For a model whose KV shape is unknown: what vLLM 0.12.0 itself took when nothing was set
+# (vllm/platforms/cpu.py, get_device_total_memory).
+CPU_KV_UNKNOWN_GIB = 4
+
+
+def cpu_kv_cache(model: ModelSpec, lookup: Layers, source: ModelSource, notices: list[str]) -> ModelSpec:
+    """The KV cache of a model served on the CPU by a backend that sizes it in advance, in whole GiB
+    (vLLM's VLLM_CPU_KVCACHE_SPACE): as given, else room for the full-context sequences the server
+    must hold to start (one: vLLM refuses a max_model_len its KV cache cannot hold), rounded up."""
+    asked = lookup.get("cpu_kv_cache")
+    if asked is not None:
+        if isinstance(asked.value, bool) or not isinstance(asked.value, int) or asked.value < 1:
+            raise InputError(f"{asked.label()}: whole GiB of KV cache, 1 or more (e.g. 4)")
+        return replace(model, kv_cache_gib=asked.value, origins={**model.origins, "kv_cache": asked.origin.describe()})
+    facts, backend = source.facts, backends.get(model.backend)
+    per_token, context = kv_per_token(facts, 1), model.max_model_len or facts.context_length
+    sequences = backend.kv_sequences(model.args)
+    if not per_token or not context:
+        notices.append(f"{source.text}: KV cache on the CPU: {CPU_KV_UNKNOWN_GIB} GiB (the model's KV cache shape "
+                       "or context is unknown); set --cpu-kv-cache GIB")
+        why = f"{CPU_KV_UNKNOWN_GIB} GiB: the model's KV cache shape or context is unknown"
+        return replace(model, kv_cache_gib=CPU_KV_UNKNOWN_GIB, origins={**model.origins, "kv_cache": why})
+    needed = per_token * context * sequences
+    gib = max(1, math.ceil(needed / GiB))
+    why = (f"room for {sequences} sequence{'s' if sequences != 1 else ''} of {context} tokens x {per_token} B/token "
+           f"= {needed / 2**20:.0f} MiB, rounded up to whole GiB; --cpu-kv-cache for more requests at once")
+    return replace(model, kv_cache_gib=gib, origins={**model.origins, "kv_cache": why})
 
 
 # ---- the plan of one model -----------------------------------------------------------------------

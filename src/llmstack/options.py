@@ -112,7 +112,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("port", ("--port",), "int", "Port the backend listens on [default: per backend].", "N",
            key="port", scope="model", limits={"ge": 1, "le": 65535}),
     Option("publish_backend", ("--publish-backend/--no-publish-backend",), "bool",
-           "Also publish the backend port on --bind [default: off].", key="publish_port", scope="model"),
+           "Also publish the backend port on --bind [default: off]; beyond loopback the backend then requires "
+           "LLMSTACK_BACKEND_KEY from .env.", key="publish_port", scope="model"),
     Option("gpus", ("--gpus",), "str",
            "GPUs to reserve: all, a count N, device ids 0,2 (one id: device=1), or none [default: all].",
            "all|N|0,2|none", key="gpus", scope="model", schema=GPUS),
@@ -128,6 +129,10 @@ OPTIONS: tuple[Option, ...] = (
            f"80 GB has 79.6), or a GPU product standing for its nvidia-smi figure: {known_names()} [default: "
            "measured with nvidia-smi on this host, else no plan].",
            "GIB|PRODUCT", key="gpu_memory", scope="model", schema=float | str | None),
+    Option("cpu_kv_cache", ("--cpu-kv-cache",), "int",
+           "KV cache of a model served on the CPU, in GiB (vLLM: VLLM_CPU_KVCACHE_SPACE); more room serves more "
+           "requests at once [default: room for one full-context sequence, from the model].",
+           "GIB", key="cpu_kv_cache", scope="model", limits={"ge": 1}),
     Option("tensor_parallel", ("--tensor-parallel",), "int",
            "Tensor-parallel size [default: number of GPUs when countable].", "N",
            key="tensor_parallel", scope="model", limits={"ge": 1}),

@@ -13,6 +13,10 @@ GITIGNORE = ".gitignore"
 ENV_FILE = ".env"
 MANIFEST = "llmstack-manifest.yaml"
 
+# The secrets `.env` holds (render creates them; they never appear in a rendered file or in output).
+MASTER_KEY = "LITELLM_MASTER_KEY"  # the gateway's key: every client sends it
+BACKEND_KEY = "LLMSTACK_BACKEND_KEY"  # the backends' own key, when they are published beyond this host
+
 _PACKAGE = Path(__file__).resolve().parent
 _REPO = _PACKAGE.parent.parent
 

@@ -12,6 +12,9 @@ What `up` judges, and why (issue #16):
   one-token request for each alias comes back through it (a backend that hangs while Docker
   still says healthy is not ready).
 - A container whose restart count keeps rising is a crash loop: reported at once, with its log.
+  A backend is judged at its first restart: a server that refuses its flags or runs out of memory
+  exits the same way on every try, and one try can take many minutes (vLLM on a CPU). Its own
+  error line (`vllm: error: unrecognized arguments: ...`, `ValueError: ...`) is named in the verdict.
 - A file a running container bind-mounts (litellm-config.yaml) that changed since the container
   started makes `up` recreate that service: Compose only compares the compose file.
 - A transient engine answer while polling (`No such container` during a recreate) is retried.
@@ -22,6 +25,7 @@ What `up` judges, and why (issue #16):
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -49,7 +53,12 @@ T = TypeVar("T")
 
 WORKERS_VARIABLE = "LLMSTACK_LITELLM_WORKERS"  # render.WORKERS_VARIABLE (not imported: it needs Jinja)
 PROBE_TIMEOUT = 30.0  # seconds for the one-token request through the gateway
-CRASH_LOOP_RESTARTS = 2  # restarts seen while waiting that make a crash loop
+CRASH_LOOP_RESTARTS = 2  # restarts seen while waiting that make a crash loop (the gateway)
+BACKEND_CRASH_RESTARTS = 1  # a backend: its first restart
+# A Python exception's last line (`ValueError: ...`, `torch._inductor.exc.InvalidCxxCompiler: ...`, also
+# as vLLM's EngineCore prints it: `(EngineCore pid=7) ValueError: ...`) or argparse's `prog: error: ...`;
+# not a log level (`INFO: ...`).
+ERROR_LINE = re.compile(r"^(?:\([^)]*\) )?((?:[a-z_]\w*\.)*[A-Z]\w*[a-z]\w*: \S.*|\S+: error: .*)$")
 
 
 class UpFailed(StackFailed):
@@ -327,9 +336,13 @@ class _Up:
             if container is None:
                 continue
             first = self.first_restarts.setdefault(container.id, container.restart_count)
-            if container.restart_count - first >= CRASH_LOOP_RESTARTS:
+            restarts = container.restart_count - first
+            if name in self.stack.backends and restarts >= BACKEND_CRASH_RESTARTS:
+                said = error_line(self.project.logs_tail(name, 200))
+                raise self.fail(name, "exited while starting and was restarted" + (f" ({said})" if said else ""))
+            if restarts >= CRASH_LOOP_RESTARTS:
                 extra, fix = self.gateway_fix() if name == "litellm" else ([], None)
-                raise self.fail(name, f"keeps restarting (restarted {container.restart_count - first} times while "
+                raise self.fail(name, f"keeps restarting (restarted {restarts} times while "
                                       f"waiting, last {st.describe()})", extra, fix)
             if not compose_done:
                 continue
@@ -368,7 +381,11 @@ class _Up:
                 st = self.current[culprit]
                 fix = (f"resume it with `docker unpause {st.container.id[:12]}`"
                        if st.state == "paused" and st.container else None)
-                raise self.fail(culprit, f"did not start: {_last_line(self.compose_output())}", fix=fix)
+                # Compose can give up on a backend first (`dependency failed to start: ... is unhealthy`,
+                # seen with vLLM refusing its flags): the server's own error line says why.
+                said = error_line(self.project.logs_tail(culprit, 200)) if culprit in self.stack.backends else ""
+                raise self.fail(culprit, "did not start" + (f" ({said})" if said else "")
+                                + f": {_last_line(self.compose_output())}", fix=fix)
             if compose_done and self.hashes is None:
                 self.hashes = retry(self.project.config_hashes)
             self.sample()
@@ -428,6 +445,17 @@ def up(stack: StackDir, timeout: float, wait: bool, echo: Echo, echo_err: Echo, 
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+
+
+def error_line(log: str) -> str:
+    """The first error a server printed in a log tail (Compose's `service-1  | ` prefix removed): an
+    exception's last line or an argument parser's `prog: error: ...`."""
+    for line in log.splitlines():
+        text = line.split(" | ", 1)[1].strip() if " | " in line else line.strip()
+        found = ERROR_LINE.match(text)
+        if found:
+            return found.group(1)[:300]
+    return ""
 
 
 def _last_line(output: str) -> str:

@@ -110,6 +110,12 @@ def _sse_events(response: httpx.Response, deadline: float | None = None) -> list
     return events
 
 
+def _kinds(events: list[tuple[str | None, Any]]) -> list[str | None]:
+    """The event types of an Anthropic stream, without `ping`: a stream "may include any number of
+    ping events" anywhere (Anthropic's streaming docs); a slow answer through LiteLLM starts with one."""
+    return [e[1].get("type") for e in events if isinstance(e[1], dict) and e[1].get("type") != "ping"]
+
+
 DEFAULT_TIMEOUT = 120.0  # seconds per check: a first request may wait for a cold prompt cache
 CONNECT_TIMEOUT = 10.0
 
@@ -121,6 +127,22 @@ def http_client(base_url: str, timeout: float) -> httpx.Client:
 
     return httpx.Client(base_url=base_url.rstrip("/"), trust_env=not is_loopback(base_url),
                         timeout=httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout)))
+
+
+# A model that thinks first (Qwen3, DeepSeek-R1 behind a reasoning parser) can spend a check's few
+# tokens on reasoning and answer nothing: its reply is then asked for again with thinking off, the
+# chat template's switch on the OpenAI API (vLLM, SGLang and llama.cpp take chat_template_kwargs; a
+# template without the switch ignores it) and Anthropic's own on /v1/messages. Only sent to a model
+# that was seen thinking.
+NO_THINKING_OPENAI = {"chat_template_kwargs": {"enable_thinking": False}}
+NO_THINKING_ANTHROPIC = {"thinking": {"type": "disabled"}}
+THINKING_NOTE = " (asked again with thinking off: the first reply was all reasoning)"
+
+
+def _reasoning(message: dict) -> str:
+    """The reasoning text of an OpenAI message or delta (vLLM 0.32 `reasoning`, others `reasoning_content`)."""
+    text = message.get("reasoning_content") or message.get("reasoning")
+    return text if isinstance(text, str) else ""
 
 
 class Smoke:
@@ -141,39 +163,53 @@ class Smoke:
     def _openai(self, body: dict) -> dict:
         return self._post("/v1/chat/completions", body, self.openai_headers)
 
+    def _openai_reply(self, body: dict, answered: Callable[[dict], bool]) -> tuple[dict, str]:
+        """The reply's message, asked again with thinking off when it was only reasoning."""
+        message = self._openai(body)["choices"][0]["message"]
+        if answered(message) or not _reasoning(message):
+            return message, ""
+        return self._openai({**body, **NO_THINKING_OPENAI})["choices"][0]["message"], THINKING_NOTE
+
     def openai_chat(self, alias: str, system: bool = False) -> str:
         messages = [{"role": "user", "content": "Say hello."}]
         if system:
             messages.insert(0, {"role": "system", "content": "You are terse."})
-        data = self._openai({"model": alias, "messages": messages, "max_tokens": 32})
-        content = data["choices"][0]["message"].get("content")
+        message, note = self._openai_reply({"model": alias, "messages": messages, "max_tokens": 32},
+                                           lambda m: bool(m.get("content")))
+        content = message.get("content")
         if not isinstance(content, str) or not content:
-            raise CheckFailed(f"no text in the reply: {data['choices'][0]['message']}")
-        return f"{len(content)} chars"
+            raise CheckFailed(f"no text in the reply: {message}")
+        return f"{len(content)} chars{note}"
 
-    def openai_stream(self, alias: str) -> str:
-        body = {"model": alias, "messages": [{"role": "user", "content": "Say hello."}],
-                "max_tokens": 32, "stream": True}
+    def _openai_stream(self, body: dict) -> tuple[list, list[str], bool]:
         with self.client.stream("POST", "/v1/chat/completions", json=body, headers=self.openai_headers) as r:
             if r.status_code != 200:
                 raise CheckFailed(f"HTTP {r.status_code}: {r.read()[:200]!r}")
             events = _sse_events(r, self.deadline)
-        pieces = [e[1]["choices"][0]["delta"].get("content") for e in events
-                  if e[1] != "[DONE]" and e[1].get("choices")]
-        texts = [p for p in pieces if p]
+        deltas = [e[1]["choices"][0]["delta"] for e in events if e[1] != "[DONE]" and e[1].get("choices")]
+        return events, [d["content"] for d in deltas if d.get("content")], any(_reasoning(d) for d in deltas)
+
+    def openai_stream(self, alias: str) -> str:
+        body = {"model": alias, "messages": [{"role": "user", "content": "Say hello."}],
+                "max_tokens": 32, "stream": True}
+        events, texts, reasoned = self._openai_stream(body)
+        note = ""
+        if not texts and reasoned:
+            (events, texts, _), note = self._openai_stream({**body, **NO_THINKING_OPENAI}), THINKING_NOTE
         if not texts or events[-1][1] != "[DONE]":
             raise CheckFailed(f"{len(events)} events, {len(texts)} with text, last {events[-1][1] if events else None}")
-        return f"{len(texts)} text chunks"
+        return f"{len(texts)} text chunks{note}"
 
     def openai_tools(self, alias: str) -> str:
-        data = self._openai({"model": alias, "messages": [{"role": "user", "content": "Weather in Paris?"}],
-                             "tools": [{"type": "function", "function": WEATHER_TOOL}],
-                             "tool_choice": "required", "max_tokens": 256})
-        calls = data["choices"][0]["message"].get("tool_calls") or []
+        message, note = self._openai_reply(
+            {"model": alias, "messages": [{"role": "user", "content": "Weather in Paris?"}],
+             "tools": [{"type": "function", "function": WEATHER_TOOL}], "tool_choice": "required", "max_tokens": 256},
+            lambda m: bool(m.get("tool_calls")))
+        calls = message.get("tool_calls") or []
         if not calls or calls[0]["function"]["name"] != "get_weather":
-            raise CheckFailed(f"no get_weather call: {data['choices'][0]['message']}")
+            raise CheckFailed(f"no get_weather call: {message}")
         json.loads(calls[0]["function"]["arguments"])
-        return f"get_weather({calls[0]['function']['arguments']})"
+        return f"get_weather({calls[0]['function']['arguments']}){note}"
 
     def openai_vision(self, alias: str) -> str:
         url = "data:image/png;base64," + base64.b64encode(tiny_png()).decode()
@@ -186,15 +222,26 @@ class Smoke:
     def _anthropic(self, body: dict) -> dict:
         return self._post("/v1/messages", body, self.anthropic_headers)
 
+    def _anthropic_reply(self, body: dict, answered: Callable[[dict], bool]) -> tuple[dict, str]:
+        """The answer, asked again with thinking off when it was only thinking blocks."""
+        data = self._anthropic(body)
+        blocks = {b.get("type") for b in data.get("content", [])}
+        if answered(data) or "thinking" not in blocks:
+            return data, ""
+        return self._anthropic({**body, **NO_THINKING_ANTHROPIC}), THINKING_NOTE
+
     def anthropic_messages(self, alias: str, system: bool = False) -> str:
         body: dict = {"model": alias, "max_tokens": 32, "messages": [{"role": "user", "content": "Say hello."}]}
         if system:
             body["system"] = "You are terse."
-        data = self._anthropic(body)
-        texts = [b.get("text") for b in data.get("content", []) if b.get("type") == "text" and b.get("text")]
-        if data.get("type") != "message" or not texts:
+
+        def texts(data: dict) -> list[str]:
+            return [b["text"] for b in data.get("content", []) if b.get("type") == "text" and b.get("text")]
+
+        data, note = self._anthropic_reply(body, lambda d: bool(texts(d)))
+        if data.get("type") != "message" or not texts(data):
             raise CheckFailed(f"no text block: {str(data)[:200]}")
-        return f"{sum(len(t) for t in texts)} chars"
+        return f"{sum(len(t) for t in texts(data))} chars{note}"
 
     def anthropic_stream(self, alias: str) -> str:
         body = {"model": alias, "max_tokens": 32, "stream": True,
@@ -203,7 +250,7 @@ class Smoke:
             if r.status_code != 200:
                 raise CheckFailed(f"HTTP {r.status_code}: {r.read()[:200]!r}")
             events = _sse_events(r, self.deadline)
-        kinds = [e[1].get("type") for e in events if isinstance(e[1], dict)]
+        kinds = _kinds(events)
         deltas = [e[1] for e in events if isinstance(e[1], dict) and e[1].get("type") == "content_block_delta"]
         if not kinds or kinds[0] != "message_start" or kinds[-1] != "message_stop" or not deltas:
             raise CheckFailed(f"unexpected event sequence: {kinds[:8]}")
@@ -212,12 +259,14 @@ class Smoke:
     def anthropic_tools(self, alias: str) -> str:
         tool = {"name": WEATHER_TOOL["name"], "description": WEATHER_TOOL["description"],
                 "input_schema": WEATHER_TOOL["parameters"]}
-        data = self._anthropic({"model": alias, "max_tokens": 256, "tools": [tool], "tool_choice": {"type": "any"},
-                                "messages": [{"role": "user", "content": "Weather in Paris?"}]})
+        data, note = self._anthropic_reply(
+            {"model": alias, "max_tokens": 256, "tools": [tool], "tool_choice": {"type": "any"},
+             "messages": [{"role": "user", "content": "Weather in Paris?"}]},
+            lambda d: any(b.get("type") == "tool_use" for b in d.get("content", [])))
         uses = [b for b in data.get("content", []) if b.get("type") == "tool_use"]
         if not uses or uses[0]["name"] != "get_weather" or not isinstance(uses[0].get("input"), dict):
             raise CheckFailed(f"no get_weather tool_use: {str(data)[:200]}")
-        return f"get_weather({json.dumps(uses[0]['input'])})"
+        return f"get_weather({json.dumps(uses[0]['input'])}){note}"
 
     def claude_code(self, model: str) -> str:
         headers = {**self.anthropic_headers, "anthropic-beta": CLAUDE_CODE_BETAS}
@@ -226,7 +275,7 @@ class Smoke:
             if r.status_code != 200:
                 raise CheckFailed(f"HTTP {r.status_code}: {r.read()[:200]!r}")
             events = _sse_events(r, self.deadline)
-        kinds = [e[1].get("type") for e in events if isinstance(e[1], dict)]
+        kinds = _kinds(events)
         errors = [e[1] for e in events if isinstance(e[1], dict) and e[1].get("type") == "error"]
         if errors or not kinds or kinds[0] != "message_start" or kinds[-1] != "message_stop":
             raise CheckFailed(f"unexpected event sequence: {(errors or kinds)[:8]}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from llmstack.errors import InputError
+from llmstack.errors import InputError, ModelFileError
 from llmstack.manifest import RecordedModel
 from llmstack.model import (
     ModelFacts,
@@ -167,6 +167,11 @@ def classify(given: Sourced[str], recorded: RecordedModel | None, external: bool
         path = path.resolve() if not _inside_snapshot(path) else path.absolute()
         snapshot = hf_snapshot(path if path.is_dir() else path.parent)
         facts = inspect_path(path)
+        if facts.format == "unknown":  # nothing to serve: do not mount a directory (`/`, say) into a container
+            what = "neither a .gguf file nor a model directory" if path.is_file() else \
+                "no model in it (no config.json, .gguf file or TensorRT-LLM engine)"
+            raise ModelFileError(f"{given.label()}: {what}; name the directory that holds the model's files, or its "
+                                 ".gguf file")
         if snapshot is not None:
             return ModelSource(given, "snapshot", facts, path=path, hub_id=snapshot.hub_id,
                                revision=snapshot.revision, is_dir=path.is_dir())

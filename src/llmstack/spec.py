@@ -23,6 +23,11 @@ SERVICE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 GiB = 1024**3
 
+# GPUs of one host, and its device indices: far above any real host, low enough that every set of
+# GPUs stays small (a count of 10**20 used to build a set of that many device indices: a hang).
+MAX_GPUS = 1024
+GPUS_HINT = "use all, a count (2), device ids (0,2 or device=1) or none"
+
 
 @dataclass(frozen=True)
 class GpuSpec:
@@ -38,7 +43,7 @@ class GpuSpec:
         if isinstance(text, list):
             text = "device=" + ",".join(str(item) for item in text)
         value = str(text).strip().lower()
-        if value in ("all", ""):
+        if value == "all":
             return cls(kind="all")
         if value in ("none", "cpu"):
             return cls(kind="none")
@@ -46,14 +51,21 @@ class GpuSpec:
             value = value.removeprefix("device=") + ","
         if "," in value:
             ids = tuple(part.strip() for part in value.split(",") if part.strip())
-            if not ids or not all(part.isdigit() for part in ids) or len(set(ids)) != len(ids):
-                raise ValueError(f"bad GPU list {text!r}")
+            if not ids or not all(part.isascii() and part.isdigit() for part in ids):
+                raise ValueError(GPUS_HINT)
+            if any(len(part.lstrip("0")) > 4 or int(part) >= MAX_GPUS for part in ids):
+                raise ValueError(f"a device index of {MAX_GPUS} or more: no host has that many GPUs")
+            ids = tuple(str(int(part)) for part in ids)
+            if len(set(ids)) != len(ids):
+                raise ValueError(f"a device listed twice; {GPUS_HINT}")
             return cls(kind="ids", ids=ids)
-        if value.isdigit():
+        if value.isascii() and value.isdigit():
+            if len(value.lstrip("0")) > 4 or int(value) > MAX_GPUS:
+                raise ValueError(f"more than {MAX_GPUS} GPUs: no host has that many")
             if int(value) == 0:
                 return cls(kind="none")
             return cls(kind="count", count=int(value))
-        raise ValueError(f"bad GPU value {text!r}")
+        raise ValueError(GPUS_HINT)
 
     @property
     def enabled(self) -> bool:
@@ -256,10 +268,14 @@ class ModelSpec:
     publish_port: bool = False
     api_bases: tuple[str, ...] = ()  # gateway-only backends: where the model is served (replicas)
     api_key_env: str | None = None  # gateway-only backends: env variable holding the upstream key
+    # A backend the stack runs that requires a key (published beyond this host, or on a cluster):
+    # the .env variable holding it (paths.BACKEND_KEY); None: no key.
+    backend_key: str | None = None
     native_messages: bool = False  # the gateway hands /v1/messages to the backend untranslated
     # This model's part of each GPU when it shares them with other models (decide.share_gpus).
     memory_share: float | None = None
     plan: MemoryPlan | None = None
+    kv_cache_gib: int | None = None  # on the CPU, for a backend that sizes its KV cache in advance (vLLM)
     replicas: int = 1  # Kubernetes: pods behind the model's Service (Compose runs one container)
     origins: Mapping[str, str] = field(default_factory=dict)  # field -> where its value came from
 

@@ -30,6 +30,7 @@ class StackDir:
     plans: dict[str, PlanSummary] = field(default_factory=dict)  # service -> what its memory plan assumed
     engines: dict[str, EngineSummary] = field(default_factory=dict)  # service -> its image and what it needs
     key_variables: list[str] = field(default_factory=list)  # upstream keys the gateway reads from .env
+    backend_keys: dict[str, str] = field(default_factory=dict)  # service -> the .env variable of its own key
     manifest_pristine: bool | None = None  # its llmstack-hash: True verified, False edited, None absent
 
     def gateway(self, base_url: str | None = None) -> tuple[str, str]:
@@ -77,8 +78,13 @@ class StackDir:
 def read_env_file(path: Path) -> dict[str, str]:
     """KEY=value lines of a `.env` ({} when there is none). A line that is not UTF-8 is one
     error naming the file and the line, never a traceback."""
+    import stat
+
     values: dict[str, str] = {}
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the read; a directory holds no keys
+            raise InputError(f"{path}: not a regular file; remove it and run `llmstack render` again (it creates "
+                             ".env with new keys)")
         data = path.read_bytes()
     except OSError:
         return values
@@ -220,13 +226,35 @@ def load(target: str | None) -> StackDir:
             "`llmstack render` (the command is in the header of its docker-compose.yml)"
         )
     summary = recorded.stack
+    _check_recorded(directory, summary)
     return StackDir(
         directory=directory, project=summary.project, services=summary.services, backends=summary.backends,
         gateway_url=summary.gateway_url, aliases=summary.aliases, published=summary.published,
         claude=summary.claude, gpus={k: str(v) for k, v in summary.gpus.items()}, mounts=summary.mounts,
         hub_cache=summary.hub_cache, plans=summary.plans, engines=summary.engines,
-        key_variables=summary.key_variables, manifest_pristine=manifest.pristine_on_disk(directory),
+        key_variables=summary.key_variables, backend_keys=summary.backend_keys,
+        manifest_pristine=manifest.pristine_on_disk(directory),
     )
+
+
+def _check_recorded(directory: Path, summary: manifest.StackSummary) -> None:
+    """The values the runtime commands act on are ones llmstack writes (a restamped manifest may hold
+    anything): GPU reservations, published host:port pairs."""
+    from llmstack.spec import GpuSpec
+
+    where = f"{directory / MANIFEST}"
+    fix = "re-render the stack with `llmstack render` (the command is in the header of its docker-compose.yml)"
+    for service, value in summary.gpus.items():
+        try:
+            GpuSpec.parse(str(value))
+        except ValueError:
+            raise InputError(f"{where}: GPUs of {service!r} {str(value)!r}: not what llmstack writes; "
+                             f"{fix}") from None
+    for service, addresses in summary.published.items():
+        for address in addresses:
+            port = address.rsplit(":", 1)[-1]
+            if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+                raise InputError(f"{where}: {service!r} published on {address!r}, not host:port; {fix}")
 
 
 def load_with_service(target: str | None, service: str | None) -> tuple[StackDir, str | None]:

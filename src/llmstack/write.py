@@ -43,12 +43,12 @@ import os
 import secrets
 import shutil
 import stat
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmstack.errors import HandEdited, InputError
-from llmstack.paths import COMPOSE_FILE, ENV_FILE
+from llmstack.paths import COMPOSE_FILE, ENV_FILE, MASTER_KEY
 from llmstack.stamp import pristine
 
 WORKSPACE_SUFFIX = ".llmstack-render"
@@ -62,17 +62,61 @@ class WriteResult:
     written: list[str]
     env_created: bool
     master_key_hint: str | None  # the key's first characters, never the whole key
+    # Keys render generated into `.env` (a new one, or added to an existing one): name -> first characters.
+    keys_added: dict[str, str] = field(default_factory=dict)
+    # Keys `.env` lacks that render could not add (a `.env` that is a symlink or not a regular file).
+    keys_missing: list[str] = field(default_factory=list)
 
 
-def new_master_key() -> str:
+def new_key() -> str:
+    """A fresh secret: 256 random bits, URL-safe (no `,`, `=`, quote or space: every server and
+    `.env` reader takes it as is), `sk-` first so secret scanners recognise it."""
     return "sk-" + secrets.token_urlsafe(32)
 
 
-def env_file_text(master_key: str, reader: str = "`docker compose`") -> str:
-    return (
-        f"# Secrets for this stack, read by {reader}. Never commit this file.\n"
-        f"LITELLM_MASTER_KEY={master_key}\n"
-    )
+new_master_key = new_key
+
+
+def hint(key: str) -> str:
+    """What output may show of a key: its first characters."""
+    return key[:7] + "…"
+
+
+def env_file_text(keys: Mapping[str, str], reader: str = "`docker compose`") -> str:
+    return f"# Secrets for this stack, read by {reader}. Never commit this file.\n" + "".join(
+        f"{name}={value}\n" for name, value in keys.items())
+
+
+def env_names(data: bytes) -> set[str]:
+    """The names a `.env` assigns (`NAME=...`, `export NAME=...`), read as bytes: a line that is not
+    UTF-8 elsewhere in the file does not hide the names (the runtime commands report such a line)."""
+    names = set()
+    for line in data.splitlines():
+        line = line.strip()
+        if not line or line.startswith(b"#") or b"=" not in line:
+            continue
+        name = line.split(b"=", 1)[0].strip()
+        if name.startswith(b"export "):
+            name = name[len(b"export "):].strip()
+        names.add(name.decode("ascii", "replace"))
+    return names
+
+
+def _added_text(data: bytes, keys: Mapping[str, str]) -> bytes:
+    """`.env` with keys appended: every existing byte stays as it was."""
+    separator = b"" if not data or data.endswith(b"\n") else b"\n"
+    lines = "# Added by llmstack render (see .env.example).\n" + "".join(f"{n}={v}\n" for n, v in keys.items())
+    return data + separator + lines.encode()
+
+
+def regular_bytes(path: Path) -> bytes:
+    """A file's bytes; OSError when it is not a regular file (a FIFO would block the read, a device
+    never end it): opened without blocking, judged by the open file itself."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        return handle.read()
 
 
 def diff(output_dir: Path, files: dict[str, str]) -> list[str]:
@@ -81,7 +125,7 @@ def diff(output_dir: Path, files: dict[str, str]) -> list[str]:
     for name, content in files.items():
         path = output_dir / name
         try:
-            on_disk = path.read_bytes()
+            on_disk = regular_bytes(path)
         except OSError:
             differing.append(name)
             continue
@@ -115,7 +159,7 @@ def compose_would_merge(output_dir: Path) -> list[str]:
     env = output_dir / ENV_FILE
     if env.is_file():
         try:
-            lines = env.read_bytes().decode("utf-8", "replace").splitlines()
+            lines = regular_bytes(env).decode("utf-8", "replace").splitlines()
         except OSError:
             lines = []
         for number, line in enumerate(lines, 1):
@@ -153,7 +197,7 @@ def hand_edited(output_dir: Path, names: list[str]) -> list[str]:
     edited = []
     for name in names:
         try:
-            text = (output_dir / name).read_text(encoding="utf-8")
+            text = regular_bytes(output_dir / name).decode("utf-8")
         except FileNotFoundError:
             continue
         except (OSError, UnicodeDecodeError):
@@ -373,17 +417,25 @@ def _mode(name: str) -> int:
     return 0o600 if name == ENV_FILE else 0o644
 
 
+def _write_bytes(path: Path, content: bytes, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
 def _stage(output_dir: Path, workspace: Path, files: dict[str, str], changed: set[str],
-           master_key: str | None, env_reader: str) -> Path:
+           env: bytes | None) -> Path:
     staged = workspace / f"new-{secrets.token_hex(4)}"
     staged.mkdir(mode=0o700)
     if output_dir.is_dir():
-        _carry_over(output_dir, staged, changed)
+        _carry_over(output_dir, staged, changed | ({ENV_FILE} if env is not None else set()))
     for name in sorted(changed):
         (staged / name).parent.mkdir(parents=True, exist_ok=True)
         _write_file(staged / name, files[name], _mode(name))
-    if master_key is not None:  # last: the key is on disk for the shortest time before the swap
-        _write_file(staged / ENV_FILE, env_file_text(master_key, env_reader), 0o600)
+    if env is not None:  # last: a new key is on disk for the shortest time before the swap
+        _write_bytes(staged / ENV_FILE, env, 0o600)
     if output_dir.is_dir():
         old = output_dir.stat()
         os.chmod(staged, stat.S_IMODE(old.st_mode))
@@ -396,8 +448,10 @@ def _stage(output_dir: Path, workspace: Path, files: dict[str, str], changed: se
 
 
 def write(output_dir: Path, files: dict[str, str], with_env: bool, force: bool = False,
-          env_reader: str = "`docker compose`") -> WriteResult:
-    """Write the rendered files; create `.env` with a fresh master key when it is missing.
+          env_reader: str = "`docker compose`", keys: Sequence[str] = (MASTER_KEY,)) -> WriteResult:
+    """Write the rendered files; with `with_env`, make sure `.env` holds every key in `keys`:
+    a missing `.env` is created with fresh ones, a `.env` that lacks some gets them appended
+    (every byte already there stays: the keys it holds are never changed).
 
     A file edited by hand since it was rendered (its content hash no longer matches) is never
     overwritten silently: without `force` the whole write stops and names it.
@@ -411,7 +465,8 @@ def write(output_dir: Path, files: dict[str, str], with_env: bool, force: bool =
         output_dir.parent.mkdir(parents=True, exist_ok=True)
         with locked(output_dir) as workspace:
             _sweep(output_dir, workspace)
-            return _write_locked(output_dir, shown, workspace, files, with_env, force, env_reader)
+            return _write_locked(output_dir, shown, workspace, files, list(keys) if with_env else [], force,
+                                 env_reader)
     except OSError as exc:
         if exc.errno in (errno.EXDEV, errno.EBUSY):
             raise InputError(
@@ -421,7 +476,27 @@ def write(output_dir: Path, files: dict[str, str], with_env: bool, force: bool =
         raise _unwritable(shown, exc) from None
 
 
-def _write_locked(output_dir: Path, shown: Path, workspace: Path, files: dict[str, str], with_env: bool,
+def _env_update(env_path: Path, keys: list[str], env_reader: str) -> tuple[bytes | None, dict[str, str], list[str]]:
+    """(the new `.env` or None when it stays, the keys generated, the keys missing that cannot be added)."""
+    if not keys:
+        return None, {}, []
+    if not os.path.lexists(env_path):
+        fresh = {name: new_key() for name in keys}
+        return env_file_text(fresh, env_reader).encode(), fresh, []
+    try:
+        data = regular_bytes(env_path)
+    except OSError:
+        data = b""
+    missing = [name for name in keys if name not in env_names(data)]
+    if not missing:
+        return None, {}, []
+    if env_path.is_symlink() or not env_path.is_file():  # not ours to replace
+        return None, {}, missing
+    added = {name: new_key() for name in missing}
+    return _added_text(data, added), added, []
+
+
+def _write_locked(output_dir: Path, shown: Path, workspace: Path, files: dict[str, str], keys: list[str],
                   force: bool, env_reader: str) -> WriteResult:
     exists = output_dir.is_dir()
     changed = set(diff(output_dir, files)) if exists else set(files)
@@ -433,16 +508,19 @@ def _write_locked(output_dir: Path, shown: Path, workspace: Path, files: dict[st
                 + (f" (also: {', '.join(edited[1:])})" if len(edited) > 1 else "")
                 + "; move the change into the inputs (flags or config/models.yaml) or re-run with --force to overwrite"
             )
-    env_needed = with_env and not (output_dir / ENV_FILE).exists()
-    master_key = new_master_key() if env_needed else None
+    env_path = output_dir / ENV_FILE
+    created = not os.path.lexists(env_path)
+    env, added, missing = _env_update(env_path, keys, env_reader)
     result = WriteResult(
         written=sorted(changed),
-        env_created=bool(master_key),
-        master_key_hint=(master_key[:7] + "…") if master_key else None,
+        env_created=created and env is not None,
+        master_key_hint=hint(added[MASTER_KEY]) if MASTER_KEY in added else None,
+        keys_added={name: hint(value) for name, value in added.items()},
+        keys_missing=missing,
     )
-    if not changed and master_key is None:
+    if not changed and env is None:
         return result
-    staged = _stage(output_dir, workspace, files, changed, master_key, env_reader)
+    staged = _stage(output_dir, workspace, files, changed, env)
     old = _swap(staged, output_dir, workspace)
     _fsync_dir(output_dir.parent)
     if old is not None:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict
 
 from llmstack.catalog.families import Switch
-from llmstack.model.families import always_reasons
+from llmstack.model.families import always_reasons, thinks_by_default
 
 if TYPE_CHECKING:  # pragma: no cover
     from llmstack.catalog import Entry
@@ -73,6 +73,12 @@ class DerivedFlag:
     # (the listen address), or "" when llmstack alone decides it (then `why` says what it is).
     setting: str
     why: str = ""
+    secret: bool = False  # its value is a secret: an error shows the flag, never the value
+
+
+# Why a server's key flag is never taken as an extra argument.
+SECRET_FLAG = ("a secret, never written into a command line (the committed files, `ps`): llmstack passes the "
+               "backend's own key from .env when it publishes the backend beyond this host")
 
 
 @dataclass(frozen=True)
@@ -117,7 +123,7 @@ class EngineFacts:
                 and self.reasoning_parser_by_family[family] is None:
             return None
         by_family = self.reasoning_parser_by_family.get(family or "")
-        if by_family and (thinking or always_reasons(family)):
+        if by_family and (thinking or always_reasons(family) or (thinking is None and thinks_by_default(family))):
             return by_family
         if thinking:
             return self.reasoning_parser_for_think_tags
@@ -140,6 +146,42 @@ class EngineFacts:
         if self.entry.accepts_flag(flag):
             return True
         return False if self.exact and self.entry.flags_complete else None
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """An environment variable of the backend's container, with the reason the rendered comment gives."""
+
+    name: str
+    value: str
+    why: str
+    # Compose: a `.env` variable that replaces `value` on another host (`${variable:-value}`); for
+    # what depends on the host it runs on (its cores), not on the model.
+    variable: str | None = None
+
+
+@dataclass(frozen=True)
+class CpuThreads:
+    """How the server is told a number of compute threads: on Kubernetes, from the pod's CPU limit
+    (a server counts the node's cores otherwise, whatever its quota)."""
+
+    count: str  # the variable taking the count (LLAMA_ARG_THREADS, OMP_NUM_THREADS)
+    fixed: tuple[tuple[str, str], ...] = ()  # what else makes that count apply (name, value)
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Container:
+    """What a backend's container needs for one model besides its command and mounts: written by
+    every target alike (compose service keys, the Kubernetes pod)."""
+
+    environment: tuple[EnvVar, ...] = ()
+    ipc_host: bool = False  # the host's IPC namespace (NCCL / CUDA IPC between GPU workers)
+    ulimits: bool = False  # memlock unlimited, a 64 MiB stack
+    shm_size: str | None = None  # Compose `shm_size` (None: Docker's 64 MiB, or the host's with ipc_host)
+    shm_why: str = ""
+    start_minutes: int = 10  # how long a start may take before failed health probes count
+    start_why: str = ""
 
 
 @dataclass(frozen=True)
@@ -314,6 +356,13 @@ class Backend:
     # NCCL / pinned memory needs of multi-GPU serving.
     ipc_host: ClassVar[bool] = False
     ulimits: ClassVar[bool] = False
+    # Memory of the server's own processes on the CPU, besides weights and KV cache (Kubernetes
+    # requests), and how it is told its thread count there (None: it takes no count).
+    cpu_overhead_gib: ClassVar[float] = 1.0
+    cpu_threads: ClassVar[CpuThreads | None] = None
+    # On the CPU its KV cache has a size set in advance (`--cpu-kv-cache`, else room for
+    # `kv_sequences` full-context sequences): ModelSpec.kv_cache_gib, read by `container()`.
+    cpu_kv_cache: ClassVar[bool] = False
     # Health probe period once started. Short, because engines older than 25 ignore
     # start_interval and then only `interval` decides how soon readiness is noticed.
     health_interval: ClassVar[str] = "2s"
@@ -321,6 +370,15 @@ class Backend:
     health_path: ClassVar[str] = "/health"
     # The args key holding the share of GPU memory the backend may use (None: not tunable).
     memory_arg: ClassVar[str | None] = None
+
+    # ---- its own API key (a backend published beyond this host needs one: resolve/exposure.py) ----
+    # The environment variable the server reads its key from (upstream's name), and its flag.
+    # A key goes in through the environment, never the command line (`ps` shows every user the
+    # command line of every process; the environment only to its owner). A server with a flag but
+    # no variable gets a launcher that reads the key from `key_variable()` (see SGLang). Neither:
+    # the server cannot be keyed (TensorRT-LLM), so it is never published beyond this host.
+    api_key_env: ClassVar[str | None] = None
+    api_key_flag: ClassVar[str | None] = None
 
     # ---- the flags its command derives ----------------------------------------------------
     derived_flags: ClassVar[tuple[DerivedFlag, ...]] = ()
@@ -447,6 +505,15 @@ class Backend:
         return frozenset(self.args_model.model_fields) - frozenset(BackendArgs.model_fields)
 
     @property
+    def keyable(self) -> bool:
+        """Can the server require an API key of every request (but its health probe)?"""
+        return bool(self.api_key_env or self.api_key_flag)
+
+    def key_variable(self) -> str | None:
+        """The variable of the container's environment that holds the key, when it is keyed."""
+        return self.api_key_env
+
+    @property
     def cpu_image(self) -> bool:
         """Does some release of it run on the CPU (a CPU image)?"""
         if self.catalogued:
@@ -499,6 +566,14 @@ class Backend:
         return None
 
     # ---- the container ------------------------------------------------------------------
+    def container(self, model: ModelSpec) -> Container:
+        """What the model's container needs besides its command: GPU workers share memory with the
+        host's IPC namespace; a model load takes many minutes on GPUs (and a hub download first)."""
+        gpu = model.gpus.enabled
+        return Container(ipc_host=self.ipc_host and gpu, ulimits=self.ulimits and gpu,
+                         start_minutes=30 if gpu else 10,
+                         start_why="Model load can take minutes")
+
     def command(self, model: ModelSpec, host: str) -> list[str]:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -513,6 +588,16 @@ class Backend:
     def healthcheck(self, host: str, port: int) -> list[str]:
         """Probe /health with curl (present in the vLLM, SGLang and llama.cpp images)."""
         return ["CMD", "curl", "-fsS", "-o", "/dev/null", f"http://{host}:{port}{self.health_path}"]
+
+
+def key_launcher(module: str, flag: str, variable: str) -> list[str]:
+    """`python3 -c ...` running `module` as `python3 -m module` would, with `flag KEY` added to its
+    arguments from the environment variable `variable`: for a server that takes its key only as a
+    flag. The key is in the process's memory and its (owner-only) environment, never its command
+    line (/proc/PID/cmdline, which `ps` shows every user, and `docker inspect`'s Args)."""
+    return ["python3", "-c",
+            f"import os, runpy, sys; sys.argv += [{flag!r}, os.environ[{variable!r}]]; "
+            f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)"]
 
 
 def flag_name(arg: str) -> str | None:

@@ -13,7 +13,16 @@ gateway sends Anthropic requests (see `anthropic_routes` below).
 from __future__ import annotations
 
 from llmstack import catalog
-from llmstack.backends.base import Backend, BackendArgs, Defaults, DerivedFlag, Features, ImageProfile
+from llmstack.backends.base import (
+    SECRET_FLAG,
+    Backend,
+    BackendArgs,
+    CpuThreads,
+    Defaults,
+    DerivedFlag,
+    Features,
+    ImageProfile,
+)
 
 
 class LlamaArgs(BackendArgs):
@@ -38,6 +47,9 @@ class Llama(Backend):
     auto_for = frozenset({"gguf"})
     tensor_parallel = False
     projector = True
+    # On the CPU it starts one thread per core of the node, whatever its container's quota.
+    cpu_threads = CpuThreads("LLAMA_ARG_THREADS", (), "One llama.cpp thread per core of the CPU limit (it would start "
+                                                      "one per core of the node)")
     # What `command` writes, with the aliases llama-server accepts (common/arg.cpp; read in the
     # llama.cpp vendored by llama-cpp-python 0.3.36, a later build than the pin: these names are
     # older than b7349 except `-mm`, which an older build refuses anyway). Exact names only.
@@ -51,7 +63,14 @@ class Llama(Backend):
         DerivedFlag(("-np", "--parallel"), "args.parallel"),
         DerivedFlag(("--mmproj", "-mm"), "mmproj"),
         DerivedFlag(("--jinja",), "", "chat templates and tool calls; llmstack always passes it"),
+        DerivedFlag(("--api-key", "--api-key-file"), "", SECRET_FLAG, secret=True),
     )
+    # The key: `--api-key` reads LLAMA_API_KEY (common/arg.cpp, `set_env("LLAMA_API_KEY")`, in the
+    # llama.cpp vendored by llama-cpp-python 0.3.36, and in builds of 2024 already, older than the
+    # b7349 pin). Checked as `Authorization: Bearer` or `X-Api-Key` on every path but /health,
+    # /v1/health and the web UI's files (tools/server/server-http.cpp): the probes need no key.
+    api_key_env = "LLAMA_API_KEY"
+    api_key_flag = "--api-key"
     # /v1/messages (and /v1/messages/count_tokens) since ggml-org/llama.cpp#17570, merged
     # 2025-11-28 (about b7190); b7349 is the first build this project vouches for. Native is the
     # default: measured against translation with the real server (benchmarks/RESULTS.md, "native

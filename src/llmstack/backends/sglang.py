@@ -8,7 +8,17 @@ Parser names are SGLang's own (they differ from vLLM's): the registries of each 
 from __future__ import annotations
 
 from llmstack import catalog
-from llmstack.backends.base import Backend, BackendArgs, Defaults, DerivedFlag, Features, root_image
+from llmstack.backends.base import (
+    SECRET_FLAG,
+    Backend,
+    BackendArgs,
+    Defaults,
+    DerivedFlag,
+    Features,
+    key_launcher,
+    root_image,
+)
+from llmstack.paths import BACKEND_KEY
 
 
 class SglangArgs(BackendArgs):
@@ -39,8 +49,15 @@ class Sglang(Backend):
         DerivedFlag(("--tp-size", "--tensor-parallel-size"), "tensor_parallel"),
         DerivedFlag(("--tool-call-parser",), "tool_parser"),
         DerivedFlag(("--reasoning-parser",), "reasoning_parser"),
+        DerivedFlag(("--api-key",), "", SECRET_FLAG, secret=True),
     )
     flag_matching = "argparse"
+    # The key: `--api-key` only, no environment variable (sglang/srt/server_args.py at v0.5.6, the
+    # arg_groups of v0.5.23; sglang/srt/environ.py has none): a launcher adds the flag from the
+    # container's environment (key_launcher). Checked as `Authorization: Bearer` on every path but
+    # /health* and /metrics (v0.5.6 utils/common.py add_api_key_middleware; /ready* too at v0.5.23,
+    # utils/auth.py): the probes need no key.
+    api_key_flag = "--api-key"
     program_words = 3  # python3 -m sglang.launch_server
     # SGLang's /health runs a one-token generation once serving: probe it less often.
     health_interval = "10s"
@@ -52,9 +69,14 @@ class Sglang(Backend):
                                                 "inside messages and thinking blocks, by the catalogue's reading "
                                                 "of its schema"),)
 
+    def key_variable(self):
+        return BACKEND_KEY  # read by the launcher
+
     def command(self, model, host):
+        launch = (key_launcher("sglang.launch_server", "--api-key", BACKEND_KEY) if model.backend_key
+                  else ["python3", "-m", "sglang.launch_server"])
         cmd = [
-            "python3", "-m", "sglang.launch_server",
+            *launch,
             "--model-path", model.model_arg,
             "--served-model-name", model.served_name,
             "--host", host,

@@ -56,6 +56,9 @@ class Trtllm(Backend):
     # trtllm-serve gained /v1/messages in NVIDIA/TensorRT-LLM#18289 (2026-09); no catalogued release
     # serves it: translated (`--anthropic-route native` for an image that does).
     messages_since = None
+    # No API key: trtllm-serve has no such option (tensorrt_llm/commands/serve.py) and its app no
+    # authenticating middleware (tensorrt_llm/serve/openai_server.py), read at NVIDIA/TensorRT-LLM
+    # commits 00209af1 and 00057725, both later than 1.2.1. So it is never published beyond this host.
 
     def memory_share(self, args):
         # The KV cache gets this fraction of what is free after the weights: plan with 0.9 of the GPU.

@@ -59,6 +59,11 @@ class Family:
     clues: tuple[Clue, ...] = ()
     names: str | None = None           # a regular expression over the model's name (case ignored)
     always_reasoning: bool = False     # reasons whatever its chat template says (parsers apply always)
+    # Its chat templates think unless told not to (`enable_thinking` false): a member whose template
+    # was not read (a hub id not in the cache) is taken to think. Its reasoning parsers leave an answer
+    # without <think> as it is (vLLM's qwen3 parser needs both tags), so a member that does not think
+    # loses nothing.
+    thinks_by_default: bool = False
 
 
 # DeepSeek's special tokens use FULLWIDTH VERTICAL LINE (U+FF5C) and LOWER ONE EIGHTH BLOCK (U+2581).
@@ -98,7 +103,9 @@ _BUILTIN: tuple[Family, ...] = (
     # Qwen3.5 / 3.6: the hybrid (linear attention) multimodal line; GGUF qwen35 / qwen35moe.
     Family("qwen3.5", ("qwen3_5", "qwen3_5_moe", "qwen3_5_text", "qwen3_5_moe_text"),
            names=r"qwen[-_ ]?3[._p][5-9](?!\d)"),
-    Family("qwen3", ("qwen3", "qwen3_moe", "qwen3_next", "qwen3_vl", "qwen3_vl_moe"), names=r"qwen[-_. ]?3"),
+    # Qwen3's template (tests/fixtures Qwen3-8B) thinks unless `enable_thinking is false`.
+    Family("qwen3", ("qwen3", "qwen3_moe", "qwen3_next", "qwen3_vl", "qwen3_vl_moe"), names=r"qwen[-_. ]?3",
+           thinks_by_default=True),
     Family("qwen2", ("qwen2", "qwen2_moe", "qwen2_vl", "qwen2_5_vl"), names=r"qwq|qwen[-_. ]?2"),
     Family("hermes", names=r"hermes", clues=(
         Clue(within=("llama3", "mistral"), markers=("<tool_call>", "<|im_start|>"), why="ChatML with <tool_call>"),
@@ -124,11 +131,12 @@ _BUILTIN: tuple[Family, ...] = (
     )),
     # GLM-5 / 5.x (DSA sparse attention; GGUF glm-dsa, glm5-next) and GLM-4.7(-Flash: glm4_moe_lite)
     # write tool calls as `<tool_call>name<arg_key>`: the glm47 parsers.
+    # GLM-4.5/4.7 templates (tests/fixtures) write <think> unless `not enable_thinking`.
     Family("glm5", ("glm_moe_dsa", "glm-dsa", "glm5_next", "glm5_next_text"), names=r"glm[-_. ]?5"),
-    Family("glm47", ("glm4_moe_lite",), names=r"glm[-_. ]?4[-_.]7", clues=(
+    Family("glm47", ("glm4_moe_lite",), names=r"glm[-_. ]?4[-_.]7", thinks_by_default=True, clues=(
         Clue(within=("glm45",), markers=("<tool_call>{function-name}<arg_key>",), why="GLM-4.7 tool call format"),
     )),
-    Family("glm45", ("glm4_moe", "glm4v_moe"), names=r"glm[-_. ]?4[-_.][56]", clues=(
+    Family("glm45", ("glm4_moe", "glm4v_moe"), names=r"glm[-_. ]?4[-_.][56]", thinks_by_default=True, clues=(
         Clue(template=True, why="GLM-4.5/4.6 tool call format"),
         Clue(names=("glm45", "glm47")),
     )),
@@ -233,6 +241,12 @@ def always_reasons(family: str | None) -> bool:
     """Does this family reason whatever its chat template says?"""
     entry = _INDEX.by_name.get(family or "")
     return entry is not None and entry.always_reasoning
+
+
+def thinks_by_default(family: str | None) -> bool:
+    """Do this family's models think unless told not to (for a model whose template was not read)?"""
+    entry = _INDEX.by_name.get(family or "")
+    return entry is not None and entry.thinks_by_default
 
 
 def register(family: Family, *, before: str | None = None) -> None:

@@ -293,24 +293,163 @@ def _gguf_per_layer(meta: Mapping[str, Any], key: str, out: Collector,
     return _gguf_int(meta, key, out, src), None
 
 
-def inspect_gguf(path: Path, projectors: tuple[str, ...] | None = None) -> ModelFacts:
-    directory = path.parent
+def _shards(path: Path, out: Collector) -> tuple[str, list[Path], tuple[str, int, int] | None]:
+    """The model's name, its files (every shard of a split set that is there) and the split parts."""
     parts = split_parts(path)
-    out = Collector()
-    files: list[Path] = [path]
     name = path.name[:-5] if path.name.lower().endswith(".gguf") else path.stem
-    if parts:
-        base, _, count = parts
-        name = base
-        files = []
-        for number in range(1, count + 1):
-            shard = directory / f"{base}-{number:05d}-of-{count:05d}.gguf"
-            if regular(shard):
-                files.append(shard)
-            else:
-                out.note(f"split shard {shard.name} missing")
-        if not files:
-            files = [path]
+    if not parts:
+        return name, [path], None
+    base, _, count = parts
+    files = []
+    for number in range(1, count + 1):
+        shard = path.parent / f"{base}-{number:05d}-of-{count:05d}.gguf"
+        if regular(shard):
+            files.append(shard)
+        else:
+            out.note(f"split shard {shard.name} missing")
+    return base, files or [path], parts
+
+
+@dataclass
+class _Reader:
+    """One GGUF header being read: its keys are `{arch}.<suffix>`; every fact goes to `out`."""
+    meta: dict[str, Any]
+    arch: str | None
+    src: str
+    out: Collector
+
+    def key(self, suffix: str) -> str:
+        return f"{self.arch}.{suffix}"
+
+    def integer(self, suffix: str) -> int | None:
+        return _gguf_int(self.meta, self.key(suffix), self.out, self.src) if self.arch else None
+
+    def fact(self, fact: str, suffix: str, what: str) -> int | None:
+        value = self.integer(suffix)
+        if value is None:
+            absent = not self.arch or self.key(suffix) not in self.meta
+            where = self.key(suffix) if self.arch else suffix
+            self.out.note(f"{what} unknown: no {where} in {self.src}" if absent else f"{what} unknown")
+            return None
+        self.out.set(fact, value, f"{self.src}: {self.key(suffix)}")
+        return value
+
+
+@dataclass(frozen=True)
+class _Attention:
+    layers: int | None
+    heads: int | None
+    kv_heads: int | None
+    kv_per_layer: tuple[int, ...] | None
+    key_len: int | None
+    value_len: int | None
+
+
+def _attention(h: _Reader) -> _Attention:
+    layers = h.fact("num_layers", "block_count", "layer count")
+    hidden = h.fact("hidden_size", "embedding_length", "hidden size")
+    heads_key, kv_key, key_key = h.key("attention.head_count"), h.key("attention.head_count_kv"), \
+        h.key("attention.key_length")
+    heads, _ = _gguf_per_layer(h.meta, heads_key, h.out, h.src) if h.arch else (None, None)
+    h.out.set("num_attention_heads", heads, f"{h.src}: {heads_key}")
+    if heads is None:
+        h.out.note("attention heads unknown")
+    kv_heads, kv_per_layer = _gguf_per_layer(h.meta, kv_key, h.out, h.src) if h.arch else (None, None)
+    kv_origin = f"{h.src}: {kv_key}"
+    if kv_heads is None and heads is not None and kv_key not in h.meta:
+        kv_heads, kv_origin = heads, f"{h.src}: {heads_key} (no head_count_kv)"
+    h.out.set("num_kv_heads", kv_heads, kv_origin)
+    key_len, value_len = h.integer("attention.key_length"), h.integer("attention.value_length")
+    head_origin = f"{h.src}: {key_key}"
+    if key_len is None and hidden and heads and key_key not in h.meta:
+        key_len, head_origin = hidden // heads, f"{h.src}: {h.key('embedding_length')} / {heads_key}"
+    h.out.set("head_dim", key_len, head_origin)
+    return _Attention(layers, heads, kv_heads, kv_per_layer, key_len, value_len or key_len)
+
+
+def _vocabulary(h: _Reader) -> None:
+    tokens = h.meta.get("tokenizer.ggml.tokens")
+    if isinstance(tokens, GgufArray):
+        h.out.set("vocab_size", tokens.length, f"{h.src}: tokenizer.ggml.tokens (length)")
+    elif (size := h.integer("vocab_size")) is not None:
+        h.out.set("vocab_size", size, f"{h.src}: {h.key('vocab_size')}")
+    else:
+        h.out.note("vocabulary size unknown")
+
+
+def _weight_type(h: _Reader) -> None:
+    file_type = h.meta.get("general.file_type")
+    file_type = as_int(file_type) if not isinstance(file_type, GgufArray) else None
+    if file_type is not None and not 0 <= file_type <= 0xFFFF:
+        h.out.note(f"{h.src}: general.file_type {file_type}: no weight type; ignored")
+        file_type = None
+    if file_type is None:
+        h.out.note(f"weight type unknown: no general.file_type in {h.src}")
+        return
+    type_name = GGUF_FILE_TYPES.get(file_type, f"type {file_type}")
+    h.out.set("dtype", type_name, f"{h.src}: general.file_type")
+    if type_name not in _UNQUANTIZED_FILE_TYPES:
+        h.out.set("quantization", type_name, f"{h.src}: general.file_type")
+
+
+def _kv_cache(h: _Reader, att: _Attention) -> None:
+    kv_lora, rope_dim = h.integer("attention.kv_lora_rank"), h.integer("rope.dimension_count")
+    if kv_lora and rope_dim and att.layers:
+        h.out.set("kv_bytes_per_token", att.layers * (kv_lora + rope_dim) * 2,
+                  f"{h.src}: block_count x (attention.kv_lora_rank + rope.dimension_count) x 2 bytes (MLA)")
+    elif att.kv_per_layer and att.key_len:
+        h.out.set("kv_bytes_per_token", sum(att.kv_per_layer) * (att.key_len + (att.value_len or att.key_len)) * 2,
+                  f"{h.src}: per-layer head_count_kv x (key_length + value_length) x 2 bytes")
+    elif att.layers and att.kv_heads and att.key_len:
+        h.out.set("kv_bytes_per_token", att.layers * att.kv_heads * (att.key_len + (att.value_len or att.key_len)) * 2,
+                  f"{h.src}: block_count x head_count_kv x (key_length + value_length) x 2 bytes")
+    else:
+        h.out.note("KV cache size per token unknown")
+    if h.arch and att.layers:
+        _gguf_layer_kinds(h.out, h.meta, h.arch, att.layers, h.src, per_layer_kv=att.kv_per_layer is not None)
+
+
+def _chat_template(h: _Reader) -> Template | None:
+    templates = [(k, v) for k, v in sorted(h.meta.items())
+                 if (k == "tokenizer.chat_template" or k.startswith("tokenizer.chat_template.")) and isinstance(v, str)]
+    template = Template("\n".join(v for _, v in templates), f"{h.src}: {templates[0][0]}") if templates else None
+    template_facts(h.out, template)
+    return template
+
+
+def _projector(out: Collector, projectors: tuple[str, ...]) -> str | None:
+    if not projectors:
+        out.set("vision", False, "no mmproj .gguf beside the model")
+        return None
+    mmproj = projectors[0]
+    out.set("vision", True, f"{mmproj}: vision projector beside the model")
+    if len(projectors) > 1:
+        out.note(f"several vision projectors ({', '.join(projectors)}); using {mmproj}")
+    return mmproj
+
+
+def _family(h: _Reader, template: Template | None, context: int | None, name: str) -> None:
+    general_name = h.meta.get("general.name")
+    if general_name is not None and not is_display_name(general_name):
+        h.out.note(f"{h.src}: general.name {shown(general_name)}: not a model name; ignored")
+        general_name = None
+    rope_key = h.key("rope.scaling.type")
+    rope_scaling = h.out.identifier(h.meta.get(rope_key), f"{h.src}: {rope_key}", "a rope type") if h.arch else None
+    family, origin = decide_family(FamilyInput(
+        [(norm(h.arch), f"{h.src}: general.architecture {h.arch!r}")] if h.arch else [],
+        template,
+        (rope_scaling, f"{h.src}: {rope_key}") if isinstance(rope_scaling, str) else None,
+        h.out.values.get("vocab_size"), context, general_name or name,
+    ))
+    if family:
+        h.out.set("family", family, origin or "")
+    else:
+        h.out.note("family unknown")
+
+
+def inspect_gguf(path: Path, projectors: tuple[str, ...] | None = None) -> ModelFacts:
+    out = Collector()
+    name, files, parts = _shards(path, out)
     first = files[0]
     meta = read_gguf_metadata(first)
     src = first.name
@@ -318,124 +457,29 @@ def inspect_gguf(path: Path, projectors: tuple[str, ...] | None = None) -> Model
     out.set("architecture", arch, f"{src}: general.architecture")
     if "general.architecture" not in meta:
         out.note("no general.architecture in the GGUF header")
-
     if parts:
         split_count = _gguf_int(meta, "split.count", out, src)
         if split_count is not None and split_count != parts[2]:
             out.note(f"split.count {split_count} in {src} disagrees with the file names ({parts[2]} shards)")
-
     if is_projector(meta):
         out.note(f"{src} is a vision projector (mmproj), not a language model; pass the model .gguf")
         return out.facts(format="gguf", name=name, files=tuple(p.name for p in files))
 
-    def key(suffix: str) -> str:
-        return f"{arch}.{suffix}"
-
-    def int_fact(fact: str, suffix: str, what: str) -> int | None:
-        value = _gguf_int(meta, key(suffix), out, src) if arch else None
-        if value is None:
-            absent = not arch or key(suffix) not in meta
-            out.note(f"{what} unknown: no {key(suffix) if arch else suffix} in {src}" if absent else f"{what} unknown")
-            return None
-        out.set(fact, value, f"{src}: {key(suffix)}")
-        return value
-
-    context = int_fact("context_length", "context_length", "context length")
-    layers = int_fact("num_layers", "block_count", "layer count")
-    hidden = int_fact("hidden_size", "embedding_length", "hidden size")
-    heads, _ = _gguf_per_layer(meta, key("attention.head_count"), out, src) if arch else (None, None)
-    out.set("num_attention_heads", heads, f"{src}: {key('attention.head_count')}")
-    if heads is None:
-        out.note("attention heads unknown")
-    kv_heads, kv_per_layer = _gguf_per_layer(meta, key("attention.head_count_kv"), out, src) if arch else (None, None)
-    kv_origin = f"{src}: {key('attention.head_count_kv')}"
-    if kv_heads is None and heads is not None and key("attention.head_count_kv") not in meta:
-        kv_heads, kv_origin = heads, f"{src}: {key('attention.head_count')} (no head_count_kv)"
-    out.set("num_kv_heads", kv_heads, kv_origin)
-    key_len = _gguf_int(meta, key("attention.key_length"), out, src) if arch else None
-    value_len = _gguf_int(meta, key("attention.value_length"), out, src) if arch else None
-    head_origin = f"{src}: {key('attention.key_length')}"
-    if key_len is None and hidden and heads and key("attention.key_length") not in meta:
-        key_len, head_origin = hidden // heads, f"{src}: {key('embedding_length')} / {key('attention.head_count')}"
-    value_len = value_len or key_len
-    out.set("head_dim", key_len, head_origin)
-
-    tokens = meta.get("tokenizer.ggml.tokens")
-    if isinstance(tokens, GgufArray):
-        out.set("vocab_size", tokens.length, f"{src}: tokenizer.ggml.tokens (length)")
-    elif arch and _gguf_int(meta, key("vocab_size"), out, src) is not None:
-        out.set("vocab_size", _gguf_int(meta, key("vocab_size"), out, src), f"{src}: {key('vocab_size')}")
-    else:
-        out.note("vocabulary size unknown")
-
-    file_type = meta.get("general.file_type")
-    file_type = as_int(file_type) if not isinstance(file_type, GgufArray) else None
-    if file_type is not None and not 0 <= file_type <= 0xFFFF:
-        out.note(f"{src}: general.file_type {file_type}: no weight type; ignored")
-        file_type = None
-    if file_type is not None:
-        type_name = GGUF_FILE_TYPES.get(file_type, f"type {file_type}")
-        out.set("dtype", type_name, f"{src}: general.file_type")
-        if type_name not in _UNQUANTIZED_FILE_TYPES:
-            out.set("quantization", type_name, f"{src}: general.file_type")
-    else:
-        out.note(f"weight type unknown: no general.file_type in {src}")
-
-    kv_lora = _gguf_int(meta, key("attention.kv_lora_rank"), out, src) if arch else None
-    rope_dim = _gguf_int(meta, key("rope.dimension_count"), out, src) if arch else None
-    if kv_lora and rope_dim and layers:
-        out.set("kv_bytes_per_token", layers * (kv_lora + rope_dim) * 2,
-                f"{src}: block_count x (attention.kv_lora_rank + rope.dimension_count) x 2 bytes (MLA)")
-    elif kv_per_layer and key_len:
-        out.set("kv_bytes_per_token", sum(kv_per_layer) * (key_len + (value_len or key_len)) * 2,
-                f"{src}: per-layer head_count_kv x (key_length + value_length) x 2 bytes")
-    elif layers and kv_heads and key_len:
-        out.set("kv_bytes_per_token", layers * kv_heads * (key_len + (value_len or key_len)) * 2,
-                f"{src}: block_count x head_count_kv x (key_length + value_length) x 2 bytes")
-    else:
-        out.note("KV cache size per token unknown")
-    if arch and layers:
-        _gguf_layer_kinds(out, meta, arch, layers, src, per_layer_kv=kv_per_layer is not None)
-
+    h = _Reader(meta, arch, src, out)
+    context = h.fact("context_length", "context_length", "context length")
+    attention = _attention(h)
+    _vocabulary(h)
+    _weight_type(h)
+    _kv_cache(h, attention)
     sizes = [file_size(p) for p in files]
     if all(s is not None for s in sizes):
         out.set("weights_bytes", sum(s for s in sizes if s is not None), f"size of {len(files)} .gguf file(s)")
         out.set("weights_exact", True, f"size of {len(files)} .gguf file(s)")
-
-    templates = [(k, v) for k, v in sorted(meta.items())
-                 if (k == "tokenizer.chat_template" or k.startswith("tokenizer.chat_template.")) and isinstance(v, str)]
-    template = None
-    if templates:
-        template = Template("\n".join(v for _, v in templates), f"{src}: {templates[0][0]}")
-    template_facts(out, template)
-
+    template = _chat_template(h)
     if projectors is None:
-        projectors = _projectors_beside(directory, {p.name for p in files})
-    mmproj = None
-    if projectors:
-        mmproj = projectors[0]
-        out.set("vision", True, f"{mmproj}: vision projector beside the model")
-        if len(projectors) > 1:
-            out.note(f"several vision projectors ({', '.join(projectors)}); using {mmproj}")
-    else:
-        out.set("vision", False, "no mmproj .gguf beside the model")
-
-    general_name = meta.get("general.name")
-    if general_name is not None and not is_display_name(general_name):
-        out.note(f"{src}: general.name {shown(general_name)}: not a model name; ignored")
-        general_name = None
-    rope_scaling = out.identifier(meta.get(key("rope.scaling.type")), f"{src}: {key('rope.scaling.type')}",
-                                  "a rope type") if arch else None
-    family, origin = decide_family(FamilyInput(
-        [(norm(arch), f"{src}: general.architecture {arch!r}")] if arch else [],
-        template,
-        (rope_scaling, f"{src}: {key('rope.scaling.type')}") if isinstance(rope_scaling, str) else None,
-        out.values.get("vocab_size"), context, general_name or name,
-    ))
-    if family:
-        out.set("family", family, origin or "")
-    else:
-        out.note("family unknown")
+        projectors = _projectors_beside(path.parent, {p.name for p in files})
+    mmproj = _projector(out, projectors)
+    _family(h, template, context, name)
     return out.facts(format="gguf", name=name, files=tuple(p.name for p in files), mmproj=mmproj)
 
 

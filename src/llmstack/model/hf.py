@@ -167,9 +167,30 @@ TRANSFORMERS_DEFAULTS: dict[str, dict[str, int]] = {
 }
 
 
-def inspect_hf(directory: Path, data: dict[str, Any], name: str) -> ModelFacts:
-    out = Collector()
-    cfg = Config(data, out)
+@dataclass(frozen=True)
+class _Kinds:
+    """What config.json says the model is: architectures[0], model_type, text_config.model_type."""
+    architecture: str | None
+    model_type: str | None
+    text_type: str | None
+
+    @property
+    def kind(self) -> str:
+        return self.text_type or self.model_type or ""
+
+    def family_kinds(self) -> list[tuple[str, str]]:
+        kinds = []
+        if self.model_type:
+            kinds.append((norm(self.model_type), f"config.json: model_type {self.model_type!r}"))
+        if self.text_type:
+            kinds.append((norm(self.text_type), f"config.json: text_config.model_type {self.text_type!r}"))
+        if self.architecture:
+            kinds.append((kind_from_architecture(self.architecture),
+                          f"config.json: architectures[0] {self.architecture!r}"))
+        return kinds
+
+
+def _kinds(out: Collector, cfg: Config, data: dict[str, Any]) -> _Kinds:
     architectures = data.get("architectures")
     architecture = None
     if isinstance(architectures, list) and architectures:
@@ -179,27 +200,25 @@ def inspect_hf(directory: Path, data: dict[str, Any], name: str) -> ModelFacts:
     out.set("model_type", model_type, "config.json: model_type")
     text_type = out.identifier(cfg.text.get("model_type"), "config.json: text_config.model_type", "a model type") \
         if cfg.text else None
-    defaults = TRANSFORMERS_DEFAULTS.get(text_type or model_type or "", {})
+    return _Kinds(architecture, model_type, text_type)
 
-    def int_fact(fact: str, keys: tuple[str, ...], what: str) -> int | None:
-        value, origin = cfg.get_int(*keys)
-        if origin is None and keys[0] in defaults:
-            value = defaults[keys[0]]
-            origin = f"transformers default for {text_type or model_type} (config.json omits {keys[0]})"
-        if value is None or origin is None:
-            if origin is None:
-                out.note(f"{what} unknown: config.json has no {keys[0]}")
-            return None
-        out.set(fact, value, origin)
-        return value
 
-    context = int_fact("context_length",
-                       ("max_position_embeddings", "max_sequence_length", "seq_length", "n_positions"),
-                       "context length")
-    heads = int_fact("num_attention_heads", ("num_attention_heads", "n_head", "num_heads"), "attention heads")
-    layers = int_fact("num_layers", ("num_hidden_layers", "n_layer", "num_layers"), "layer count")
-    hidden = int_fact("hidden_size", ("hidden_size", "n_embd", "d_model"), "hidden size")
-    vocab = int_fact("vocab_size", ("vocab_size",), "vocabulary size")
+def _int_fact(out: Collector, cfg: Config, kinds: _Kinds, fact: str, keys: tuple[str, ...], what: str) -> int | None:
+    """The first of `keys` config.json holds, else transformers' default for the model type."""
+    value, origin = cfg.get_int(*keys)
+    defaults = TRANSFORMERS_DEFAULTS.get(kinds.kind, {})
+    if origin is None and keys[0] in defaults:
+        value = defaults[keys[0]]
+        origin = f"transformers default for {kinds.kind} (config.json omits {keys[0]})"
+    if value is None or origin is None:
+        if origin is None:
+            out.note(f"{what} unknown: config.json has no {keys[0]}")
+        return None
+    out.set(fact, value, origin)
+    return value
+
+
+def _kv_heads(out: Collector, cfg: Config, heads: int | None) -> int | None:
     kv_heads, kv_origin = cfg.get_int("num_key_value_heads", "num_kv_heads")
     if kv_origin is None and heads is not None:
         kv_heads = heads
@@ -207,7 +226,12 @@ def inspect_hf(directory: Path, data: dict[str, Any], name: str) -> ModelFacts:
     if kv_heads is None:
         out.note("KV head count unknown")
     out.set("num_kv_heads", kv_heads, kv_origin or "")
+    return kv_heads
 
+
+def _head_dim(out: Collector, cfg: Config, hidden: int | None,
+              heads: int | None) -> tuple[int | None, int | None, int | None]:
+    """(head_dim, kv_lora_rank, qk_rope_head_dim): the last two are MLA's (DeepSeek-V2/V3 style)."""
     kv_lora, _ = cfg.get_int("kv_lora_rank")
     rope_dim, _ = cfg.get_int("qk_rope_head_dim")
     nope_dim, _ = cfg.get_int("qk_nope_head_dim")
@@ -219,32 +243,39 @@ def inspect_hf(directory: Path, data: dict[str, Any], name: str) -> ModelFacts:
     if head_dim is None:
         out.note("head dimension unknown")
     out.set("head_dim", head_dim, head_origin or "")
+    return head_dim, kv_lora, rope_dim
 
+
+def _dtype(out: Collector, cfg: Config) -> str | None:
     dtype, dtype_origin = cfg.get("torch_dtype", "dtype")
-    if isinstance(dtype, str):
-        dtype = out.identifier(dtype, dtype_origin or "config.json", "a dtype name")
-        out.set("dtype", dtype, dtype_origin or "")
-    else:
-        dtype = None
+    if not isinstance(dtype, str):
         out.note("weight dtype not stated in config.json")
+        return None
+    dtype = out.identifier(dtype, dtype_origin or "config.json", "a dtype name")
+    out.set("dtype", dtype, dtype_origin or "")
+    return dtype
 
+
+def _quantization(out: Collector, cfg: Config, directory: Path) -> str | None:
     quant_config, quant_origin = cfg.get("quantization_config")
-    quantization = None
     if isinstance(quant_config, dict):
         method = quant_config.get("quant_method") or quant_config.get("quant_algo")
         method = out.identifier(method, f"{quant_origin}.quant_method", "a quantization method")
         if isinstance(method, str):
-            quantization = method.lower()
-            out.set("quantization", quantization, f"{quant_origin}.quant_method")
+            out.set("quantization", method.lower(), f"{quant_origin}.quant_method")
+            return method.lower()
     hf_quant = directory / "hf_quant_config.json"
-    if quantization is None and regular(hf_quant):
+    if regular(hf_quant):
         algo = read_json_object(hf_quant).get("quantization", {})
         algo = algo.get("quant_algo") if isinstance(algo, dict) else None
         algo = out.identifier(algo, "hf_quant_config.json: quantization.quant_algo", "a quantization method")
         if isinstance(algo, str):
-            quantization = algo.lower()
-            out.set("quantization", quantization, "hf_quant_config.json: quantization.quant_algo")
+            out.set("quantization", algo.lower(), "hf_quant_config.json: quantization.quant_algo")
+            return algo.lower()
+    return None
 
+
+def _vision(out: Collector, data: dict[str, Any], architecture: str | None) -> None:
     if isinstance(data.get("vision_config"), dict):
         out.set("vision", True, "config.json: vision_config")
     elif architecture and architecture.endswith("ForCausalLM"):
@@ -252,26 +283,12 @@ def inspect_hf(directory: Path, data: dict[str, Any], name: str) -> ModelFacts:
     else:
         out.note("vision support unknown: no vision_config and no *ForCausalLM architecture")
 
-    template = joined(hf_templates(directory))
-    template_facts(out, template)
 
-    rope, rope_origin = cfg.get("rope_scaling")
-    rope_type = scaling_type(out, rope, f"{rope_origin}.rope_type")
-    kinds = []
-    if model_type:
-        kinds.append((norm(model_type), f"config.json: model_type {model_type!r}"))
-    if text_type:
-        kinds.append((norm(text_type), f"config.json: text_config.model_type {text_type!r}"))
-    if architecture:
-        kinds.append((kind_from_architecture(architecture), f"config.json: architectures[0] {architecture!r}"))
-    family, family_origin = decide_family(FamilyInput(kinds, template, rope_type, vocab, context, name))
-    if family:
-        out.set("family", family, family_origin or "")
-    else:
-        out.note("family unknown")
-
-    # KV cache per token, over the layers that keep one (not the linear-attention layers).
-    linear = _layer_kinds(out, cfg, layers, norm(text_type or model_type or ""))
+def _kv_cache(out: Collector, cfg: Config, kinds: _Kinds, layers: int | None, kv_heads: int | None,
+              head: tuple[int | None, int | None, int | None]) -> None:
+    """KV cache per token, over the layers that keep one (not the linear-attention layers)."""
+    head_dim, kv_lora, rope_dim = head
+    linear = _layer_kinds(out, cfg, layers, norm(kinds.kind))
     attention_layers = layers - linear if layers else layers
     if kv_lora is not None and rope_dim is not None and layers and attention_layers:
         out.set("kv_bytes_per_token", attention_layers * (kv_lora + rope_dim) * 2,
@@ -282,6 +299,37 @@ def inspect_hf(directory: Path, data: dict[str, Any], name: str) -> ModelFacts:
     else:
         out.note("KV cache size per token unknown")
 
+
+def inspect_hf(directory: Path, data: dict[str, Any], name: str) -> ModelFacts:
+    out = Collector()
+    cfg = Config(data, out)
+    kinds = _kinds(out, cfg, data)
+    context = _int_fact(out, cfg, kinds, "context_length",
+                        ("max_position_embeddings", "max_sequence_length", "seq_length", "n_positions"),
+                        "context length")
+    heads = _int_fact(out, cfg, kinds, "num_attention_heads", ("num_attention_heads", "n_head", "num_heads"),
+                      "attention heads")
+    layers = _int_fact(out, cfg, kinds, "num_layers", ("num_hidden_layers", "n_layer", "num_layers"), "layer count")
+    hidden = _int_fact(out, cfg, kinds, "hidden_size", ("hidden_size", "n_embd", "d_model"), "hidden size")
+    vocab = _int_fact(out, cfg, kinds, "vocab_size", ("vocab_size",), "vocabulary size")
+    kv_heads = _kv_heads(out, cfg, heads)
+    head = _head_dim(out, cfg, hidden, heads)
+    dtype = _dtype(out, cfg)
+    quantization = _quantization(out, cfg, directory)
+    _vision(out, data, kinds.architecture)
+
+    template = joined(hf_templates(directory))
+    template_facts(out, template)
+
+    rope, rope_origin = cfg.get("rope_scaling")
+    rope_type = scaling_type(out, rope, f"{rope_origin}.rope_type")
+    family, family_origin = decide_family(FamilyInput(kinds.family_kinds(), template, rope_type, vocab, context, name))
+    if family:
+        out.set("family", family, family_origin or "")
+    else:
+        out.note("family unknown")
+
+    _kv_cache(out, cfg, kinds, layers, kv_heads, head)
     _hf_weights(out, directory, cfg, dtype, quantization)
     return out.facts(format="hf", name=name)
 

@@ -9,7 +9,9 @@
                    (gpus.py), context, parsers, service, mounts and vision, image, the Anthropic
                    route (draft.py), the ModelSpec
     7 uniqueness   aliases, services, ports              8 GPUs     shared between models, or counted per pod
-    9 memory       each model's memory plan (memory.py)  10 claude  Claude Code's tiers routed to aliases
+    8b exposure    a backend published beyond this host (or on a cluster) gets a key of its own (exposure.py)
+    9 memory       each model's memory plan, or its KV cache on the CPU (memory.py)
+    10 claude      Claude Code's tiers routed to aliases
     11 unused      every value given was read by some stage, or the render stops naming it
 
 Precedence for every value: flag > the stack model > the stack > `defaults` in models.yaml > the
@@ -26,12 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmstack import __version__, hostinfo, manifest, memory
+from llmstack import __version__, backends, hostinfo, manifest, memory
 from llmstack.configfile import Config
 from llmstack.errors import InputError
 from llmstack.options import RenderOptions
 from llmstack.provenance import Sourced
-from llmstack.resolve import kubernetes
+from llmstack.resolve import exposure, kubernetes
 from llmstack.resolve.inputs import Inputs, read_inputs
 from llmstack.resolve.model import Context, resolve_model
 from llmstack.resolve.stack import (
@@ -77,6 +79,8 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
     models, model_sources = [m for m, _ in resolved], [s for _, s in resolved]
     check_uniqueness(models, litellm, where.network.value)
     models = place_on_gpus(inputs, models, model_sources, name.value, k8s, context.notices)
+    models = exposure.key_backends(models, inputs.models, where.bind, k8s is not None, litellm is not None,
+                                   context.notices)
     if k8s is not None:
         k8s = kubernetes.footprints(k8s, models, model_sources)
     models, plans = plan_memory(inputs, models, model_sources, k8s is not None, context.notices)
@@ -106,12 +110,16 @@ def place_on_gpus(inputs: Inputs, models: list[ModelSpec], model_sources: Sequen
 def plan_memory(inputs: Inputs, models: Sequence[ModelSpec], model_sources: Sequence[ModelSource], cluster: bool,
                 notices: list[str]) -> tuple[list[ModelSpec], list[tuple[str, list[str]]]]:
     """Stage 9: each model's memory plan, against the memory given or measured on this host (never
-    for a cluster: this host's nvidia-smi says nothing about it)."""
+    for a cluster: this host's nvidia-smi says nothing about it); on the CPU, the KV cache size of a
+    backend that sets it in advance."""
     plans: list[tuple[str, list[str]]] = []
     planned = []
     measured: list[hostinfo.Gpu] | None = None
     asked = False
     for model, lookup, source in zip(models, inputs.models, model_sources, strict=True):
+        if model.service and not model.gpus.enabled and backends.get(model.backend).cpu_kv_cache:
+            planned.append(memory.cpu_kv_cache(model, lookup, source, notices))
+            continue
         if not (model.gpus.enabled and model.service):
             planned.append(model)
             continue

@@ -35,9 +35,17 @@ def tag(value: Sourced[Any]) -> None:
         raise InputError(f"{value.label(repr(value.value))}: {problem}")
 
 
-def at_least_one(value: Sourced[Any] | None) -> int:
+# Pods behind one Service, gateway worker processes: far above any real deployment, and each count
+# stays a small number in the rendered files (Kubernetes takes a 32-bit replica count).
+MAX_REPLICAS = 1000
+MAX_WORKERS = 1024
+
+
+def at_least_one(value: Sourced[Any] | None, most: int = MAX_REPLICAS) -> int:
     if value is None:
         return 1
-    if not isinstance(value.value, int) or value.value < 1:
+    if not isinstance(value.value, int) or isinstance(value.value, bool) or value.value < 1:
         raise InputError(f"{value.label()}: must be 1 or more")
+    if value.value > most:
+        raise InputError(f"{value.label()}: at most {most}")
     return value.value

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from llmstack.errors import InputError
+from llmstack.paths import MASTER_KEY
 from llmstack.provenance import Layers, Sourced
 from llmstack.resolve.draft import Draft, anthropic_route
 from llmstack.sources import ModelSource
@@ -33,6 +34,8 @@ def external_model(draft: Draft, gateway_on: bool) -> ModelSpec:
     if key_env is not None and not ENV_NAME.fullmatch(str(key_env.value)):
         raise InputError(f"{key_env.label(repr(key_env.value))}: an environment variable name (A-Z, 0-9, _), "
                          "e.g. UPSTREAM_API_KEY")
+    if key_env is not None:
+        _check_key_name(key_env)
     for key in (*DECIDED_ELSEWHERE, *lookup.keys("args.")):
         found = lookup.get(key)
         if found is not None and found.origin.from_user:
@@ -48,6 +51,22 @@ def external_model(draft: Draft, gateway_on: bool) -> ModelSpec:
         api_bases=tuple(urls), api_key_env=str(key_env.value) if key_env is not None else None,
         native_messages=native, origins=draft.origins,
     )
+
+
+# Names an upstream key may not take: what the gateway's own environment already holds, and what
+# Compose itself reads from `.env` (COMPOSE_FILE, COMPOSE_PROJECT_NAME, ... change the project).
+_GATEWAY_OWN = {MASTER_KEY: "the gateway's own master key: it would be sent to the upstream server",
+                "LITELLM_LOCAL_MODEL_COST_MAP": "set by llmstack in the gateway's environment",
+                "LITELLM_LOG": "set by llmstack in the gateway's environment"}
+
+
+def _check_key_name(key_env: Sourced[Any]) -> None:
+    name = str(key_env.value)
+    why = _GATEWAY_OWN.get(name) or ("read by Compose itself from .env (it changes the project)"
+                                      if name.startswith(("COMPOSE_", "DOCKER_")) else None)
+    if why:
+        raise InputError(f"{key_env.label()}: {why}; name the variable holding the upstream server's key "
+                         "something else, e.g. UPSTREAM_API_KEY")
 
 
 def _api_bases(lookup: Layers, source: ModelSource) -> list[str]:

@@ -9,16 +9,21 @@ from llmstack.errors import InputError, PlanError
 from llmstack.memory import tensor_parallel_fits, tensor_parallel_sizes
 from llmstack.provenance import Sourced, derived
 from llmstack.resolve.draft import Draft
-from llmstack.spec import GpuSpec
+from llmstack.spec import MAX_GPUS, GpuSpec
 
 
 def gpus_and_tensor_parallel(draft: Draft) -> None:
     lookup, backend = draft.lookup, draft.backend
     given = lookup.get("gpus") or Sourced("all", derived("default"))
+    text = str(given.value).strip()
+    if not isinstance(given.value, bool) and text.isascii() and text.isdigit() and int(text) == 0:
+        # Read as a count of none it silently became a CPU stack; read as device 0 it would be a guess.
+        raise InputError(f"{given.label()}: a count of zero GPUs or GPU 0? say --gpus none (or --cpu) for no GPU, "
+                         "--gpus device=0 for the first GPU")
     try:
         draft.gpus = GpuSpec.parse(given.value)
-    except ValueError:
-        raise InputError(f"{given.label()}: use all, a count (2), device ids (0,2 or device=1) or none") from None
+    except ValueError as exc:
+        raise InputError(f"{given.label()}: {exc}") from None
     draft.gpus_given = given
     draft.origins["gpus"] = given.origin.describe()
     tp = lookup.get("tensor_parallel")
@@ -41,6 +46,8 @@ def _check_asked_tensor_parallel(draft: Draft, tp: Sourced[Any]) -> None:
     assert draft.gpus_given is not None
     if tp.value < 1:
         raise InputError(f"{tp.label()}: must be 1 or more")
+    if tp.value > MAX_GPUS:
+        raise InputError(f"{tp.label()}: more than {MAX_GPUS} GPUs: no host has that many")
     if countable is not None and tp.value > max(countable, 1):
         raise InputError(f"{tp.label()} is larger than the {countable} GPU(s) requested with "
                          f"{draft.gpus_given.origin.describe()} {draft.gpus.describe()}; request more GPUs or lower "

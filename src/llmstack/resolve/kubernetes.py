@@ -140,6 +140,9 @@ def _checked(key: str, found: Sourced[Any]) -> Any:
     if key in ("backend_cpu", "litellm_cpu"):
         return _nonzero(found, CPU_QUANTITY, "8, 0.5 or 1500m")
     if key == "gpu_product":
+        if not str(found.value).strip():
+            raise InputError(f"{found.label(repr(found.value))}: empty; name the product the cluster's GPU nodes "
+                             "carry in their nvidia.com/gpu.product label (e.g. NVIDIA-L40S), or leave it out")
         return _label_value(found, str(found.value))
     return _node_selector(found)
 

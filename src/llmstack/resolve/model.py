@@ -135,6 +135,10 @@ def check_extra_args(draft: Draft) -> None:
     plan and the manifest: refused, naming what decides that flag."""
     extra, backend = draft.lookup.get("extra_args"), draft.backend
     for arg in extra.value if extra is not None else ():
+        if not str(arg).strip():
+            assert extra is not None
+            raise InputError(f"{extra.label(repr(arg))}: an empty argument; the server would read it as a "
+                             "positional argument: drop it")
         found = backend.derived_flag(str(arg))
         if found is None:
             continue
@@ -143,7 +147,9 @@ def check_extra_args(draft: Draft) -> None:
         name = derived_flag.spellings[0]
         what = (f"{backend.title} reads it as {name}, which llmstack derives" if abbreviated
                 else f"llmstack derives {backend.title}'s {name}")
-        raise InputError(f"{extra.label(arg)}: {what}; {_how_to_set(backend, derived_flag.setting, derived_flag.why)}")
+        shown = str(arg).split("=", 1)[0] + ("=***" if "=" in str(arg) else "") if derived_flag.secret else arg
+        raise InputError(f"{extra.label(shown)}: {what}; "
+                         f"{_how_to_set(backend, derived_flag.setting, derived_flag.why)}")
 
 
 def _how_to_set(backend: Backend, setting: str, why: str) -> str:
@@ -174,6 +180,13 @@ def alias(draft: Draft, inputs: Inputs) -> str:
 
 # ---- context and parsers -----------------------------------------------------------------------------
 
+# The longest context rendered: above every model's declared limit (the longest in
+# tests/fixtures: Llama-4-Scout-17B-16E-Instruct's max_position_embeddings, 10485760), and within
+# what every engine's counters hold (llama.cpp's n_ctx is an int32_t). It bounds a model whose own
+# limit is unknown (a hub id not in the cache) and a config.json that claims more.
+MAX_CONTEXT = 1 << 24
+
+
 def context_length(draft: Draft) -> None:
     """An explicit context is checked against the model's limit; the default (`args.max_model_len`)
     is capped at it; a built engine has its own."""
@@ -181,6 +194,12 @@ def context_length(draft: Draft) -> None:
     limit = source.facts.context_length
     explicit = lookup.get("max_model_len")
     configured = lookup.get("args.max_model_len")
+    for given in (explicit, configured):
+        if given is not None and isinstance(given.value, int) and given.value > MAX_CONTEXT and \
+                not (limit and given.value > limit and given is explicit):
+            what = "" if limit else " (the model's own limit is unknown: nothing of it was read)"
+            raise InputError(f"{given.label()}: more tokens than any model takes{what}; the longest context llmstack "
+                             f"renders is {MAX_CONTEXT} (the longest a known model declares: Llama 4 Scout, 10485760)")
     if explicit is not None:
         if not isinstance(explicit.value, int) or explicit.value < 1:
             raise InputError(f"{explicit.label()}: must be a positive number of tokens")
@@ -212,9 +231,11 @@ def parsers(draft: Draft, notices: list[str]) -> None:
     if draft.reasoning_parser is None:
         draft.reasoning_parser = engine.reasoning_parser_for(facts.family, facts.thinking)
         if draft.reasoning_parser:
-            why = "thinks in <think> tags" if facts.thinking else "reasons"
-            draft.origins["reasoning_parser"] = (f"the {facts.family or 'model'} family {why} "
-                                                 f"({source.fact_origin('thinking')})")
+            why = ("thinks in <think> tags" if facts.thinking else "thinks unless told not to" if facts.thinking is None
+                   else "reasons")
+            where = source.fact_origin('thinking') if facts.thinking is not None else \
+                f"its chat template was not read; the family: {source.fact_origin('family')}"
+            draft.origins["reasoning_parser"] = f"the {facts.family or 'model'} family {why} ({where})"
 
 
 def _what(draft: Draft) -> str:
@@ -316,6 +337,7 @@ def mounts_and_vision(draft: Draft, output_dir: Path) -> None:
     mmproj = draft.lookup.get("mmproj")
     draft.mounts, draft.model_arg, draft.mmproj_arg = model_mounts(source, backend, output_dir, var_prefix,
                                                                    mmproj is None)
+    stack_outside_mounts(draft.mounts, output_dir, backend.title)
     if mmproj is not None:
         if not backend.projector:
             takers = " and ".join(b.title for b in backends.registry().values() if b.projector)
@@ -332,6 +354,20 @@ def mounts_and_vision(draft: Draft, output_dir: Path) -> None:
                                role="vision projector"),)
         draft.mmproj_arg = f"/mmproj/{path.name}"
     draft.vision = vision(draft, mmproj)
+
+
+def stack_outside_mounts(mounts: tuple[Mount, ...], output_dir: Path, title: str) -> None:
+    """The stack's directory may not lie inside a directory the backend mounts: its `.env` (the keys)
+    would be readable inside the container, and a re-render would rewrite files in the model's mount."""
+    out = output_dir.absolute().resolve()
+    for mount in mounts:
+        if mount.is_file:
+            continue
+        mounted = (output_dir.absolute() / mount.host_path).resolve()  # host_path: absolute, or relative to it
+        if out == mounted or mounted in out.parents:
+            raise InputError(f"--output {output_dir}: inside {mounted}, the {mount.role} directory {title} mounts "
+                             "(.env with its keys would be readable in the container); render the stack elsewhere, "
+                             "e.g. leave --output out for compose/NAME")
 
 
 def vision(draft: Draft, mmproj: Sourced[Any] | None) -> tuple[bool, str]:

@@ -85,8 +85,8 @@ def gateway_spec(settings: Layers, litellm_image: str | None) -> LitellmSpec | N
         settings.skip("litellm.", "claude")
         return None
     workers = settings.get("litellm.num_workers")
-    if workers is not None and workers.value < 1:
-        raise InputError(f"{workers.label()}: must be 1 or more")
+    if workers is not None:
+        checks.at_least_one(workers, checks.MAX_WORKERS)
     port = settings.get("litellm.port")
     assert port is not None
     if litellm_image is not None:  # used as is: the stack's repository and tag do not apply

@@ -7,7 +7,7 @@ Every target module provides:
 
     render(stack) -> {file name: text}     every file but `.env`, parsed back and checked
     summary(stack) -> StackSummary         what the manifest records for the runtime commands
-    needs_env(stack) -> bool               whether `.env` (the secrets) must exist beside it
+    env_keys(stack) -> [str]               the secrets `.env` must hold beside it (none: no `.env`)
     next_steps(stack, directory) -> [str]  what to run after a render
     validate_with_tool(files)              the real tool's own check (`render --validate`)
     foreign_files(directory) -> [str]      files the tool would read beside ours (`render --check` fails on them)

@@ -14,7 +14,7 @@ from llmstack import backends, manifest, stamp, yamlio
 from llmstack.errors import RenderError
 from llmstack.escaping import Block
 from llmstack.gateway import REPLICA_ROUTER, SINGLE_ROUTER
-from llmstack.paths import ENV_EXAMPLE, GITIGNORE, LITELLM_FILE, MANIFEST
+from llmstack.paths import ENV_EXAMPLE, GITIGNORE, LITELLM_FILE, MANIFEST, MASTER_KEY
 from llmstack.spec import ModelSpec, StackSpec
 from llmstack.targets import jinja
 
@@ -51,6 +51,13 @@ def decisions(model: ModelSpec) -> list[str]:
     if model.plan is not None:
         first, *rest = model.plan.lines()
         lines += [f"Memory plan: {first};", *(f"  {line}." for line in rest)]
+    if model.backend_key:
+        lines.append(f"API key {model.backend_key} from .env (every request but the health probe carries it): "
+                     f"{origins.get('backend_key', '')}.")
+    elif "backend_key" in origins:
+        lines.append(f"API key: {origins['backend_key']}.")
+    if model.kv_cache_gib is not None:
+        lines.append(f"KV cache on the CPU: {model.kv_cache_gib} GiB ({origins.get('kv_cache', '')}).")
     return lines
 
 
@@ -73,8 +80,9 @@ def _deployments(model: ModelSpec, api_base: Address) -> list[dict[str, Any]]:
     deployments = []
     for base in list(model.api_bases) or [api_base(model)]:
         params: dict[str, Any] = {"model": route, "api_base": base}
-        if model.api_key_env:
-            params["api_key"] = f"os.environ/{model.api_key_env}"
+        key = model.api_key_env or model.backend_key  # an external server's, or the backend's own
+        if key:
+            params["api_key"] = f"os.environ/{key}"
         deployments.append(params)
     return deployments
 
@@ -195,6 +203,7 @@ def summary(stack: StackSpec, *, gateway_url: str | None, published: dict[str, l
                                        m.service or None) for m in stack.models],
         claude=dict(stack.litellm.claude_routes if stack.litellm else ()), published=published, gpus=gpus,
         mounts=mounts, hub_cache=stack.uses_hub, key_variables=key_variables(stack),
+        backend_keys={m.service: m.backend_key for m in stack.services if m.backend_key},
         plans={m.service: manifest.PlanSummary(round(m.plan.needed_gib, 2), m.plan.share, m.plan.gpus,
                                                m.plan.gpu_memory_gib) for m in stack.services if m.plan is not None},
         engines=engines(stack), kubernetes=kubernetes,
@@ -222,8 +231,19 @@ def stamped(files: dict[str, str]) -> dict[str, str]:
 
 
 def key_variables(stack: StackSpec) -> list[str]:
-    """The upstream keys the gateway reads from `.env`."""
-    return sorted({m.api_key_env for m in stack.models if m.api_key_env})
+    """The upstream keys the gateway reads from `.env` (an external server keyed with the backends'
+    own key, in front of hosts that share it, is a backend key: required)."""
+    return sorted({m.api_key_env for m in stack.models if m.api_key_env} - set(backend_keys(stack)))
+
+
+def backend_keys(stack: StackSpec) -> list[str]:
+    """The keys of the backends the stack runs (generated into `.env` by render)."""
+    return sorted({m.backend_key for m in stack.services if m.backend_key})
+
+
+def env_keys(stack: StackSpec, gateway_key: bool) -> list[str]:
+    """The secrets render generates into `.env` when they are missing there."""
+    return ([MASTER_KEY] if gateway_key else []) + backend_keys(stack)
 
 
 # ---- parsing back --------------------------------------------------------------------------------

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from llmstack import backends
-from llmstack.backends.base import python_healthcheck
+from llmstack.backends.base import Container, python_healthcheck
 from llmstack.errors import RenderError
-from llmstack.escaping import compose_variable
+from llmstack.escaping import compose_required, compose_variable
 from llmstack.manifest import MountSummary, StackSummary
-from llmstack.paths import COMPOSE_FILE, ENV_EXAMPLE, LITELLM_FILE
+from llmstack.paths import BACKEND_KEY, COMPOSE_FILE, ENV_EXAMPLE, LITELLM_FILE
 from llmstack.spec import ModelSpec, StackSpec
 from llmstack.targets import common, jinja
 from llmstack.targets.common import keys, same
@@ -75,23 +75,41 @@ def _backend_view(stack: StackSpec, model: ModelSpec) -> dict[str, Any]:
     backend = backends.get(model.backend)
     listen = _listen_host(stack, model)
     gpu = model.gpus
+    container = backend.container(model)
     return {
         "spec": model,
         "title": backend.title,
         "decisions": common.decisions(model),
         "command": backend.argv(model, listen),
         "healthcheck": backend.healthcheck(_probe_host(listen), model.port),
-        "ipc_host": backend.ipc_host and gpu.enabled,
-        "ulimits": backend.ulimits and gpu.enabled,
+        "container": container,
+        "environment": _environment(model, container, backend.key_variable() if model.backend_key else None),
+        "ipc_host": container.ipc_host,
+        "ulimits": container.ulimits,
         "publish": _publish(stack.bind, model.port) if model.publish_port and stack.network == "bridge" else None,
         "gpu_count": None if gpu.kind == "ids" else ("all" if gpu.kind == "all" else gpu.count),
         "gpu_ids": list(gpu.ids),
-        # Model load (and a first hub download) can take many minutes on real GPUs.
-        "start_period": "30m" if gpu.enabled else "10m",
+        "start_period": f"{container.start_minutes}m",
         "health_interval": backend.health_interval,
         "api_base": api_base(stack, model),
         "features": backend.features,
+        # The variable of the container's environment holding its own key (None: not keyed).
+        "key_env": backend.key_variable() if model.backend_key else None,
+        "key_value": compose_required(model.backend_key) if model.backend_key else None,
     }
+
+
+def _environment(model: ModelSpec, container: Container, key_env: str | None) -> dict[str, str]:
+    """The backend's environment: the container's variables (a host-dependent one from `.env`, with
+    the rendered value as default), HF_TOKEN for a hub model, and its own API key, only ever from
+    `.env` (never a value in the file)."""
+    env = {var.name: compose_variable(var.variable, var.value) if var.variable else var.value
+           for var in container.environment}
+    if model.hub_id:
+        env["HF_TOKEN"] = "${HF_TOKEN:-}"
+    if key_env and model.backend_key:
+        env[key_env] = compose_required(model.backend_key)
+    return env
 
 
 def _gateway(stack: StackSpec) -> dict[str, Any] | None:
@@ -105,6 +123,7 @@ def _gateway(stack: StackSpec) -> dict[str, Any] | None:
         "healthcheck": python_healthcheck(_probe_host(listen), stack.litellm.port, "/health/liveliness"),
         "publish": _publish(stack.bind, stack.litellm.port) if stack.network == "bridge" else None,
         "key_variables": common.key_variables(stack),
+        "backend_keys": common.backend_keys(stack),
     }
 
 
@@ -133,6 +152,10 @@ def build_context(stack: StackSpec) -> dict[str, Any]:
         "hf_cache_variable": HF_CACHE_VARIABLE,
         "workers_variable": WORKERS_VARIABLE,
         "gateway_url": _gateway_url(stack),
+        "env_keys": env_keys(stack),
+        "backend_keys": common.backend_keys(stack),
+        "keyed": [m.service for m in stack.services if m.backend_key],
+        "required": compose_required,
     }
 
 
@@ -151,9 +174,10 @@ def render(stack: StackSpec) -> dict[str, str]:
     return dict(sorted(files.items()))
 
 
-def needs_env(stack: StackSpec) -> bool:
-    """`.env` holds the gateway's master key: no gateway, no `.env`."""
-    return stack.litellm is not None
+def env_keys(stack: StackSpec) -> list[str]:
+    """The keys `.env` holds: the gateway's master key, and the backends' own when they are
+    published beyond this host (neither: no `.env`)."""
+    return common.env_keys(stack, gateway_key=stack.litellm is not None)
 
 
 def next_steps(stack: StackSpec, where: Path) -> list[str]:
@@ -172,7 +196,8 @@ def validate_with_tool(files: dict[str, str]) -> None:
     with tempfile.TemporaryDirectory(prefix="llmstack-validate-") as scratch:
         for name, text in files.items():
             Path(scratch, name).write_text(text, encoding="utf-8")
-        env = {**os.environ, "LITELLM_MASTER_KEY": "sk-validation-placeholder"}
+        env = {**os.environ, "LITELLM_MASTER_KEY": "sk-validation-placeholder",
+               BACKEND_KEY: "sk-validation-placeholder"}
         result = subprocess.run([*cli.argv, "config", "--quiet"], cwd=scratch, env=env,
                                 capture_output=True, text=True)
     if result.returncode != 0:
@@ -185,9 +210,9 @@ def validate_with_tool(files: dict[str, str]) -> None:
 def _backend_service_keys(view: dict[str, Any], stack: StackSpec) -> set[str]:
     spec: ModelSpec = view["spec"]
     optional = {
-        "volumes": bool(spec.mounts or spec.hub_id), "environment": bool(spec.hub_id),
+        "volumes": bool(spec.mounts or spec.hub_id), "environment": bool(view["environment"]),
         "network_mode": stack.network == "host", "ports": bool(view["publish"]), "ipc": view["ipc_host"],
-        "ulimits": view["ulimits"], "deploy": spec.gpus.enabled,
+        "ulimits": view["ulimits"], "deploy": spec.gpus.enabled, "shm_size": bool(view["container"].shm_size),
     }
     return {"image", "command", "healthcheck", "restart"} | {key for key, wanted in optional.items() if wanted}
 
@@ -203,7 +228,10 @@ def _check_backend_service(name: str, service: Any, view: dict[str, Any], stack:
                            m.host_path.replace("$", "$$")} for m in spec.mounts]
     if spec.hub_id:
         volumes.append(compose_variable(HF_CACHE_VARIABLE, HF_CACHE_VOLUME) + ":/root/.cache/huggingface")
-        keys(f"service {name}: environment", service["environment"], {"HF_TOKEN"})
+    if view["environment"]:
+        same(f"service {name}: environment", service["environment"], view["environment"])
+    if view["container"].shm_size:
+        same(f"service {name}: shm_size", service["shm_size"], view["container"].shm_size)
     if volumes:
         same(f"service {name}: volumes", service["volumes"], volumes)
     if view["publish"]:
@@ -229,10 +257,12 @@ def _check_gateway_service(service: Any, context: dict[str, Any], stack: StackSp
     same("service litellm: volumes", service["volumes"],
          [{"type": "bind", "source": "./litellm-config.yaml", "target": "/app/config.yaml", "read_only": True}])
     env = service["environment"]
-    keys("service litellm: environment", env,
-         {"LITELLM_MASTER_KEY", "LITELLM_LOCAL_MODEL_COST_MAP", "LITELLM_LOG", *litellm["key_variables"]})
+    keys("service litellm: environment", env, {"LITELLM_MASTER_KEY", "LITELLM_LOCAL_MODEL_COST_MAP", "LITELLM_LOG",
+                                                *litellm["key_variables"], *litellm["backend_keys"]})
     if not str(env["LITELLM_MASTER_KEY"]).startswith("${LITELLM_MASTER_KEY:?"):
         raise RenderError("the master key must come from the environment, never the file")
+    for name in litellm["backend_keys"]:
+        same(f"service litellm: environment {name}", env[name], compose_required(name))
     if stack.services:
         same("service litellm: depends_on", service["depends_on"],
              {m.service: {"condition": "service_healthy"} for m in stack.services})
@@ -240,6 +270,7 @@ def _check_gateway_service(service: Any, context: dict[str, Any], stack: StackSp
 
 def _env_variables(stack: StackSpec) -> set[str]:
     names = {"LITELLM_MASTER_KEY", *common.key_variables(stack)} if stack.litellm is not None else set()
+    names |= set(common.backend_keys(stack))
     if stack.uses_hub:
         names.add("HF_TOKEN")
     return names

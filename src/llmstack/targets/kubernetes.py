@@ -33,7 +33,7 @@ from typing import Any
 from llmstack import backends, k8spods, yamlio
 from llmstack.errors import EnvironmentProblem, RenderError
 from llmstack.manifest import StackSummary
-from llmstack.paths import ENV_EXAMPLE, LITELLM_FILE
+from llmstack.paths import BACKEND_KEY, ENV_EXAMPLE, LITELLM_FILE
 from llmstack.spec import KubernetesSpec, ModelSpec, StackSpec, kube_name
 from llmstack.targets import common, jinja
 
@@ -49,10 +49,9 @@ INSTANCE = "app.kubernetes.io/instance"
 NAME = "app.kubernetes.io/name"
 COMPONENT = "app.kubernetes.io/component"
 
-# Model load (and a first hub download) can take many minutes on real GPUs: the same budget
-# as the compose healthcheck's start_period (30 min with GPUs, 10 without), probed every 5 s.
+# Model load (and a first hub download) can take many minutes: the same budget as the compose
+# healthcheck's start_period (the backend's `container().start_minutes`), probed every 5 s.
 STARTUP_PERIOD = 5
-STARTUP_MINUTES = {True: 30, False: 10}
 # Nothing to print with `--stdout` (`kubectl kustomize DIR` shows the objects); who reads `.env`.
 STDOUT_FILE: str | None = None
 
@@ -155,7 +154,11 @@ def _backend_view(stack: StackSpec, model: ModelSpec) -> dict[str, Any]:
     node_selector = dict(k8s.node_selector)
     if count and k8s.gpu_product:
         node_selector["nvidia.com/gpu.product"] = k8s.gpu_product
-    minutes = STARTUP_MINUTES[bool(count)]
+    container = backend.container(model)
+    minutes = container.start_minutes
+    resources = k8spods.backend_resources(model, k8s, count)
+    # The thread count from the CPU limit replaces a variable that binds threads by host (compose's `.env`).
+    replaced = {name for name, _ in resources.cpu_threads.fixed} if resources.cpu_threads else set()
     return {
         "spec": model,
         "title": backend.title,
@@ -175,11 +178,14 @@ def _backend_view(stack: StackSpec, model: ModelSpec) -> dict[str, Any]:
         "health_path": backend.health_path,
         "startup_period": STARTUP_PERIOD,
         "startup_failures": minutes * 60 // STARTUP_PERIOD,
-        "startup_comment": f"Model load can take minutes: up to {minutes} minutes before liveness counts.",
+        "startup_comment": f"{container.start_why}: up to {minutes} minutes before liveness counts.",
+        "container": container,
+        "environment": [v for v in container.environment if v.name not in replaced],
         "ready_period": _seconds(backend.health_interval),
         "profile": k8spods.profile(model.backend),
-        "resources": k8spods.backend_resources(model, k8s, count),
+        "resources": resources,
         "nonroot_uid": k8spods.NONROOT_UID,
+        "key_env": backend.key_variable() if model.backend_key else None,
     }
 
 
@@ -200,6 +206,7 @@ def _gateway_view(stack: StackSpec) -> dict[str, Any] | None:
         "replicas_origin": stack.kubernetes.origins.get("litellm_replicas", "") if stack.kubernetes else "",
         "args": args,
         "key_variables": common.key_variables(stack),
+        "backend_keys": common.backend_keys(stack),
         "profile": k8spods.GATEWAY_PROFILE,
         "resources": k8spods.gateway_resources(spec, stack.kubernetes) if stack.kubernetes else None,
         "nonroot_uid": k8spods.NONROOT_UID,
@@ -246,6 +253,8 @@ def build_context(stack: StackSpec) -> dict[str, Any]:
         "pvc_labels": labels(stack, "hf-cache", "model-cache"),
         "secret_name": secret_name(stack),
         "config_map_name": config_map_name(stack),
+        "backend_keys": common.backend_keys(stack),
+        "keyed": [kube_name(stack.name, m.service) for m in stack.services if m.backend_key],
     }
 
 
@@ -282,9 +291,10 @@ def summary(stack: StackSpec) -> StackSummary:
                     "secret": secret_name(stack), "port_forward": port_forward(stack)})
 
 
-def needs_env(stack: StackSpec) -> bool:
-    """kustomize's secretGenerator needs `.env` even without a gateway."""
-    return True
+def env_keys(stack: StackSpec) -> list[str]:
+    """kustomize's secretGenerator needs `.env` even without a gateway (it holds the master key
+    then too), and the backends' own key."""
+    return common.env_keys(stack, gateway_key=True)
 
 
 def next_steps(stack: StackSpec, where: Path) -> list[str]:
@@ -357,7 +367,7 @@ def _pod_checks(name: str, deployment: dict[str, Any], service: dict[str, Any], 
         ref = env.get("valueFrom", {}).get("secretKeyRef")
         if ref is not None and ref["name"] != secret:
             raise RenderError(f"{name}: {env['name']} refers to a Secret the kustomization does not generate")
-        if ref is None and env["name"] in ("LITELLM_MASTER_KEY", "HF_TOKEN"):
+        if ref is None and env["name"] in SECRETS:
             raise RenderError(f"{name}: {env['name']} must come from the Secret, never the file")
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         if probe not in container:
@@ -386,6 +396,9 @@ def _security_checks(name: str, pod: dict[str, Any], container: dict[str, Any]) 
 
 
 _OBJECT_KEYS = ["apiVersion", "kind", "metadata", "spec"]
+# Variables of a pod that hold a secret: only ever from the Secret.
+SECRETS = frozenset({"LITELLM_MASTER_KEY", "HF_TOKEN", BACKEND_KEY,
+                     *(name for b in backends.registry().values() if (name := b.key_variable()))})
 
 
 def _expected_objects(stack: StackSpec, context: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
@@ -423,9 +436,9 @@ def _check_structure(stack: StackSpec, files: dict[str, str], context: dict[str,
         container = _documents(GATEWAY_FILE, files[GATEWAY_FILE])[0]["spec"]["template"]["spec"]["containers"][0]
         if container["args"] != gateway["args"]:
             raise RenderError(f"{GATEWAY_FILE}: container args differ from the spec")
-    variables = set()
+    variables = set(common.backend_keys(stack))
     if gateway is not None:
-        variables = {"LITELLM_MASTER_KEY", *gateway["key_variables"]}
+        variables |= {"LITELLM_MASTER_KEY", *gateway["key_variables"]}
     common.check_shared_files(files, variables)
 
 
@@ -466,6 +479,10 @@ def _check_backend(stack: StackSpec, model: ModelSpec, files: dict[str, str]) ->
         raise RenderError(f"{name}: nvidia.com/gpu {limit} != {count}")
     if container["image"] != model.image:
         raise RenderError(f"{name}: image mismatch")
+    variable = backends.get(model.backend).key_variable() if model.backend_key else None
+    keyed = [env for env in container.get("env", []) if env["name"] == variable]
+    if model.backend_key and [env["valueFrom"]["secretKeyRef"]["key"] for env in keyed] != [model.backend_key]:
+        raise RenderError(f"{name}: its key must come from the Secret's {model.backend_key}")
 
 
 def _check_gateway(stack: StackSpec, files: dict[str, str]) -> None:
@@ -474,6 +491,9 @@ def _check_gateway(stack: StackSpec, files: dict[str, str]) -> None:
     container = _pod_checks(name, deployment, service, secret_name(stack))
     if not any(e["name"] == "LITELLM_MASTER_KEY" for e in container["env"]):
         raise RenderError(f"{name}: no master key")
+    for key in common.backend_keys(stack):
+        if [e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"] if e["name"] == key] != [key]:
+            raise RenderError(f"{name}: the backends' key {key} must come from the Secret")
     volumes = deployment["spec"]["template"]["spec"]["volumes"]
     if [v["configMap"]["name"] for v in volumes if "configMap" in v] != [config_map_name(stack)]:
         raise RenderError(f"{name}: the config must come from the generated ConfigMap")
@@ -510,7 +530,8 @@ def validate_with_tool(files: dict[str, str]) -> None:
     with tempfile.TemporaryDirectory(prefix="llmstack-validate-") as scratch:
         for name, text in files.items():
             Path(scratch, name).write_text(text, encoding="utf-8")
-        Path(scratch, ".env").write_text("LITELLM_MASTER_KEY=sk-validation-placeholder\n", encoding="utf-8")
+        placeholders = f"LITELLM_MASTER_KEY=sk-validation-placeholder\n{BACKEND_KEY}=sk-validation-placeholder\n"
+        Path(scratch, ".env").write_text(placeholders, encoding="utf-8")
         built = subprocess.run([kubectl, "kustomize", scratch], capture_output=True, text=True)
         if built.returncode != 0:
             detail = " ".join((built.stderr or built.stdout).split())
