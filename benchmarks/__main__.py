@@ -2,11 +2,11 @@
 
     python -m benchmarks            # full run (about ten minutes; needs Docker, builds test images)
     python -m benchmarks --quick    # seconds: proves every benchmark still runs (CI)
-    python -m benchmarks --only cli # one part: cli, ready, gateway, anthropic, ready-vllm, anthropic-vllm
+    python -m benchmarks --only cli # one part: cli, ready, gateway, gateway-path, anthropic, ready-vllm, anthropic-vllm
 
-The two parts on the real vLLM server (its CPU build, tests/e2e/vllm_image.py) start it once per
+The parts on the real vLLM server (its CPU build, tests/e2e/vllm_image.py) start it once per
 run, which takes minutes on a loaded 2-core host: a full run includes them, `--quick` only when
-asked with `--only`.
+asked with `--only`. "Gateway levers" is written by `python -m benchmarks.levers` runs.
 """
 
 from __future__ import annotations
@@ -15,13 +15,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks import anthropic, cli, common, gateway, ready
+from benchmarks import anthropic, cli, common, gateway, gateway_path, ready
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 TITLES = {"cli": "CLI wall time", "ready": "Time to ready", "gateway": "Gateway overhead",
+          "gateway-path": "Gateway path (gateway vs direct on a real engine)",
           "anthropic": "Native vs translated", "anthropic-vllm": "Native vs translated on the real vLLM",
-          "ready-vllm": "Time to ready on the real vLLM"}
-SLOW = ("ready-vllm", "anthropic-vllm")  # minutes each: not in `--quick` unless asked
+          "ready-vllm": "Time to ready on the real vLLM",
+          # Written by `python -m benchmarks.levers` runs (about an hour), not by this program: kept as is.
+          "gateway-levers": "Gateway levers"}
+SLOW = ("ready-vllm", "anthropic-vllm", "gateway-levers")  # minutes each: not in `--quick` unless asked
 
 
 def sections_of(text: str) -> dict[str, str]:
@@ -73,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     if "gateway" in parts:
         text, _ = gateway.run(quick=args.quick)
         measured[TITLES["gateway"]] = f"{stamp}\n\n{text}"
+        print(text, flush=True)
+    if "gateway-path" in parts:
+        text, _ = gateway_path.run(quick=args.quick)
+        measured[TITLES["gateway-path"]] = f"{stamp}\n\n{text}"
         print(text, flush=True)
     if "anthropic" in parts:
         text, _ = anthropic.run(quick=args.quick)

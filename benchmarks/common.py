@@ -103,3 +103,21 @@ def table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in cells]
     return "\n".join(lines)
+
+
+def write_section(path: Path, title: str, body: str) -> None:
+    """Replace the `## title` section of a results file with `body` (or add it before the notes,
+    the first `## What ...` section, or at the end): every other section is left as it is."""
+    text = path.read_text() if path.exists() else ""
+    head = f"## {title}\n"
+    block = f"{head}\n{body.strip()}\n\n"
+    if head in text:
+        before, rest = text.split(head, 1)
+        after = rest.split("\n## ", 1)
+        text = before + block + ("## " + after[1] if len(after) > 1 else "")
+    elif "\n## What " in text:
+        before, after = text.split("\n## What ", 1)
+        text = before + "\n" + block + "## What " + after
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    path.write_text(text)

@@ -29,3 +29,34 @@ def test_compare_counts_wins_and_signs():
     assert "**1 of 2**" in line
     assert "plain x1 90 vs 100 (-10%)" in line
     assert "streamed x16 75 vs 50 (+50%)" in line
+
+
+def test_write_section_replaces_only_its_own_section(tmp_path):
+    from benchmarks.common import write_section
+
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# r\n\n## A\n\na v1\n\n## Someone else's\n\nkept\n\n## What was tuned\n\nnotes\n")
+    write_section(results, "A", "a v2")
+    write_section(results, "Gateway levers", "levers v1")
+    text = results.read_text()
+    assert "a v2" in text and "a v1" not in text and "kept" in text and text.count("notes") == 1
+    assert text.index("## Someone else's") < text.index("## Gateway levers") < text.index("## What was tuned")
+    write_section(results, "Gateway levers", "levers v2")
+    assert "levers v1" not in results.read_text() and results.read_text().count("## Gateway levers") == 1
+
+
+def test_lever_configs_change_only_their_lever():
+    from benchmarks import levers
+
+    base = {"model_list": [{"model_name": "local-model", "litellm_params": {"model": "hosted_vllm/m",
+                                                                           "api_base": "http://e:8000/v1"},
+                            "model_info": {"supports_vision": False, **levers.FREE}}],
+            "litellm_settings": {"drop_params": True}, "general_settings": {"master_key": "k"}}
+    priced = levers.config_for(base, levers.PRICED)
+    assert priced["model_list"][0]["model_info"] == {"supports_vision": False}
+    assert base["model_list"][0]["model_info"]["input_cost_per_token"] == 0  # the base is not changed
+    through = levers.config_for(base, levers.Variant("p", passthrough=True))
+    assert through["general_settings"]["pass_through_endpoints"] == [
+        {"path": levers.PASSTHROUGH, "target": "http://e:8000", "include_subpath": True, "auth": True}]
+    logged = levers.config_for(base, levers.Variant("l", settings={"litellm_settings": {"x": 1}}))
+    assert logged["litellm_settings"] == {"drop_params": True, "x": 1}

@@ -509,7 +509,7 @@ def test_memory_comes_from_the_model(built):
     threads = next(e for e in llama["env"] if e["name"] == "LLAMA_ARG_THREADS")
     assert threads["valueFrom"]["resourceFieldRef"] == {"resource": "limits.cpu", "divisor": "1"}
     gateway = container(by_kind(built["external-replicas-k8s"], "Deployment")["external-replicas-litellm"])
-    assert gateway["resources"]["limits"] == {"cpu": "2", "memory": "1280Mi"}  # 2 workers
+    assert gateway["resources"]["limits"] == {"cpu": "1", "memory": "768Mi"}  # 1 worker
 
 
 def test_resources_can_be_given(cli, workdir):

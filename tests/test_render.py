@@ -55,7 +55,7 @@ def test_vllm_directory_from_local_model(cli, workdir):
     gateway = compose["services"]["litellm"]
     assert gateway["image"] == f"ghcr.io/berriai/litellm:{catalog.newest('litellm').version}"  # v1.X.Y tags
     assert gateway["command"] == ["--config", "/app/config.yaml", "--port", "4000", "--host", "0.0.0.0",
-                                  "--num_workers", "${LLMSTACK_LITELLM_WORKERS:-2}"]
+                                  "--num_workers", "${LLMSTACK_LITELLM_WORKERS:-1}"]
     assert gateway["environment"]["LITELLM_LOG"] == "WARNING"
     assert gateway["depends_on"] == {"backend": {"condition": "service_healthy"}}
     assert gateway["ports"] == ["127.0.0.1:4000:4000"]
@@ -71,7 +71,8 @@ def test_vllm_directory_from_local_model(cli, workdir):
     assert entry["litellm_params"] == {"model": "hosted_vllm/qwen2-5-7b-instruct",
                                        "api_base": "http://backend:8000/v1", "use_chat_completions_api": True}
     assert entry["model_info"] == {"supports_function_calling": True, "supports_vision": False,  # native from v0.32.0
-                                   "supported_endpoints": ["/v1/chat/completions", "/v1/messages"]}
+                                   "supported_endpoints": ["/v1/chat/completions", "/v1/messages"],
+                                   "input_cost_per_token": 0, "output_cost_per_token": 0}  # served here: free
     assert config["litellm_settings"]["drop_params"] is True
     assert config["general_settings"]["master_key"] == "os.environ/LITELLM_MASTER_KEY"
     assert compose_config_quiet(out).returncode == 0
@@ -194,7 +195,8 @@ def test_llama_cpu_and_vision(cli, workdir):
     assert backend["deploy"]["resources"]["reservations"]["devices"][0]["count"] == "all"
     info = load(out, "litellm-config.yaml")["model_list"][0]["model_info"]
     assert info == {"supports_function_calling": True, "supports_vision": True,
-                    "supported_endpoints": ["/v1/chat/completions", "/v1/messages"]}  # native /v1/messages
+                    "supported_endpoints": ["/v1/chat/completions", "/v1/messages"],  # native /v1/messages
+                    "input_cost_per_token": 0, "output_cost_per_token": 0}
 
 
 def test_sglang_and_trtllm_commands(cli, workdir):

@@ -32,8 +32,13 @@ class GatewayDefaults:
 # installs from our package index: catalog-facts.md section 6), in LiteLLM's published tag scheme
 # `v1.X.Y` (since 1.84; the `main-v*` tags are no longer published). Proven end to end (tests/e2e):
 # the e2e image installs this same version from PyPI (`pinned_version()`).
+# One worker (benchmarks/RESULTS.md, "Gateway levers", rows "2 workers"): a second one did not raise
+# what the gateway keeps of the engine's tokens/s on 2 cores beyond this host's noise, tripled the idle
+# memory and made the start 3-6x longer; on a busy 2-core host uvicorn re-spawned workers that were
+# still importing LiteLLM, and the gateway never became ready (issue 16; seen again here: a rendered
+# vLLM stack with 2 workers was not ready after 6 minutes at load 25, with 1 worker in under 3).
 DEFAULTS = GatewayDefaults(image="ghcr.io/berriai/litellm", version=catalog.versions("litellm")[-1], port=4000,
-                           alias="local-model", num_workers=2)
+                           alias="local-model", num_workers=1)
 
 # Claude Code's model tiers: `claude-<tier>-*` model names (2.1.332: opus, sonnet, haiku, fable).
 CLAUDE_TIERS = ("opus", "sonnet", "haiku", "fable")

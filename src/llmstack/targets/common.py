@@ -98,12 +98,23 @@ def _deployments(model: ModelSpec, api_base: Address) -> list[dict[str, Any]]:
     return deployments
 
 
+# A model the stack serves itself costs nothing per token: every rate LiteLLM uses set to an explicit
+# 0 marks it free (litellm 1.108.7, litellm_core_utils/llm_cost_calc/zero_cost_diagnostic.py: "set
+# every rate to 0 to mark the model free"), which also makes its cost bookkeeping after each request
+# cheaper. MEASURED (benchmarks/RESULTS.md, "Gateway levers", rows "zero prices"): 8-27% less gateway
+# CPU per streamed token, what the gateway keeps of the engine's tokens/s up in 3 of 4 scenarios.
+# Not for external servers: what they charge is not ours to say.
+FREE = {"input_cost_per_token": 0, "output_cost_per_token": 0}
+
+
 def _model_info(model: ModelSpec) -> dict[str, Any]:
     info: dict[str, Any] = {"supports_function_calling": model.tools, "supports_vision": model.vision}
     if model.native_messages:
         info["supported_endpoints"] = NATIVE_ENDPOINTS
     if model.adapt:
         info[HOOK_SETTING] = list(model.adapt)
+    if model.service:
+        info.update(FREE)
     return info
 
 
@@ -170,7 +181,9 @@ def _entry(stack: StackSpec, model: ModelSpec, params: dict[str, Any], n: int, c
                 f"{backend.title} offers tool calling: {backend.features.tools}, vision: {backend.features.vision}"
                 " (README feature matrix).",
                 f"This model: vision {'true' if model.vision else 'false'} ({model.vision_source}).",
-                _route_comment(model, backend.title), *_template_comments(model)]}
+                _route_comment(model, backend.title), *_template_comments(model)]
+            + (["Served here, so free: prices 0 (also less gateway CPU per request and per token,",
+                "benchmarks/RESULTS.md \"Gateway levers\", rows \"zero prices\")."] if model.service else [])}
 
 
 def _claude_entries(stack: StackSpec, by_alias: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
