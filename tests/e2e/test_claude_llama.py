@@ -141,7 +141,7 @@ def test_thinking_block_and_usage(stack, client, route):
 
 
 @pytest.mark.parametrize("route", ROUTES)
-def test_thinking_in_the_history_reaches_the_model_only_natively(stack, client, route):
+def test_thinking_in_the_history_reaches_the_model_on_both_routes(stack, client, route):
     def prompt_tokens(thinking: str) -> int:
         reply = client.messages.create(model=route, max_tokens=16, messages=[
             {"role": "user", "content": "Say hello."},
@@ -151,10 +151,9 @@ def test_thinking_in_the_history_reaches_the_model_only_natively(stack, client, 
         return reply.usage.input_tokens + (reply.usage.cache_read_input_tokens or 0)
 
     grown = prompt_tokens("x" * 400) - prompt_tokens("x")
-    if route == "native":
-        assert grown >= 399  # llama.cpp turns the block into reasoning_content for the template
-    else:
-        assert grown == 0  # LiteLLM's translation drops thinking blocks of the history
+    # Natively llama.cpp turns the block into reasoning_content for the template; LiteLLM 1.108.7's
+    # translation does the same (1.104.5 dropped thinking blocks of the history: measured, this test).
+    assert grown >= 399
 
 
 @pytest.mark.parametrize("route", ROUTES)
