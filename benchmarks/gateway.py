@@ -92,6 +92,7 @@ class Stack:
         self.work = Path(tempfile.mkdtemp(prefix="bench-gw-"))
         model = self.work / "models" / "m"
         model.mkdir(parents=True)
+        (model / "config.json").write_text("{}")  # a model directory (an empty one is refused)
         self.name = f"llmstack-bench-{int(time.time() * 1000) % 10_000_000}"
         self.dir = self.work / self.name
         self.gateway_port, self.backend_port = free_port(), free_port()

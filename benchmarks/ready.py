@@ -59,6 +59,7 @@ def one_run(startup: float = 8.0) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="bench-ready-"))
     model = work / "models" / "m"
     model.mkdir(parents=True)
+    (model / "config.json").write_text("{}")  # a model directory (an empty one is refused)
     name = f"llmstack-bench-{int(time.time() * 1000) % 10_000_000}"
     out = work / name
     gateway, backend = free_port(), free_port()
