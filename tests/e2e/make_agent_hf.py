@@ -17,14 +17,10 @@ generation prompt with a cue token that picks the chain:
   of the `Bash` tool running `echo TOOL_OUTPUT` (the whole JSON is one token), which vLLM's hermes
   parser returns as a tool call.
 - `<|done|>` when a tool message holds TOOL_OUTPUT: TOOL_SEEN, the proof of a tool round trip (after an
-  empty think block in the prompt: a model thinks once, before its tool call). With
-  `write(seen_as_text=True)` and thinking on, `<|seen|>` instead: `</think>` TOOL_SEEN as one token,
-  so vLLM's qwen3 parser ends the reasoning and returns TOOL_SEEN as text (Codex, which leaves
-  thinking on; see TEMPLATE).
+  empty think block in the prompt: a model thinks once, before its tool call).
 - `<|exec|>` when a user message contains RUN_BASH and the tools include Codex's `exec_command`: a
-  `<tool_call>` of it running the same command (make_agent_gguf's EXEC_CALL). With thinking on, the
-  parser ends the reasoning at `<tool_call>` (vllm/parser/qwen3.py: "Tool call directly from
-  reasoning (implicit end)").
+  tool call of it running the same command (make_agent_gguf's EXEC_OPEN + EXEC_CALL), after an
+  empty think block in the prompt (see TEMPLATE).
 - `<|long|>` when a user message contains LONG: ` tick tock ...` until max_tokens.
 
 Every other token is followed by end of turn. Under a grammar that forbids it (a forced tool
@@ -64,38 +60,36 @@ from tests.e2e.make_agent_gguf import (
 from tests.e2e.make_tiny_hf import CONTEXT, _byte_alphabet, _is_whitespace
 
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|say|>", "<|plain|>", "<|bash|>", "<|done|>",
-           "<|long|>", "<|exec|>", "<|seen|>"]
-THINK_THEN_SEEN = "</think>" + TOOL_SEEN  # one token: the end of an (empty) reasoning, then the answer
+           "<|long|>", "<|exec|>"]
 # Kept in the decoded text (vLLM's parsers read <think> and <tool_call>; the chain words are the answers).
 WORDS = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", "<think>", "</think>", THINKING,
-         ANSWER, TOOL_SEEN, BASH_CALL, " tick", " tock", EXEC_OPEN, EXEC_CALL, THINK_THEN_SEEN]
+         ANSWER, TOOL_SEEN, BASH_CALL, " tick", " tock", EXEC_OPEN, EXEC_CALL]
 CHAINS = {
     "<|say|>": ["<think>", THINKING, "</think>", ANSWER, "<|im_end|>"],
     "<|plain|>": [ANSWER, "<|im_end|>"],
     "<|bash|>": ["<tool_call>", BASH_CALL, "</tool_call>", "<|im_end|>"],
     "<|exec|>": [EXEC_OPEN, EXEC_CALL, "</tool_call>", "<|im_end|>"],
     "<|done|>": [TOOL_SEEN, "<|im_end|>"],
-    "<|seen|>": [THINK_THEN_SEEN, "<|im_end|>"],
     "<|long|>": [" tick", " tock", " tick"],  # a loop: ends at max_tokens
 }
 # make_agent_gguf's template, with Qwen3's switch: `enable_thinking: false` picks the plain answer.
 # Answers without thinking follow an empty think block in the prompt, as Qwen3's own template writes
-# it. vLLM 0.32's qwen3 parser does not read it: it takes the output as reasoning until `</think>`
+# it. vLLM 0.32's qwen3 parser reads it only when streaming (vllm/parser/abstract_parser.py
+# DelegatingParser.parse_delta: reasoning has ended if the prompt's last reasoning token after the
+# last turn boundary is `</think>`); otherwise it takes the output as reasoning until `</think>`
 # unless the request turned thinking off (vllm/parser/qwen3.py, Qwen3Parser.extract_reasoning), so a
-# TOOL_SEEN answer is content only with thinking off (as Claude Code asks).
+# non-streamed TOOL_SEEN answer is content only with thinking off. Codex's exec_command call gets the
+# empty think block too: its `<tool_call>` opens with a token of its own (EXEC_OPEN), which the parser
+# does not take for the end of reasoning (measured: the call came back as reasoning), so with
+# thinking on (Codex's requests) it is a tool call only when streamed, as Codex and Claude Code ask.
 EMPTY_THINK = "<think>\\n\\n</think>\\n\\n"
 THINKING_OFF = "enable_thinking is defined and enable_thinking is false"
 TEMPLATE = CHAT_TEMPLATE.replace(
     "{%- else %}{{- '<|say|>' }}",
     "{%- elif " + THINKING_OFF + " %}{{- '" + EMPTY_THINK + "<|plain|>' }}"
-    "{%- else %}{{- '<|say|>' }}").replace("{{- '<|done|>' }}", "{{- '" + EMPTY_THINK + "<|done|>' }}")
-assert TEMPLATE.count(EMPTY_THINK) == 2
-# seen_as_text: with thinking on, the tool result's answer closes the reasoning first, as a thinking
-# model's would, so the parser returns it as text (vLLM reads the same `enable_thinking` as the template).
-SEEN_AS_TEXT_TEMPLATE = TEMPLATE.replace(
-    "{{- '" + EMPTY_THINK + "<|done|>' }}",
-    "{%- if " + THINKING_OFF + " %}{{- '" + EMPTY_THINK + "<|done|>' }}{%- else %}{{- '<|seen|>' }}{%- endif %}")
-assert SEEN_AS_TEXT_TEMPLATE.count("<|seen|>") == 1
+    "{%- else %}{{- '<|say|>' }}").replace("{{- '<|done|>' }}", "{{- '" + EMPTY_THINK + "<|done|>' }}").replace(
+    "{{- '<|exec|>' }}", "{{- '" + EMPTY_THINK + "<|exec|>' }}")
+assert TEMPLATE.count(EMPTY_THINK) == 3
 HIDDEN, HEADS, KV_HEADS, HEAD_DIM, INTERMEDIATE = 64, 2, 1, 32, 64
 
 
@@ -154,9 +148,9 @@ def _weights(index: dict[str, int], whitespace: list[int]) -> dict[str, np.ndarr
             p + "mlp.down_proj.weight": zeros(HIDDEN, INTERMEDIATE)}
 
 
-def write(out: Path, real_template: str | None = None, seen_as_text: bool = False) -> Path:
+def write(out: Path, real_template: str | None = None) -> Path:
     """Write the model directory `out` (created) and return it. `real_template`: carry a real
-    model's chat template (see `carrying`); `seen_as_text`: `<|seen|>` (above) with thinking on."""
+    model's chat template (see `carrying`)."""
     from safetensors.numpy import save_file
 
     out.mkdir(parents=True, exist_ok=True)
@@ -165,7 +159,6 @@ def write(out: Path, real_template: str | None = None, seen_as_text: bool = Fals
     index = {token: i for i, token in enumerate(alphabet + SPECIAL + WORDS)}
     whitespace = [i for i, token in enumerate(alphabet) if _is_whitespace(token)]
     save_file(_weights(index, whitespace), str(out / "model.safetensors"), metadata={"format": "pt"})
-    template = SEEN_AS_TEXT_TEMPLATE if seen_as_text else TEMPLATE
     eos, bos = index["<|im_end|>"], index["<|endoftext|>"]
     config = {
         "architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "vocab_size": len(index),
@@ -187,7 +180,7 @@ def write(out: Path, real_template: str | None = None, seen_as_text: bool = Fals
         "bos_token": None, "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "unk_token": None,
         "add_bos_token": False, "add_prefix_space": False, "clean_up_tokenization_spaces": False,
         "errors": "replace", "split_special_tokens": False, "added_tokens_decoder": added,
-        "chat_template": carrying(real_template, template) if real_template else template,
+        "chat_template": carrying(real_template, TEMPLATE) if real_template else TEMPLATE,
     }, indent=2) + "\n")
     return out
 

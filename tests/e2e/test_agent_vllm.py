@@ -70,8 +70,7 @@ def stacks(tmp_path_factory, vllm_cpu_image):
 
     cli = Cli()
     root = tmp_path_factory.mktemp("agent-vllm")
-    # seen_as_text: Codex leaves thinking on; the tool result's answer then closes the reasoning first.
-    model = write(root / SERVED, real_template=real_templates()[STRICTEST], seen_as_text=True)
+    model = write(root / SERVED, real_template=real_templates()[STRICTEST])
     name = f"{PROJECT_PREFIX}agent-vllm-{uuid.uuid4().hex[:6]}"
     gateway_port, backend_port, other_port = free_port(), free_port(), free_port()
     main_dir, other_dir = root / name, root / f"{name}-other"
