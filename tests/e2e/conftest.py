@@ -159,6 +159,18 @@ def claude_code(docker_engine) -> Path:
     return found
 
 
+@pytest.fixture(scope="session")
+def codex_binary(docker_engine) -> Path:
+    """The real Codex CLI at the pinned version (python -m tests.e2e.codex installs it)."""
+    from tests.e2e import codex as cx
+
+    found = cx.installed()
+    if found is None:
+        missing(f"Codex {cx.VERSION} is not installed in {cx.PREFIX}; install it with `python -m tests.e2e.codex`",
+                "LLMSTACK_REQUIRE_DOCKER")
+    return found
+
+
 @pytest.fixture
 def workspace(tmp_path):
     """A fresh HOME and working directory for one Claude Code run."""

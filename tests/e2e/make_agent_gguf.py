@@ -132,13 +132,13 @@ def vocabulary() -> tuple[list[str], list[float], list[int]]:
     return tokens, scores, types
 
 
-def carrying(real_template: str) -> str:
+def carrying(real_template: str, agent_template: str = CHAT_TEMPLATE) -> str:
     """The agent template behind a real model's template: the real one runs first, on the same
     messages and tools, in a macro whose output is thrown away, so whatever it refuses (its
     raise_exception, in the server's own Jinja engine) is refused, and what it accepts gets the
-    agent model's prompt and cue."""
+    agent model's prompt and cue (`agent_template`: make_agent_hf passes its own)."""
     return ("{%- macro llmstack_real_template() %}" + real_template + "{%- endmacro %}\n"
-            "{%- set llmstack_rendered = llmstack_real_template() %}\n" + CHAT_TEMPLATE)
+            "{%- set llmstack_rendered = llmstack_real_template() %}\n" + agent_template)
 
 
 def write(path: Path, seed: int = 0, strict: bool = False, real_template: str | None = None) -> Path:

@@ -18,6 +18,9 @@ generation prompt with a cue token that picks the chain:
   parser returns as a tool call.
 - `<|done|>` when a tool message holds TOOL_OUTPUT: TOOL_SEEN, the proof of a tool round trip (after an
   empty think block in the prompt: a model thinks once, before its tool call).
+- `<|exec|>` when a user message contains RUN_BASH and the tools include Codex's `exec_command`: a
+  tool call of it running the same command (make_agent_gguf's EXEC_OPEN + EXEC_CALL), after an
+  empty think block in the prompt (see TEMPLATE).
 - `<|long|>` when a user message contains LONG: ` tick tock ...` until max_tokens.
 
 Every other token is followed by end of turn. Under a grammar that forbids it (a forced tool
@@ -28,6 +31,10 @@ object, unless the tool is strict (vLLM then pins them to the schema).
 The vocabulary is bytes (byte-level BPE without merges) plus the template's and the chains' tokens,
 so prompts cost one token per byte: keep them small (Claude Code runs use `--system-prompt` and
 `--tools Bash`). About 0.3 MB, written in well under a second, byte-identical on every run.
+
+`write(real_template=...)` makes the model carry a real model's chat template (make_agent_gguf's
+`carrying`): vLLM runs the real template on every request and refuses what it refuses (a 400 with
+the template's own message), and `llmstack render` finds its refusals in tokenizer_config.json.
 
     python -m tests.e2e.make_agent_hf OUT_DIR
 """
@@ -48,6 +55,7 @@ from tests.e2e.make_agent_gguf import (
     EXEC_OPEN,
     THINKING,
     TOOL_SEEN,
+    carrying,
 )
 from tests.e2e.make_tiny_hf import CONTEXT, _byte_alphabet, _is_whitespace
 
@@ -66,15 +74,22 @@ CHAINS = {
 }
 # make_agent_gguf's template, with Qwen3's switch: `enable_thinking: false` picks the plain answer.
 # Answers without thinking follow an empty think block in the prompt, as Qwen3's own template writes
-# it. vLLM 0.32's qwen3 parser does not read it: it takes the output as reasoning until `</think>`
+# it. vLLM 0.32's qwen3 parser reads it only when streaming (vllm/parser/abstract_parser.py
+# DelegatingParser.parse_delta: reasoning has ended if the prompt's last reasoning token after the
+# last turn boundary is `</think>`); otherwise it takes the output as reasoning until `</think>`
 # unless the request turned thinking off (vllm/parser/qwen3.py, Qwen3Parser.extract_reasoning), so a
-# TOOL_SEEN answer is content only with thinking off (as Claude Code asks).
+# non-streamed TOOL_SEEN answer is content only with thinking off. Codex's exec_command call gets the
+# empty think block too: its `<tool_call>` opens with a token of its own (EXEC_OPEN), which the parser
+# does not take for the end of reasoning (measured: the call came back as reasoning), so with
+# thinking on (Codex's requests) it is a tool call only when streamed, as Codex and Claude Code ask.
 EMPTY_THINK = "<think>\\n\\n</think>\\n\\n"
+THINKING_OFF = "enable_thinking is defined and enable_thinking is false"
 TEMPLATE = CHAT_TEMPLATE.replace(
     "{%- else %}{{- '<|say|>' }}",
-    "{%- elif enable_thinking is defined and enable_thinking is false %}{{- '" + EMPTY_THINK + "<|plain|>' }}"
-    "{%- else %}{{- '<|say|>' }}").replace("{{- '<|done|>' }}", "{{- '" + EMPTY_THINK + "<|done|>' }}")
-assert TEMPLATE.count(EMPTY_THINK) == 2
+    "{%- elif " + THINKING_OFF + " %}{{- '" + EMPTY_THINK + "<|plain|>' }}"
+    "{%- else %}{{- '<|say|>' }}").replace("{{- '<|done|>' }}", "{{- '" + EMPTY_THINK + "<|done|>' }}").replace(
+    "{{- '<|exec|>' }}", "{{- '" + EMPTY_THINK + "<|exec|>' }}")
+assert TEMPLATE.count(EMPTY_THINK) == 3
 HIDDEN, HEADS, KV_HEADS, HEAD_DIM, INTERMEDIATE = 64, 2, 1, 32, 64
 
 
@@ -133,8 +148,9 @@ def _weights(index: dict[str, int], whitespace: list[int]) -> dict[str, np.ndarr
             p + "mlp.down_proj.weight": zeros(HIDDEN, INTERMEDIATE)}
 
 
-def write(out: Path) -> Path:
-    """Write the model directory `out` (created) and return it."""
+def write(out: Path, real_template: str | None = None) -> Path:
+    """Write the model directory `out` (created) and return it. `real_template`: carry a real
+    model's chat template (see `carrying`)."""
     from safetensors.numpy import save_file
 
     out.mkdir(parents=True, exist_ok=True)
@@ -164,7 +180,7 @@ def write(out: Path) -> Path:
         "bos_token": None, "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "unk_token": None,
         "add_bos_token": False, "add_prefix_space": False, "clean_up_tokenization_spaces": False,
         "errors": "replace", "split_special_tokens": False, "added_tokens_decoder": added,
-        "chat_template": TEMPLATE,
+        "chat_template": carrying(real_template, TEMPLATE) if real_template else TEMPLATE,
     }, indent=2) + "\n")
     return out
 

@@ -192,17 +192,6 @@ def test_without_the_switches_the_same_codex_request_keeps_its_shapes(routes):
 
 # ---- 2. the real Codex CLI on the real llama.cpp server --------------------------------------------
 
-@pytest.fixture(scope="module")
-def codex_binary(docker_engine) -> Path:
-    from tests.conftest import missing
-
-    found = cx.installed()
-    if found is None:
-        missing(f"Codex {cx.VERSION} is not installed in {cx.PREFIX}; install it with `python -m tests.e2e.codex`",
-                "LLMSTACK_REQUIRE_DOCKER")
-    return found
-
-
 RESPONSES_ROUTES = ("bridge", "native")
 # Codex's own prompt is ~31,000 characters, each one token for the byte-vocabulary agent model
 # (minutes of prompt processing on two cores): replace its instructions and leave out the optional
