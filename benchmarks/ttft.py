@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +37,7 @@ from benchmarks.common import REPO, table, write_section
 from tests.e2e.conftest import free_port
 
 TITLE = "Time to first token through the gateway"
+RAW: list[dict] = []  # every request's timestamps (perf_counter: CLOCK_MONOTONIC, as other processes see it)
 
 
 @dataclass
@@ -122,6 +124,8 @@ async def one(relay: Relay, url: str, headers: dict[str, str], body: dict, relay
     if status != 200 or not times:
         raise RuntimeError(f"status {status}, {len(times)} token events")
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    RAW.append({"url": url, "start": start, "client_tokens": times, "relayed": relayed,
+                "engine_reads": [t for t in relay.up_reads if t >= start], "engine_tokens": relay.tokens[mark_tok:]})
     if not relayed:  # a gateway whose engine traffic this relay does not see: the client's view only
         nan = float("nan")
         return Split(nan, nan, nan, nan, 0, times[0] - start, statistics.median(gaps))
@@ -189,10 +193,14 @@ async def run(args: argparse.Namespace) -> str:
         targets: dict[str, tuple[str, dict[str, str] | None, str]] = {
             "direct": (f"http://127.0.0.1:{relay.port}", {}, served)}
         targets.update({g.variant.name: (f"http://127.0.0.1:{g.port}", None, levers.ALIAS) for g in gateways})
+        shares: dict[str, int] = {}
         if stack:
-            targets["rendered stack's own gateway (container)"] = (f"http://127.0.0.1:{stack.gateway_port}", {
-                "authorization": f"Bearer {stack.key}", "x-api-key": stack.key, "anthropic-version": "2023-06-01"},
-                levers.ALIAS)
+            for weight in (1024, *args.shares):  # Docker's default cpu_shares, then the ones asked for
+                name = f"rendered stack's own gateway (container, cpu_shares {weight})"
+                shares[name] = weight
+                targets[name] = (f"http://127.0.0.1:{stack.gateway_port}", {
+                    "authorization": f"Bearer {stack.key}", "x-api-key": stack.key,
+                    "anthropic-version": "2023-06-01"}, levers.ALIAS)
         for i in range(args.requests):
             for api in args.api:
                 names = list(targets)
@@ -201,6 +209,9 @@ async def run(args: argparse.Namespace) -> str:
                     gw = next((g for g in gateways if g.variant.name == name), None)
                     hdrs = headers or (gw.headers(api) if gw else {"anthropic-version": "2023-06-01"})
                     path = "/v1/messages" if api == "messages" else "/v1/chat/completions"
+                    if name in shares and stack:  # the gateway container's CPU weight for this request
+                        subprocess.run(["docker", "update", "--cpu-shares", str(shares[name]),
+                                        f"{stack.name}-litellm-1"], check=True, capture_output=True)
                     make = loadgen.messages_body if api == "messages" else loadgen.chat_body
                     split = await one(relay, url + path, hdrs, make(model, args.tokens, True),
                                       relayed=not (stack and name.startswith("rendered stack")))
@@ -242,6 +253,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="start the rendered stack on the real vLLM (CPU build) and measure its gateway too")
     parser.add_argument("--vllm-image", help="the vLLM CPU image to use (default: tests/e2e's, built if missing)")
     parser.add_argument("--litellm-image", help="the LiteLLM image to use (default: tests/e2e's)")
+    parser.add_argument("--shares", type=int, action="append", default=[],
+                        help="with --vllm: its gateway container at this cpu_shares too (Docker's default 1024)")
     parser.add_argument("--requests", type=int, default=12)
     parser.add_argument("--tokens", type=int, default=48)
     parser.add_argument("--token-ms", type=float, default=7.0)
@@ -250,10 +263,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variant", action="append", default=[],
                         help="NAME=section.option:value,env.NAME:value,... (a LiteLLM setting per variant)")
     parser.add_argument("--write", metavar="NOTE", help="write the table into RESULTS.md, with this note above it")
+    parser.add_argument("--dump", metavar="FILE", help="every request's timestamps, as JSON")
     args = parser.parse_args(argv)
     args.api = args.api or ["chat"]
     text = asyncio.run(run(args))
     print(text)
+    if args.dump:
+        Path(args.dump).write_text(json.dumps(RAW))
     if args.write:
         stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         write_section(REPO / "benchmarks" / "RESULTS.md", TITLE, f"{args.write}\n\n_Measured {stamp}._\n\n{text}")
