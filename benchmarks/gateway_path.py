@@ -156,11 +156,12 @@ class Stack:
     kind: str
     extra: tuple[str, ...] = ()
     cpusets: dict[str, str] = field(default_factory=dict)
+    prefix: str = "llmstack-bench-path"  # of the compose project's name
     work: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-path-")))
 
     def __post_init__(self):
         self.engine = engine(self.kind, self.work)
-        self.name = f"llmstack-bench-path-{int(time.time() * 1000) % 10_000_000}"
+        self.name = f"{self.prefix}-{int(time.time() * 1000) % 10_000_000}"
         self.dir = self.work / self.name
         self.gateway_port, self.backend_port = free_port(), free_port()
         self.llmstack = str(BIN / "llmstack")
