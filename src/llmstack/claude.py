@@ -211,12 +211,17 @@ def overriding_settings(values: dict[str, str], home: Path, project: Path) -> li
     return notes
 
 
-def find_claude(path: str | None = None) -> str:
-    found = shutil.which("claude", path=path)
+def find_client(program: str, title: str, install: str, path: str | None = None) -> str:
+    """The agent CLI's binary on PATH, or one line saying how to install it (claude, codex)."""
+    found = shutil.which(program, path=path)
     if not found:
-        raise EnvironmentProblem(f"claude: Claude Code is not installed (no `claude` on PATH); install it with "
-                                 f"`{INSTALL}`")
+        raise EnvironmentProblem(f"{program}: {title} is not installed (no `{program}` on PATH); install it with "
+                                 f"`{install}`")
     return found
+
+
+def find_claude(path: str | None = None) -> str:
+    return find_client("claude", "Claude Code", INSTALL, path)
 
 
 def check_gateway(url: str, directory: Path, timeout: float = 3.0) -> None:

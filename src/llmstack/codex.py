@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
-from llmstack.claude import NO_PROXY_LINES, no_proxy
+from llmstack.claude import NO_PROXY_LINES, find_client, no_proxy
 from llmstack.claude import launch as exec_client
-from llmstack.errors import EnvironmentProblem, InputError
+from llmstack.errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from llmstack.stackdir import StackDir
@@ -162,11 +161,7 @@ def run_environment(cfg: CodexConfig, base: dict[str, str]) -> dict[str, str]:
 
 
 def find_codex(path: str | None = None) -> str:
-    found = shutil.which("codex", path=path)
-    if not found:
-        raise EnvironmentProblem(f"codex: the Codex CLI is not installed (no `codex` on PATH); install it with "
-                                 f"`{INSTALL}`")
-    return found
+    return find_client("codex", "the Codex CLI", INSTALL, path)
 
 
 def launch(binary: str, args: list[str], env: dict[str, str]) -> NoReturn:
