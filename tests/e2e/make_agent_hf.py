@@ -57,7 +57,7 @@ from tests.e2e.make_agent_gguf import (
     TOOL_SEEN,
     carrying,
 )
-from tests.e2e.make_tiny_hf import CONTEXT, _byte_alphabet, _is_whitespace
+from tests.e2e.make_tiny_hf import CONTEXT, _byte_alphabet, _is_whitespace, _tokenizer_json
 
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|say|>", "<|plain|>", "<|bash|>", "<|done|>",
            "<|long|>", "<|exec|>"]
@@ -91,19 +91,6 @@ TEMPLATE = CHAT_TEMPLATE.replace(
     "{{- '<|exec|>' }}", "{{- '" + EMPTY_THINK + "<|exec|>' }}")
 assert TEMPLATE.count(EMPTY_THINK) == 3
 HIDDEN, HEADS, KV_HEADS, HEAD_DIM, INTERMEDIATE = 64, 2, 1, 32, 64
-
-
-def _tokenizer_json(alphabet: list[str]) -> dict:
-    added = [{"id": len(alphabet) + i, "content": token, "single_word": False, "lstrip": False, "rstrip": False,
-              "normalized": False, "special": token in SPECIAL} for i, token in enumerate(SPECIAL + WORDS)]
-    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
-    return {
-        "version": "1.0", "truncation": None, "padding": None, "added_tokens": added, "normalizer": None,
-        "pre_tokenizer": byte_level, "post_processor": None, "decoder": byte_level,
-        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
-                  "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
-                  "vocab": {token: i for i, token in enumerate(alphabet)}, "merges": []},
-    }
 
 
 def _weights(index: dict[str, int], whitespace: list[int]) -> dict[str, np.ndarray]:
@@ -155,7 +142,8 @@ def write(out: Path, real_template: str | None = None) -> Path:
 
     out.mkdir(parents=True, exist_ok=True)
     alphabet = _byte_alphabet()
-    (out / "tokenizer.json").write_text(json.dumps(_tokenizer_json(alphabet), ensure_ascii=False) + "\n")
+    tokenizer = _tokenizer_json(alphabet, [], SPECIAL, WORDS)  # no merges: one token per byte
+    (out / "tokenizer.json").write_text(json.dumps(tokenizer, ensure_ascii=False) + "\n")
     index = {token: i for i, token in enumerate(alphabet + SPECIAL + WORDS)}
     whitespace = [i for i, token in enumerate(alphabet) if _is_whitespace(token)]
     save_file(_weights(index, whitespace), str(out / "model.safetensors"), metadata={"format": "pt"})

@@ -134,10 +134,12 @@ def _train_bpe(lines: list[str], size: int) -> tuple[list[str], list[tuple[str, 
     return vocab, merges
 
 
-def _tokenizer_json(vocab: list[str], merges: list[tuple[str, str]]) -> dict:
-    """What `tokenizers` saves for a byte-level BPE with added tokens (tokenizer.json, version 1.0)."""
+def _tokenizer_json(vocab: list[str], merges: list[tuple[str, str]], special: list[str] = SPECIAL,
+                    added_words: list[str] = ADDED) -> dict:
+    """What `tokenizers` saves for a byte-level BPE with added tokens (tokenizer.json, version 1.0):
+    `special` then `added_words` after the vocabulary."""
     added = [{"id": len(vocab) + i, "content": token, "single_word": False, "lstrip": False, "rstrip": False,
-              "normalized": False, "special": token in SPECIAL} for i, token in enumerate(SPECIAL + ADDED)]
+              "normalized": False, "special": token in special} for i, token in enumerate(special + added_words)]
     byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
     return {
         "version": "1.0", "truncation": None, "padding": None, "added_tokens": added, "normalizer": None,
