@@ -141,13 +141,27 @@ def cpu_changes(compose_file: Path, service: str) -> None:
     compose_file.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-def pin(compose_file: Path, cpusets: dict[str, str]) -> None:
-    """CPU placement: `cpuset` per service (service name -> CPU list, e.g. {"litellm": "1"})."""
+def pin(compose_file: Path, key: str, values: dict[str, str | int]) -> None:
+    """CPU placement or weight: `key` (cpuset, cpu_shares) per service (service name -> value, e.g.
+    {"litellm": "1"})."""
     import yaml
 
     data = yaml.safe_load(compose_file.read_text())
-    for service, cpus in cpusets.items():
-        data["services"][service]["cpuset"] = cpus
+    for service, value in values.items():
+        data["services"][service][key] = value
+    compose_file.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def set_stream_interval(compose_file: Path, service: str, interval: int) -> None:
+    """The engine's `--stream-interval` (vLLM, SGLang) as given, in place of the rendered one."""
+    import yaml
+
+    data = yaml.safe_load(compose_file.read_text())
+    command = data["services"][service]["command"]
+    if "--stream-interval" in command:
+        command[command.index("--stream-interval") + 1] = str(interval)
+    else:
+        command += ["--stream-interval", str(interval)]
     compose_file.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
@@ -156,6 +170,8 @@ class Stack:
     kind: str
     extra: tuple[str, ...] = ()
     cpusets: dict[str, str] = field(default_factory=dict)
+    shares: dict[str, int] = field(default_factory=dict)
+    stream_interval: int | None = None  # the engine's tokens per streamed chunk instead of the rendered one
     prefix: str = "llmstack-bench-path"  # of the compose project's name
     work: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-path-")))
 
@@ -172,9 +188,12 @@ class Stack:
         self.key = (self.dir / ".env").read_text().split("LITELLM_MASTER_KEY=", 1)[1].strip()
         if self.kind == "vllm":
             cpu_changes(self.dir / "docker-compose.yml", self._service())
-        if self.cpusets:
-            pin(self.dir / "docker-compose.yml", {self._service() if s == "engine" else s: c
-                                                  for s, c in self.cpusets.items()})
+        if self.stream_interval is not None:
+            set_stream_interval(self.dir / "docker-compose.yml", self._service(), self.stream_interval)
+        for key, values in (("cpuset", self.cpusets), ("cpu_shares", self.shares)):
+            if values:
+                pin(self.dir / "docker-compose.yml", key, {self._service() if s == "engine" else s: v
+                                                           for s, v in values.items()})
         self.ready: dict[str, float] = {}
 
     def __enter__(self):
@@ -275,14 +294,15 @@ def _load() -> str:
 
 def run(quick: bool = False, kind: str | None = None, extra: tuple[str, ...] = (),
         cpusets: dict[str, str] | None = None, rounds: int | None = None,
-        lever_groups: tuple[str, ...] = ()) -> tuple[str, dict]:
+        lever_groups: tuple[str, ...] = (), shares: dict[str, int] | None = None,
+        stream_interval: int | None = None) -> tuple[str, dict]:
     """Gateway vs direct on a rendered stack; then, on the same engine, each lever group of
     benchmarks/levers.py (host-run gateways, the rendered config plus one lever each)."""
     kind = kind or os.environ.get("LLMSTACK_BENCH_ENGINE", "llama")
     rounds, per_client = (1, 1) if quick else (rounds or 4, 3)
     loads = [_load()]
     lever_text = []
-    with Stack(kind, extra, cpusets or {}) as stack:
+    with Stack(kind, extra, cpusets or {}, shares or {}, stream_interval) as stack:
         found = measure(stack, rounds, per_client)
         loads.append(_load())
         print(table(["scenario", "tokens/s direct / gateway", "gateway keeps", "TTFT p50 ms direct / gateway",
@@ -312,7 +332,10 @@ def run(quick: bool = False, kind: str | None = None, extra: tuple[str, ...] = (
                 lever_text.append(f"### Levers on this engine: {group}{where}\n\n{text}")
                 print(lever_text[-1], file=sys.stderr, flush=True)
     rows, summary = report(found)
-    placement = ", ".join(f"{k} on CPU {v}" for k, v in (cpusets or {}).items()) or "no CPU pinning"
+    placement = ", ".join([f"{k} on CPU {v}" for k, v in (cpusets or {}).items()]
+                          + [f"{k} at cpu_shares {v}" for k, v in (shares or {}).items()]) or "no CPU pinning"
+    if stream_interval is not None:
+        placement += f"; the engine at --stream-interval {stream_interval}"
     text = (f"Engine: {stack.engine.name}; rendered with {' '.join(extra) or 'defaults'}; {placement}; "
             f"{TOKENS}-token answers; {rounds} alternating rounds; load average "
             f"(1/5/15 min) before / after: {loads[0]} / {loads[1]}.\n\n")
@@ -339,6 +362,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--cpuset", action="append", default=[], metavar="SERVICE=CPUS",
                         help="pin a service (engine, litellm) to CPUs, e.g. engine=0 litellm=1")
+    parser.add_argument("--shares", action="append", default=[], metavar="SERVICE=WEIGHT",
+                        help="a service's (engine, litellm) Compose cpu_shares, e.g. litellm=1024 "
+                             "(set in the rendered file before `llmstack up`)")
+    parser.add_argument("--stream-interval", type=int, default=None, metavar="N",
+                        help="the engine's tokens per streamed chunk instead of the rendered default")
     parser.add_argument("--render-arg", action="append", default=[], help="one more `llmstack render` argument")
     parser.add_argument("--rounds", type=int, default=None, help="alternating rounds (default 4)")
     parser.add_argument("--levers", action="append", default=[],
@@ -347,7 +375,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="write the result into benchmarks/RESULTS.md (this section only)")
     args = parser.parse_args(argv)
     cpusets = dict(item.split("=", 1) for item in args.cpuset)
-    text, _ = run(args.quick, args.engine, tuple(args.render_arg), cpusets, args.rounds, tuple(args.levers))
+    shares = {service: int(weight) for service, weight in (item.split("=", 1) for item in args.shares)}
+    text, _ = run(args.quick, args.engine, tuple(args.render_arg), cpusets, args.rounds, tuple(args.levers),
+                  shares, args.stream_interval)
     print(text, flush=True)
     if args.write and not args.quick:
         stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

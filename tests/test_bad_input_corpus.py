@@ -87,6 +87,8 @@ def _flag_cases() -> dict[str, Case]:
         values = BAD_INT if option.kind == "int" else BAD_FLOAT if option.kind == "float" else HOSTILE_TEXT
         if option.kind == "int" and option.name in ("port", "litellm_port"):
             values = {**values, "above 65535": "65536"}
+        if option.name == "litellm_cpu_shares":  # 0 is Docker's default weight; 1 and above 262144 are not
+            values = {**{k: v for k, v in values.items() if k != "zero"}, "one": "1", "above 262144": "262145"}
         for label, value in values.items():
             if option.kind == "argument" and label == "empty":
                 continue  # an empty STACK is no stack: the model flags decide

@@ -43,6 +43,7 @@ class LitellmOverrides(Strict):
     port: int | None = Field(default=None, ge=1, le=65535)
     alias: str | None = None
     num_workers: int | None = Field(default=None, ge=1)
+    cpu_shares: int | None = Field(default=None, ge=0, le=262144)
 
 
 _FLAG_TYPES: dict[str, Any] = {"str": str | None, "int": int | None, "float": float | None, "bool": bool | None,
@@ -127,6 +128,7 @@ class LitellmSettings:
     port: int
     alias: str
     num_workers: int | None
+    cpu_shares: int | None
     origins: dict[str, Origin]
 
 
@@ -285,7 +287,7 @@ def _litellm_settings(raw: dict[str, Any] | None, where: str) -> LitellmSettings
     prefix = ("defaults", "backends", "litellm")
     d = gateway.DEFAULTS
     values: dict[str, Any] = {"image": d.image, "version": d.version, "port": d.port, "alias": d.alias,
-                              "num_workers": d.num_workers}
+                              "num_workers": d.num_workers, "cpu_shares": d.cpu_shares}
     origins = {key: builtin("litellm", key) for key in values}
     if raw is not None:
         over: LitellmOverrides = _validate(LitellmOverrides, raw, where, prefix)

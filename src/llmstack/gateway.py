@@ -26,6 +26,7 @@ class GatewayDefaults:
     port: int
     alias: str
     num_workers: int | None
+    cpu_shares: int | None
 
 
 # The pin: the catalogued LiteLLM release (the newest 1.108.x LTS patch whose `litellm[proxy]`
@@ -37,8 +38,14 @@ class GatewayDefaults:
 # memory and made the start 3-6x longer; on a busy 2-core host uvicorn re-spawned workers that were
 # still importing LiteLLM, and the gateway never became ready (issue 16; seen again here: a rendered
 # vLLM stack with 2 workers was not ready after 6 minutes at load 25, with 1 worker in under 3).
+# CPU weight 8192 (Compose `cpu_shares`; a container's is 1024 by default): the gateway's Python runs
+# for every streamed chunk *while* the engine decodes, and at equal weight its work waits for the
+# engine's threads, so the first token is late and the rest leave in bursts (benchmarks/PROFILE.md,
+# "Time to first token"). Measured on the real vLLM CPU build (benchmarks/RESULTS.md, "Time to first
+# token through the gateway"): +173 ms TTFT at 1024, +18 ms at 8192, +17 ms at 262144 (the most). The
+# weight only matters while the CPU is contended, and the gateway's work is what the client waits for.
 DEFAULTS = GatewayDefaults(image="ghcr.io/berriai/litellm", version=catalog.versions("litellm")[-1], port=4000,
-                           alias="local-model", num_workers=1)
+                           alias="local-model", num_workers=1, cpu_shares=8192)
 
 # Claude Code's model tiers: `claude-<tier>-*` model names (2.1.332: opus, sonnet, haiku, fable).
 CLAUDE_TIERS = ("opus", "sonnet", "haiku", "fable")

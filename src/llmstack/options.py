@@ -103,6 +103,10 @@ OPTIONS: tuple[Option, ...] = (
            "Full LiteLLM image reference, used as is (e.g. a registry mirror).", "IMAGE:TAG"),
     Option("litellm_workers", ("--litellm-workers",), "int", "LiteLLM worker processes (--num_workers).", "N",
            key="litellm.num_workers", scope="stack", limits={"ge": 1}),
+    Option("litellm_cpu_shares", ("--litellm-cpu-shares",), "int",
+           "The gateway container's CPU weight against the engine's (Compose cpu_shares; Docker's default is "
+           "1024; 0 leaves it unset) [default: 8192].", "N",
+           key="litellm.cpu_shares", scope="stack", limits={"ge": 0, "le": 262144}),
     Option("backend_version", ("--backend-version",), "str",
            "Backend version (vLLM/SGLang tag, llama.cpp build bNNNN, TRT-LLM release): its images, flags and parser "
            "names come from the engine catalogue [default: the newest catalogued; see `llmstack versions`].", "TAG",

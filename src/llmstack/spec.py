@@ -290,6 +290,8 @@ class LitellmSpec:
     image: str
     port: int
     num_workers: int | None = None
+    # The gateway container's CPU weight (Compose cpu_shares); None: Docker's default.
+    cpu_shares: int | None = None
     # (model name pattern, alias) pairs: Claude Code's model names routed to a stack alias.
     claude_routes: tuple[tuple[str, str], ...] = ()
     replicas: int = 1  # Kubernetes: gateway pods behind its Service

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from llmstack.catalog.families import Switch
 from llmstack.model.families import always_reasons, thinks_by_default
@@ -50,6 +50,29 @@ class BackendArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
     max_model_len: int | None = None
+
+
+# Tokens per streamed chunk, for a server that sends the first token at once and then one chunk
+# per `stream_interval` tokens (vLLM and SGLang `--stream-interval`, `args.stream_interval`). The
+# gateway's work is per chunk (benchmarks/PROFILE.md: about 1 ms of LiteLLM's Python per chunk,
+# on the CPU the engine needs too), so fewer chunks leave the engine more of it; the first token is
+# not held back. MEASURED on the real vLLM (CPU build), benchmarks/RESULTS.md "Gateway path": one
+# streamed client keeps 92% of direct tokens/s through the gateway at 4, against 74% at 1 (8
+# clients: 48% against 51%...). At GPU speeds (50-150 tokens/s a stream) 4 tokens are 25-80 ms
+# between chunks, smooth to the eye; agent clients (Claude Code, Codex) read whole answers.
+STREAM_INTERVAL = 4
+
+
+class StreamArgs(BackendArgs):
+    """The `args:` of a server with `--stream-interval`."""
+
+    stream_interval: int | None = Field(default=None, ge=1, le=1024)
+
+
+def stream_interval_args(model: ModelSpec) -> list[str]:
+    """`--stream-interval N` when the model's args set it."""
+    value = model.args.get("stream_interval")
+    return ["--stream-interval", str(value)] if value is not None else []
 
 
 @dataclass(frozen=True)

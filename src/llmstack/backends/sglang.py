@@ -10,18 +10,20 @@ from __future__ import annotations
 from llmstack import catalog
 from llmstack.backends.base import (
     SECRET_FLAG,
+    STREAM_INTERVAL,
     Backend,
-    BackendArgs,
     Defaults,
     DerivedFlag,
     Features,
+    StreamArgs,
     key_launcher,
     root_image,
+    stream_interval_args,
 )
 from llmstack.paths import BACKEND_KEY
 
 
-class SglangArgs(BackendArgs):
+class SglangArgs(StreamArgs):
     mem_fraction_static: float | None = None
 
 
@@ -30,7 +32,8 @@ class Sglang(Backend):
     title = "SGLang"
     image_profile = root_image("docker/Dockerfile, sglang installed editable in /sgl-workspace")
     defaults = Defaults(image="lmsysorg/sglang", version=catalog.versions("sglang")[-1], port=30000,
-                        args={"mem_fraction_static": 0.85, "max_model_len": 32768})
+                        args={"mem_fraction_static": 0.85, "max_model_len": 32768,
+                              "stream_interval": STREAM_INTERVAL})
     args_model = SglangArgs
     features = Features(tools="yes", vision="yes")
     formats = frozenset({"hf"})
@@ -49,6 +52,9 @@ class Sglang(Backend):
         DerivedFlag(("--tp-size", "--tensor-parallel-size"), "tensor_parallel"),
         DerivedFlag(("--tool-call-parser",), "tool_parser"),
         DerivedFlag(("--reasoning-parser",), "reasoning_parser"),
+        # First token at once, then every N (scheduler_output_processor_mixin.py at v0.5.6/v0.5.9,
+        # scheduler_components/output_streamer.py at v0.5.23).
+        DerivedFlag(("--stream-interval",), "args.stream_interval"),
         DerivedFlag(("--api-key",), "", SECRET_FLAG, secret=True),
     )
     flag_matching = "argparse"
@@ -92,7 +98,7 @@ class Sglang(Backend):
             cmd += ["--tool-call-parser", model.tool_parser]
         if model.reasoning_parser:
             cmd += ["--reasoning-parser", model.reasoning_parser]
-        return cmd
+        return cmd + stream_interval_args(model)
 
 
 BACKEND = Sglang()

@@ -17,14 +17,16 @@ from dataclasses import replace
 from llmstack import catalog
 from llmstack.backends.base import (
     SECRET_FLAG,
+    STREAM_INTERVAL,
     Backend,
-    BackendArgs,
     CpuThreads,
     Defaults,
     DerivedFlag,
     EnvVar,
     Features,
+    StreamArgs,
     root_image,
+    stream_interval_args,
 )
 
 # vLLM reports usage to https://stats.vllm.ai at start unless told not to (vllm/usage/usage_lib.py,
@@ -32,7 +34,7 @@ from llmstack.backends.base import (
 NO_USAGE_STATS = EnvVar("VLLM_NO_USAGE_STATS", "1", "No usage report to stats.vllm.ai: a local stack stays local")
 
 
-class VllmArgs(BackendArgs):
+class VllmArgs(StreamArgs):
     gpu_memory_utilization: float | None = None
 
 
@@ -42,7 +44,8 @@ class Vllm(Backend):
     image_profile = root_image("docker/Dockerfile at v0.12.0; a non-root target came later, vllm-project/vllm#40275")
     # The pin: the newest catalogued release (`llmstack versions` lists the others).
     defaults = Defaults(image="vllm/vllm-openai", version=catalog.versions("vllm")[-1], port=8000,
-                        args={"gpu_memory_utilization": 0.9, "max_model_len": 32768})
+                        args={"gpu_memory_utilization": 0.9, "max_model_len": 32768,
+                              "stream_interval": STREAM_INTERVAL})
     args_model = VllmArgs
     features = Features(tools="yes", vision="yes")
     formats = frozenset({"hf"})
@@ -63,6 +66,8 @@ class Vllm(Backend):
         DerivedFlag(("--enable-auto-tool-choice",), "tool_parser"),
         DerivedFlag(("--tool-call-parser",), "tool_parser"),
         DerivedFlag(("--reasoning-parser",), "reasoning_parser"),
+        # First token at once, then every N (vllm/v1/engine/output_processor.py, v0.12.0 to v0.33.0).
+        DerivedFlag(("--stream-interval",), "args.stream_interval"),
         DerivedFlag(("--api-key",), "", SECRET_FLAG, secret=True),
         # Not written by `command`, but it would override what llmstack sizes: on GPUs vLLM then
         # ignores --gpu-memory-utilization (the memory plan's share; vllm/config/cache.py), and on
@@ -167,7 +172,7 @@ class Vllm(Backend):
             cmd += ["--enable-auto-tool-choice", "--tool-call-parser", model.tool_parser]
         if model.reasoning_parser:
             cmd += ["--reasoning-parser", model.reasoning_parser]
-        return cmd
+        return cmd + stream_interval_args(model)
 
 
 BACKEND = Vllm()

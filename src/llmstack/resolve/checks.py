@@ -39,6 +39,16 @@ def tag(value: Sourced[Any]) -> None:
 # stays a small number in the rendered files (Kubernetes takes a 32-bit replica count).
 MAX_REPLICAS = 1000
 MAX_WORKERS = 1024
+MAX_CPU_SHARES = 262144  # Docker's largest cpu_shares (the kernel's largest cgroup v1 cpu.shares)
+
+
+def cpu_shares(value: Sourced[Any] | None) -> int | None:
+    """A container's CPU weight: None for 0 or unset (Docker's default), else 2..MAX_CPU_SHARES."""
+    if value is None or value.value == 0:
+        return None
+    if not isinstance(value.value, int) or isinstance(value.value, bool) or not 2 <= value.value <= MAX_CPU_SHARES:
+        raise InputError(f"{value.label()}: must be 2 to {MAX_CPU_SHARES}, or 0 for Docker's default weight")
+    return value.value
 
 
 def at_least_one(value: Sourced[Any] | None, most: int = MAX_REPLICAS) -> int:

@@ -119,7 +119,7 @@ def gateway_defaults(config: Config) -> Layer:
     """The gateway's models.yaml defaults over its built-in ones (`defaults.backends.litellm`)."""
     settings = config.litellm
     values = {f"litellm.{key}": getattr(settings, key) for key in ("image", "version", "port", "alias",
-                                                                    "num_workers")}
+                                                                    "num_workers", "cpu_shares")}
     return Layer(values, lambda key: settings.origins[key.removeprefix("litellm.")])
 
 

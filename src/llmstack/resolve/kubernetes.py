@@ -250,11 +250,17 @@ def posix_name(path: str) -> str:
 
 def gateway_replicas(settings: Layers, litellm: LitellmSpec | None,
                      k8s: KubernetesSpec) -> tuple[LitellmSpec | None, KubernetesSpec]:
-    """Gateway pods behind its Service (`--litellm-replicas`, `litellm.replicas`)."""
+    """Gateway pods behind its Service (`--litellm-replicas`, `litellm.replicas`). A pod's CPU weight
+    comes from its CPU request: a Compose `cpu_shares` given as a flag is an error here, one from
+    models.yaml (a stack rendered for both targets) does not apply."""
     replicas = settings.get("litellm.replicas")
     if litellm is None:
         return None, k8s
-    litellm = replace(litellm, replicas=at_least_one(replicas))
+    shares = settings.get("litellm.cpu_shares")
+    if shares is not None and shares.origin.kind == "flag":
+        raise InputError(f"{shares.label()}: Kubernetes weighs a pod's CPU by its CPU request; "
+                         "drop the flag (it is for --target compose)")
+    litellm = replace(litellm, replicas=at_least_one(replicas), cpu_shares=None)
     if replicas is not None:
         k8s = replace(k8s, origins={**k8s.origins, "litellm_replicas": replicas.origin.describe()})
     return litellm, k8s

@@ -130,6 +130,7 @@ def read_args(draft: Draft) -> None:
         found = lookup.get(f"args.{key}")
         if found is not None:
             draft.args[key] = found.value
+            draft.origins[f"args.{key}"] = found.origin.describe()
 
 
 def check_extra_args(draft: Draft) -> None:

@@ -87,6 +87,7 @@ def gateway_spec(settings: Layers, litellm_image: str | None) -> LitellmSpec | N
     workers = settings.get("litellm.num_workers")
     if workers is not None:
         checks.at_least_one(workers, checks.MAX_WORKERS)
+    shares = checks.cpu_shares(settings.get("litellm.cpu_shares"))
     port = settings.get("litellm.port")
     assert port is not None
     if litellm_image is not None:  # used as is: the stack's repository and tag do not apply
@@ -97,7 +98,8 @@ def gateway_spec(settings: Layers, litellm_image: str | None) -> LitellmSpec | N
         assert version is not None and repository is not None
         checks.tag(version)
         image = checks.image(Sourced(f"{repository.value}:{version.value}", repository.origin))
-    return LitellmSpec(image=image, port=checks.port(port), num_workers=workers.value if workers else None)
+    return LitellmSpec(image=image, port=checks.port(port), num_workers=workers.value if workers else None,
+                       cpu_shares=shares)
 
 
 def claude_routes(inputs: Inputs, litellm: LitellmSpec | None, models: Sequence[ModelSpec]) -> LitellmSpec | None:

@@ -50,6 +50,11 @@ def decisions(model: ModelSpec) -> list[str]:
         lines.append(f"Reasoning parser {model.reasoning_parser}: {origins.get('reasoning_parser', '')}.")
     if model.switches:
         lines.append(f"Switches {origins.get('switches', ' '.join(model.switches))}.")
+    interval = model.args.get("stream_interval")
+    if interval is not None:
+        lines.append(f"Streams {interval} token{'s' if interval != 1 else ''} per chunk after the first: "
+                     f"{origins.get('args.stream_interval', 'default')}; the gateway works per chunk "
+                     "(benchmarks/RESULTS.md, \"Gateway path\").")
     if "memory_share" in origins:
         lines.append(f"GPU memory share: {origins['memory_share']}.")
     if model.plan is not None:

@@ -257,6 +257,7 @@ def _check_gateway_service(service: Any, context: dict[str, Any], stack: StackSp
     expected = {"image", "command", "volumes", "environment", "healthcheck", "restart"}
     expected |= {"network_mode"} if stack.network == "host" else {"ports"}
     expected |= {"depends_on"} if stack.services else set()
+    expected |= {"cpu_shares"} if stack.litellm and stack.litellm.cpu_shares else set()
     keys("service litellm", service, expected)
     assert stack.litellm is not None
     same("service litellm: image", service["image"], stack.litellm.image.replace("$", "$$"))
@@ -265,6 +266,8 @@ def _check_gateway_service(service: Any, context: dict[str, Any], stack: StackSp
         command += ["--num_workers", compose_variable(WORKERS_VARIABLE, str(stack.litellm.num_workers))]
     same("service litellm: command", service["command"], command)
     same("service litellm: volumes", service["volumes"], litellm["volumes"])
+    if stack.litellm.cpu_shares:
+        same("service litellm: cpu_shares", service["cpu_shares"], stack.litellm.cpu_shares)
     env = service["environment"]
     keys("service litellm: environment", env, {"LITELLM_MASTER_KEY", "LITELLM_LOCAL_MODEL_COST_MAP", "LITELLM_LOG",
                                                 *litellm["key_variables"], *litellm["backend_keys"]})
