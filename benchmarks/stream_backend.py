@@ -39,6 +39,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--model", default=None)
     parser.add_argument("--token-ms", type=float, default=0.0, help="pause between streamed tokens")
     parser.add_argument("--ttft-ms", type=float, default=0.0, help="pause before the first token")
+    parser.add_argument("--stream-interval", type=int, default=1,
+                        help="tokens per streamed chunk after the first, as vLLM and SGLang (rendered: 4)")
     args, _unknown = parser.parse_known_args(argv)
     return args
 
@@ -61,6 +63,18 @@ async def _pace(first: bool) -> None:
         await asyncio.sleep(delay / 1000)
 
 
+async def _texts(n: int):
+    """The streamed text, paced per token: the first token alone, then `--stream-interval` tokens
+    per chunk (and what is left at the end), as vLLM and SGLang send them."""
+    pending: list[str] = []
+    for i in range(n):
+        await _pace(i == 0)
+        pending.append(WORDS[i % len(WORDS)])
+        if i == 0 or len(pending) >= ARGS.stream_interval or i == n - 1:
+            yield "".join(pending)
+            pending = []
+
+
 def _chat_chunk(ident: str, model: str, delta: dict, finish: str | None = None) -> dict:
     return {"id": ident, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
@@ -69,9 +83,8 @@ def _chat_chunk(ident: str, model: str, delta: dict, finish: str | None = None) 
 async def chat_stream(writer: asyncio.StreamWriter, body: dict, n: int) -> None:
     ident, model = f"chatcmpl-{time.monotonic_ns()}", body.get("model", ARGS.served_model_name)
     writer.write(_chunked(_sse(_chat_chunk(ident, model, {"role": "assistant", "content": ""}))))
-    for i in range(n):
-        await _pace(i == 0)
-        writer.write(_chunked(_sse(_chat_chunk(ident, model, {"content": WORDS[i % len(WORDS)]}))))
+    async for text in _texts(n):
+        writer.write(_chunked(_sse(_chat_chunk(ident, model, {"content": text}))))
         await writer.drain()
     writer.write(_chunked(_sse(_chat_chunk(ident, model, {}, "length"))))
     if (body.get("stream_options") or {}).get("include_usage"):
@@ -88,9 +101,8 @@ async def messages_stream(writer: asyncio.StreamWriter, body: dict, n: int) -> N
     writer.write(_chunked(_sse(start, "message_start")))
     writer.write(_chunked(_sse({"type": "content_block_start", "index": 0,
                                 "content_block": {"type": "text", "text": ""}}, "content_block_start")))
-    for i in range(n):
-        await _pace(i == 0)
-        delta = {"type": "text_delta", "text": WORDS[i % len(WORDS)]}
+    async for text in _texts(n):
+        delta = {"type": "text_delta", "text": text}
         writer.write(_chunked(_sse({"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta")))
         await writer.drain()
     writer.write(_chunked(_sse({"type": "content_block_stop", "index": 0}, "content_block_stop")))
