@@ -478,7 +478,7 @@ def run_profile(variant: Variant, scenarios: list[Scenario], seconds: float, out
                 url = f"http://127.0.0.1:{gateway.port}{sc.path()}"
                 asyncio.run(loadgen.load(url, gateway.headers(sc.api), sc.body(ALIAS), sc.clients, sc.clients))
                 name = f"{variant.name}-{sc.api}-{'stream' if sc.stream else 'plain'}-x{sc.clients}-{tokens}tok"
-                raw = out / f"{name.replace(' ', '_')}.txt"
+                raw = out / f"{name.replace(' ', '_').replace('/', '_')}.txt"  # "native /v1/messages"
                 pids = gateway.proc.pids()
                 spies = [subprocess.Popen([spy, "record", "--pid", str(pid), "--gil", "--nonblocking",
                                            "--full-filenames", "--rate", str(rate), "--format", "raw",
