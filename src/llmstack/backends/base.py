@@ -57,9 +57,10 @@ class BackendArgs(BaseModel):
 # gateway's work is per chunk (benchmarks/PROFILE.md: about 1 ms of LiteLLM's Python per chunk,
 # on the CPU the engine needs too), so fewer chunks leave the engine more of it; the first token is
 # not held back. MEASURED on the real vLLM (CPU build), benchmarks/RESULTS.md "Gateway path": one
-# streamed client keeps 92% of direct tokens/s through the gateway at 4, against 74% at 1 (8
-# clients: 48% against 51%...). At GPU speeds (50-150 tokens/s a stream) 4 tokens are 25-80 ms
-# between chunks, smooth to the eye; agent clients (Claude Code, Codex) read whole answers.
+# streamed chat client keeps 79-92% of direct tokens/s through the gateway at 4 (two runs), against
+# 74% at 1; 32 clients 34-39% against 25% (8 tokens kept more at 8 clients, with chunks twice as
+# coarse). At GPU speeds (50-150 tokens/s a stream) 4 tokens are 25-80 ms apart, smooth to the eye;
+# agent clients (Claude Code, Codex) read whole answers.
 STREAM_INTERVAL = 4
 
 
