@@ -60,3 +60,14 @@ def test_lever_configs_change_only_their_lever():
         {"path": levers.PASSTHROUGH, "target": "http://e:8000", "include_subpath": True, "auth": True}]
     logged = levers.config_for(base, levers.Variant("l", settings={"litellm_settings": {"x": 1}}))
     assert logged["litellm_settings"] == {"drop_params": True, "x": 1}
+
+
+def test_stream_end_counts_text_events_of_both_apis():
+    from benchmarks.stream_end import is_token
+
+    assert is_token({"type": "content_block_delta", "delta": {"type": "text_delta", "text": "a"}})
+    assert is_token({"choices": [{"delta": {"content": "a"}}]})
+    assert is_token({"choices": [{"delta": {"reasoning": "hm"}}]})
+    assert not is_token({"choices": [{"delta": {}, "finish_reason": "length"}]})
+    assert not is_token({"choices": [], "usage": {"completion_tokens": 3}})
+    assert not is_token({"type": "message_delta", "delta": {"stop_reason": "max_tokens"}})
