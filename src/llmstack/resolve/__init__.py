@@ -72,7 +72,7 @@ def resolve(opts: RenderOptions, config: Config, env: Mapping[str, str] | None =
     out = output_dir(inputs, name.value, where.target.value)
     litellm = gateway_spec(inputs.settings, opts.get("litellm_image"))
     if k8s is not None:
-        litellm, k8s = kubernetes.gateway_replicas(inputs.settings, litellm, k8s)
+        litellm, k8s = kubernetes.cluster_gateway(inputs.settings, litellm, k8s)
     context = Context(out, litellm is not None, manifest.recorded_models(out), os.environ if env is None else env, [],
                       cluster=k8s is not None)
     resolved = [resolve_model(inputs, index, context) for index in range(len(inputs.entries))]

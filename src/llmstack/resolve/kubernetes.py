@@ -248,11 +248,11 @@ def posix_name(path: str) -> str:
     return posixpath.basename(path.rstrip("/"))
 
 
-def gateway_replicas(settings: Layers, litellm: LitellmSpec | None,
-                     k8s: KubernetesSpec) -> tuple[LitellmSpec | None, KubernetesSpec]:
-    """Gateway pods behind its Service (`--litellm-replicas`, `litellm.replicas`). A pod's CPU weight
-    comes from its CPU request: a Compose `cpu_shares` given as a flag is an error here, one from
-    models.yaml (a stack rendered for both targets) does not apply."""
+def cluster_gateway(settings: Layers, litellm: LitellmSpec | None,
+                    k8s: KubernetesSpec) -> tuple[LitellmSpec | None, KubernetesSpec]:
+    """The gateway on a cluster: pods behind its Service (`--litellm-replicas`, `litellm.replicas`).
+    A pod's CPU weight comes from its CPU request: a Compose `cpu_shares` given as a flag is an
+    error here, one from models.yaml (a stack rendered for both targets) does not apply."""
     replicas = settings.get("litellm.replicas")
     if litellm is None:
         return None, k8s
