@@ -8,9 +8,10 @@ What `up` judges, and why (issue #16):
 - Then it judges the containers Compose left, by id: each one's config-hash label must be what
   `docker compose config --hash` says for the file on disk (the re-render was applied), its
   state `running` (not paused, exited, restarting) and its Docker health `healthy`.
-- The gateway is ready when its readiness probe answers, it lists every alias, and a real
+- The gateway is ready when its readiness probe answers, it lists every alias, a real
   one-token request for each alias comes back through it (a backend that hangs while Docker
-  still says healthy is not ready).
+  still says healthy is not ready), and Docker's own health check agrees: `status` (and
+  `docker compose ps`) right after `up` then say healthy too, not `starting`.
 - A container whose restart count keeps rising is a crash loop: reported at once, with its log.
   A backend is judged at its first restart: a server that refuses its flags or runs out of memory
   exits the same way on every try, and one try can take many minutes (vLLM on a CPU). Its own
@@ -369,6 +370,9 @@ class _Up:
         ok, self.gateway_phase = _gateway_probe(self.client, self.key, [a.name for a in self.stack.aliases], real)
         if real and not ok and self.gateway_phase.startswith("a request"):
             self.next_request = time.monotonic() + 5.0
+        if ok and not st.ready:  # answering, but Docker's first health check has not run yet
+            self.gateway_phase = "answering; waiting for Docker's health check"
+            return False
         return ok
 
     def run(self, poll: float) -> float:
