@@ -29,15 +29,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from benchmarks import loadgen
 from benchmarks.common import BIN, REPO, table, write_section
+from benchmarks.ready import FirstReady, started_at
 from tests.e2e import images
 from tests.e2e.conftest import free_port
 
@@ -94,32 +92,6 @@ def engine(kind: str, work: Path) -> Engine:
                       ["--model", str(model), "--backend", "vllm", "--cpu", "--backend-version", version,
                        "--backend-image", vllm_image.vllm_image(), "--max-model-len", "8192"], model.name)
     raise RuntimeError(f"unknown engine {kind!r}: llama, vllm or stand-in")
-
-
-class FirstOk(threading.Thread):
-    """The first moment a URL answers 200 (polled every 20 ms on fresh connections)."""
-
-    def __init__(self, url: str, limit: float = 900):
-        super().__init__(daemon=True)
-        self.url, self.limit, self.at = url, limit, None
-
-    def run(self):
-        deadline = time.time() + self.limit
-        while time.time() < deadline and self.at is None:
-            try:
-                if httpx.get(self.url, timeout=1).status_code == 200:
-                    self.at = time.time()
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.02)
-
-
-def _started_at(container: str) -> float:
-    from datetime import datetime
-
-    out = subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}}", container], capture_output=True,
-                         text=True, check=True).stdout.strip()
-    return datetime.fromisoformat(out[:26].rstrip("Z") + "+00:00").timestamp()
 
 
 # What the rendered vLLM service needs on the e2e CPU image, as tests/e2e/test_vllm.py's CPU_CHANGES
@@ -197,8 +169,8 @@ class Stack:
         self.ready: dict[str, float] = {}
 
     def __enter__(self):
-        backend = FirstOk(f"http://127.0.0.1:{self.backend_port}/health")
-        gateway = FirstOk(f"http://127.0.0.1:{self.gateway_port}/health/readiness")
+        backend = FirstReady(f"http://127.0.0.1:{self.backend_port}/health", limit=900)
+        gateway = FirstReady(f"http://127.0.0.1:{self.gateway_port}/health/readiness", limit=900)
         backend.start()
         gateway.start()
         start = time.time()
@@ -210,8 +182,8 @@ class Stack:
             raise RuntimeError(f"llmstack up failed: {result.stderr[-1500:]}")
         backend.join(timeout=5)
         gateway.join(timeout=5)
-        engine_started = _started_at(f"{self.name}-{self._service()}-1")
-        gateway_started = _started_at(f"{self.name}-litellm-1")
+        engine_started = started_at(f"{self.name}-{self._service()}-1")
+        gateway_started = started_at(f"{self.name}-litellm-1")
         if backend.at and gateway.at:
             self.ready = {"up": returned - start, "engine own start": backend.at - engine_started,
                           "LiteLLM own start": gateway.at - gateway_started,

@@ -29,7 +29,7 @@ from tests.e2e import images
 from tests.e2e.conftest import free_port
 
 
-def _started_at(container: str) -> float:
+def started_at(container: str) -> float:
     out = subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}}", container], capture_output=True,
                          text=True, check=True).stdout.strip()
     # 2026-11-23T22:51:03.123456789Z -> seconds since the epoch
@@ -38,6 +38,8 @@ def _started_at(container: str) -> float:
 
 
 class FirstReady(threading.Thread):
+    """The first moment a URL answers 200 (`at`, None until then), polled every 20 ms."""
+
     def __init__(self, url: str, limit: float = 300):
         # A fresh connection each time: a pooled one can miss a short loading phase.
         super().__init__(daemon=True)
@@ -78,7 +80,7 @@ def one_run(startup: float = 8.0) -> dict[str, float]:
         returned = time.time()
         watcher.join(timeout=10)
         healthy_at = httpx.get(f"http://127.0.0.1:{backend}/_healthy_at", timeout=5).json()["healthy_at"]
-        gateway_started = _started_at(f"{name}-litellm-1")
+        gateway_started = started_at(f"{name}-litellm-1")
         own = watcher.at - gateway_started
         return {
             "total": returned - healthy_at,
@@ -123,7 +125,7 @@ def one_vllm_run() -> dict[str, float]:
         health.join(timeout=10)
         ready.join(timeout=10)
         assert health.at is not None and ready.at is not None
-        backend_started, gateway_started = _started_at(f"{name}-backend-1"), _started_at(f"{name}-litellm-1")
+        backend_started, gateway_started = started_at(f"{name}-backend-1"), started_at(f"{name}-litellm-1")
         vllm_own, litellm_own = health.at - backend_started, ready.at - gateway_started
         total = returned - started
         return {
