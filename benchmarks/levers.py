@@ -48,6 +48,9 @@ from tests.e2e.conftest import free_port
 
 PINNED = pinned_version()  # the release llmstack renders (1.108.7, the 1.108 LTS line)
 OLD = "1.104.5"  # the previous pin, measured against it (issue 18)
+# Newer than the pin (`pip index versions litellm`, 2026-11-29): the newest of the 1.108 LTS line and
+# the newest release, measured against the pin (issue 20: "newer where installable").
+NEWER = ("1.108.14", "1.110.2")
 VENVS = Path(os.environ.get("LLMSTACK_BENCH_VENVS", Path.home() / ".cache" / "llmstack-bench"))
 ALIAS = "local-model"
 
@@ -55,16 +58,54 @@ ALIAS = "local-model"
 # ---- processes ---------------------------------------------------------------------------------------
 
 def litellm_venv(version: str, extras: tuple[str, ...] = ()) -> Path:
-    """A venv with `litellm[proxy]==version` (plus extras), made once and cached."""
+    """A venv with `litellm[proxy]==version` (plus extras), made once and cached.
+
+    Newer releases pin companion packages of their `proxy` extra that the package index may not
+    carry (1.108.14: litellm-proxy-extras==0.4.110.post1; 1.110.x: litellm-proxy==1.110.x, a
+    package not published there). Then the venv gets the release's wheel and every requirement
+    of its `proxy` extra as its METADATA names them, those companions taken at the newest version
+    the index has, and `litellm-proxy` left out (the proxy's code is in the litellm wheel itself:
+    litellm/proxy/). The benchmark's table names the version; `_substitutes` says what differed."""
     venv = VENVS / ("litellm-" + "+".join((version, *extras)))
     python = venv / "bin" / "python"
     if python.exists():
         return venv
     VENVS.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", f"litellm[proxy]=={version}", "py-spy", *extras],
-                   check=True)
+    pip = [str(python), "-m", "pip", "install", "-q"]
+    if subprocess.run([*pip, f"litellm[proxy]=={version}", "py-spy", *extras]).returncode != 0:
+        wheels = Path(tempfile.mkdtemp(prefix="bench-litellm-wheel-"))
+        subprocess.run([str(python), "-m", "pip", "download", "-q", "--no-deps", f"litellm=={version}",
+                        "-d", str(wheels)], check=True)
+        wheel = next(wheels.glob("litellm-*.whl"))
+        subprocess.run([*pip, str(wheel), "py-spy", *extras, *proxy_requirements(wheel)], check=True)
     return venv
+
+
+COMPANIONS = ("litellm-proxy-extras", "litellm-enterprise")  # pinned exactly by the extra; any version will do
+NOT_ON_INDEX = ("litellm-proxy",)
+
+
+def proxy_requirements(wheel: Path) -> list[str]:
+    """The requirements of a litellm wheel's `proxy` extra, read from its METADATA, with the
+    companions' exact pins dropped (see litellm_venv)."""
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        meta = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        lines = archive.read(meta).decode().splitlines()
+    found = []
+    for line in lines:
+        match = re.match(r"Requires-Dist: (.+?) ; (.*?)\s*(?:and\s+)?extra == 'proxy'$", line)
+        if not match:
+            continue
+        requirement, marker = match.groups()
+        name = re.split(r"[<>=!~ \[;]", requirement, maxsplit=1)[0].lower()
+        if name in NOT_ON_INDEX:
+            continue
+        found.append((name if name in COMPANIONS else requirement) + (f" ; {marker}" if marker else ""))
+    return found
 
 
 def process_tree(pid: int) -> list[int]:
@@ -337,14 +378,15 @@ class External:
 
 def run_levers(variants: list[Variant], scenarios: list[Scenario], rounds: int, token_ms: float, ttft_ms: float,
                quick: bool = False, backend_cpus: str | None = None,
-               external: External | None = None) -> tuple[str, dict]:
+               external: External | None = None, stream_interval: int = 1) -> tuple[str, dict]:
     work = Path(tempfile.mkdtemp(prefix="bench-levers-"))
     backend_port = free_port()
     backend_url = external.url if external else f"http://127.0.0.1:{backend_port}"
     served = external.model if external else "m"
     backend = None if external else Process(
         [sys.executable, str(REPO / "benchmarks" / "stream_backend.py"), "--port", str(backend_port),
-         "--host", "127.0.0.1", "--token-ms", str(token_ms), "--ttft-ms", str(ttft_ms)],
+         "--host", "127.0.0.1", "--token-ms", str(token_ms), "--ttft-ms", str(ttft_ms),
+         "--stream-interval", str(stream_interval)],
         cpus=backend_cpus, log=work / "backend.log")
     base = rendered_config(f"{backend_url}/v1")
     for entry in base["model_list"]:
@@ -388,7 +430,7 @@ def run_levers(variants: list[Variant], scenarios: list[Scenario], rounds: int, 
                   [[g.variant.name, g.variant.version, str(g.variant.workers), f"{g.start_s:.1f}",
                     f"{g.idle_mib:.0f}"] for g in gateways])
     engine = external.title if external else (f"stand-in, {ttft_ms:g} ms to the first token, "
-                                              f"{token_ms:g} ms per token")
+                                              f"{token_ms:g} ms per token, {stream_interval} per chunk")
     if failed:
         start += "\n\nNot measured: " + "; ".join(failed) + "."
     conditions = (f"Backend: {engine}; "
@@ -595,6 +637,14 @@ def lever_sets() -> dict[str, list[Variant]]:
                 "enable_pre_call_checks": False, "num_retries": 0, "disable_cooldowns": True}}),
         ],
         "native": [rendered, Variant("native /v1/messages", model_info=NATIVE)],
+        # The pin against newer releases, each on the route llmstack renders for vLLM >= 0.32
+        # (native /v1/messages): rendered config, one worker, zero prices.
+        "newer": [Variant(f"LiteLLM {v}" + (" (the pin)" if v == PINNED else ""), version=v, model_info=NATIVE)
+                  for v in (PINNED, *NEWER)],
+        # What URL matching costs /v1/messages (PROFILE.md, "URL matching"): a probe, not a setting.
+        "hoist": [Variant("native /v1/messages", model_info=NATIVE),
+                  Variant("native, /v1/messages matched first (probe)", model_info=NATIVE,
+                          env={"PYTHONPATH": str(REPO / "benchmarks" / "probes" / "hoist_messages")})],
         "passthrough": [rendered, Variant("pass-through route /engine", passthrough=True)],
         "combined": [
             rendered,
@@ -617,7 +667,7 @@ def lever_sets() -> dict[str, list[Variant]]:
 def sweep(sets: dict[str, list[Variant]]) -> list[Variant]:
     """Every single lever of the groups above in one run (idle gateways cost nothing): one direct
     baseline and one rendered row for all, the fewest starts; 4 workers and the image extras left out."""
-    skip = {"cpuset", "image", "combined", "engine"}
+    skip = {"cpuset", "image", "combined", "engine", "newer", "hoist"}
     found: dict[str, Variant] = {}
     for group, variants in sets.items():
         for variant in variants:
@@ -637,6 +687,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token-ms", type=float, default=0.0)
     parser.add_argument("--ttft-ms", type=float, default=0.0)
     parser.add_argument("--clients", default="1,8,32")
+    parser.add_argument("--stream-interval", type=int, default=1,
+                        help="the stand-in's tokens per streamed chunk after the first (llmstack renders 4 for vLLM)")
     parser.add_argument("--api", default="chat,messages")
     parser.add_argument("--mode", default="stream,plain")
     parser.add_argument("--quick", action="store_true")
@@ -666,7 +718,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"({args.backend_model})") if args.backend_url else None
     for group in args.only or list(sets):
         text, raw = run_levers(sets[group], scenarios, args.rounds, args.token_ms, args.ttft_ms, args.quick,
-                                     BACKEND_CPUS.get(group), external)
+                                     BACKEND_CPUS.get(group), external, args.stream_interval)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         (args.out / f"{group}-{stamp}.md").write_text(text + "\n")
         (args.out / f"{group}-{stamp}.json").write_text(json.dumps(raw))

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from llmstack import gateway_hook, manifest
+from llmstack import gateway_hook, gateway_startup, manifest
 from llmstack.model import chat_template, template
 from llmstack.model.facts import Template
-from llmstack.paths import HOOK_FILE
+from llmstack.paths import HOOK_FILE, STARTUP_FILE
 from llmstack.stamp import pristine
 from llmstack.targets import common
 from tests.conftest import FIXTURES
@@ -104,7 +104,8 @@ def test_a_template_that_accepts_everything_loads_no_hook(cli, workdir):
     text = (out / "litellm-config.yaml").read_text()
     assert "No alias's chat template needs llmstack's request hook" in text
     assert "CLAUDE_CODE_ATTRIBUTION_HEADER=0" in text
-    assert len(yaml.safe_load((out / "docker-compose.yml").read_text())["services"]["litellm"]["volumes"]) == 1
+    volumes = yaml.safe_load((out / "docker-compose.yml").read_text())["services"]["litellm"]["volumes"]
+    assert [v["source"] for v in volumes] == ["./litellm-config.yaml", "./llmstack_startup.py"]  # no hook
 
 
 def test_only_the_alias_that_needs_it_is_adapted(cli, workdir):
@@ -171,15 +172,17 @@ def test_a_hand_edited_hook_is_neither_overwritten_nor_removed(cli, workdir):
     assert hook.exists()
 
 
-def test_the_rendered_hook_is_checked_like_every_rendered_file():
-    source = Path(gateway_hook.__file__).read_text()
-    common.check_hook("# a header\n# llmstack-hash: x\n" + source)
+@pytest.mark.parametrize("name, module, anchor", [(HOOK_FILE, gateway_hook, "JOIN = "),
+                                                   (STARTUP_FILE, gateway_startup, "MESSAGES = ")])
+def test_the_rendered_python_files_are_checked_like_every_rendered_file(name, module, anchor):
+    source = Path(module.__file__).read_text()
+    common.check_python_file(name, "# a header\n# llmstack-hash: x\n" + source)
     with pytest.raises(Exception, match="not the header's comments"):
-        common.check_hook("# a header\nimport os\n" + source)
+        common.check_python_file(name, "# a header\nimport os\n" + source)
     with pytest.raises(Exception, match="not the header's comments"):
-        common.check_hook("# a header\n" + source.replace("JOIN = ", "JOIN=", 1))
+        common.check_python_file(name, "# a header\n" + source.replace(anchor, anchor.replace(" = ", "="), 1))
     with pytest.raises(Exception, match="source encoding"):
-        common.check_hook("# -*- coding: latin-1 -*-\n" + source)
+        common.check_python_file(name, "# -*- coding: latin-1 -*-\n" + source)
 
 
 def test_adapt_in_models_yaml_decides(cli, workdir):

@@ -71,3 +71,29 @@ def test_stream_end_counts_text_events_of_both_apis():
     assert not is_token({"choices": [{"delta": {}, "finish_reason": "length"}]})
     assert not is_token({"choices": [], "usage": {"completion_tokens": 3}})
     assert not is_token({"type": "message_delta", "delta": {"stop_reason": "max_tokens"}})
+
+
+def test_proxy_requirements_of_a_release_whose_companions_are_not_on_the_index(tmp_path):
+    """levers.litellm_venv's fallback: the `proxy` extra as the wheel names it, the companions'
+    exact pins dropped, `litellm-proxy` left out, other extras and markers kept as written."""
+    import zipfile
+
+    from benchmarks import levers
+
+    metadata = "\n".join([
+        "Metadata-Version: 2.4", "Name: litellm", "Version: 9.9.9",
+        "Requires-Dist: httpx>=0.23.0",
+        "Requires-Dist: prisma>=0.11.0,<1.0 ; extra == 'extra-proxy'",
+        "Requires-Dist: litellm-proxy==9.9.9 ; extra == 'proxy'",
+        "Requires-Dist: uvicorn>=0.33.0,<1.0 ; extra == 'proxy'",
+        "Requires-Dist: uvloop>=0.22.1,<1.0 ; sys_platform != 'win32' and extra == 'proxy'",
+        "Requires-Dist: litellm-proxy-extras==0.4.114.post1 ; extra == 'proxy'",
+        "Requires-Dist: litellm-enterprise==0.1.83.post1 ; extra == 'proxy'",
+        "Requires-Dist: grpcio==1.84.1 ; extra == 'proxy-runtime'",
+    ])
+    wheel = tmp_path / "litellm-9.9.9-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("litellm-9.9.9.dist-info/METADATA", metadata)
+    assert levers.proxy_requirements(wheel) == [
+        "uvicorn>=0.33.0,<1.0", "uvloop>=0.22.1,<1.0 ; sys_platform != 'win32'",
+        "litellm-proxy-extras", "litellm-enterprise"]

@@ -349,3 +349,13 @@ def test_templates_compiled_by_other_code_are_never_run(tmp_path, monkeypatch):
         assert len(list((tmp_path / "llmstack").iterdir())) == 2  # its own directory beside the other
     finally:
         render_module.environment.cache_clear()
+
+
+def test_a_model_path_ending_in_a_slash_still_mounts_its_own_directory_on_kubernetes():
+    """Found by the property test above: "/models/X/" gave an empty subPath, which mounts the whole claim."""
+    files = _render(_hostile_spec(spec_of("vllm-qwen2-5-7b-k8s"), lambda old: old + "/", only=(".models.mounts",)))
+    backend = yaml.safe_load_all(files["backend.yaml"])
+    (deployment,) = [d for d in backend if d and d["kind"] == "Deployment"]
+    mounts = deployment["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    assert [(m["mountPath"], m["subPath"]) for m in mounts if m["name"] == "models"] == [
+        ("/models/Qwen2.5-7B-Instruct/", "Qwen2.5-7B-Instruct")]

@@ -852,7 +852,8 @@ def test_the_gateways_request_hook_goes_into_its_config_map(cli, workdir, kubect
     out = workdir / "compose" / "k-k8s"
     kustomization = yaml.safe_load((out / "kustomization.yaml").read_text())
     assert kustomization["configMapGenerator"][0]["files"] == ["config.yaml=litellm-config.yaml",
-                                                               "llmstack_hook.py=llmstack_hook.py"]
+                                                               "llmstack_hook.py=llmstack_hook.py",
+                                                               "llmstack_startup.py=llmstack_startup.py"]
     docs = objects(build(kubectl, out, workdir / "scratch"))
     (config_map,) = by_kind(docs, "ConfigMap").values()
     assert config_map["data"]["llmstack_hook.py"] == (out / "llmstack_hook.py").read_text()
@@ -860,3 +861,8 @@ def test_the_gateways_request_hook_goes_into_its_config_map(cli, workdir, kubect
         "llmstack_hook.proxy_handler_instance"]
     (gateway,) = [d for d in by_kind(docs, "Deployment").values() if d["metadata"]["name"] == "k-litellm"]
     assert container(gateway)["args"][:2] == ["--config", "/etc/litellm/config.yaml"]
+    # The startup hook is imported from the ConfigMap's directory (llmstack/gateway_startup.py).
+    assert config_map["data"]["llmstack_startup.py"] == (out / "llmstack_startup.py").read_text()
+    env = {e["name"]: e.get("value") for e in container(gateway)["env"]}
+    assert env["PYTHONPATH"] == "/etc/litellm"
+    assert env["LITELLM_WORKER_STARTUP_HOOKS"] == "llmstack_startup:messages_route_first"

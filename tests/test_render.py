@@ -27,7 +27,8 @@ def test_vllm_directory_from_local_model(cli, workdir):
     render_ok(cli, "--model", "./models/Qwen2.5-7B-Instruct", "--gpus", "0,1")
     out = workdir / "compose" / "qwen2-5-7b-instruct"
     assert sorted(p.name for p in out.iterdir()) == [
-        ".env", ".env.example", ".gitignore", "docker-compose.yml", "litellm-config.yaml", "llmstack-manifest.yaml"]
+        ".env", ".env.example", ".gitignore", "docker-compose.yml", "litellm-config.yaml", "llmstack-manifest.yaml",
+        "llmstack_startup.py"]
     compose = load(out)
     backend = compose["services"]["backend"]
     assert backend["image"] == f"vllm/vllm-openai:{catalog.newest('vllm').version}"  # the pin: the newest catalogued

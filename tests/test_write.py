@@ -143,7 +143,7 @@ def test_kill_9_during_the_first_render_leaves_nothing_or_the_whole_directory(cl
         proc.wait()
         if out.exists():  # complete, with its new key
             assert {".env", "docker-compose.yml", "litellm-config.yaml", ".gitignore", ".env.example",
-                    "llmstack-manifest.yaml"} == set(tree(out))
+                    "llmstack-manifest.yaml", "llmstack_startup.py"} == set(tree(out))
             break
         # Nothing at the output; whatever was staged sits in the owner-only, git-ignored workspace.
         if workspace.exists():

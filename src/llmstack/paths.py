@@ -13,8 +13,9 @@ GITIGNORE = ".gitignore"
 ENV_FILE = ".env"
 MANIFEST = "llmstack-manifest.yaml"
 HOOK_FILE = "llmstack_hook.py"  # the gateway's request hook (a copy of gateway_hook.py), when an alias needs it
+STARTUP_FILE = "llmstack_startup.py"  # the gateway's startup hook (a copy of gateway_startup.py), with every gateway
 # Files a render writes only when the stack needs them: a render that does not removes an earlier one.
-OPTIONAL_FILES = (HOOK_FILE,)
+OPTIONAL_FILES = (HOOK_FILE, STARTUP_FILE)
 
 # The secrets `.env` holds (render creates them; they never appear in a rendered file or in output).
 MASTER_KEY = "LITELLM_MASTER_KEY"  # the gateway's key: every client sends it
@@ -38,6 +39,11 @@ def templates_dir() -> Path:
 def hook_source() -> Path:
     """llmstack's LiteLLM hook, which a render copies into the stack as HOOK_FILE."""
     return _PACKAGE / "gateway_hook.py"
+
+
+def startup_source() -> Path:
+    """llmstack's LiteLLM startup hook, which a render copies into the stack as STARTUP_FILE."""
+    return _PACKAGE / "gateway_startup.py"
 
 
 def packaged_config() -> Path:

@@ -143,6 +143,19 @@ def test_anthropic_messages_streaming_and_system_prompt(running, claude):
     assert final.content[0].text.startswith("Hello from the stand-in backend")
 
 
+def test_the_startup_hook_matches_v1_messages_first_and_its_neighbours_still_answer(running, claude):
+    """llmstack_startup.py (llmstack/gateway_startup.py) in the real LiteLLM: once /v1/messages has been
+    served, the router holding it is first in the route table, and its other routes still answer."""
+    claude.messages.create(model=ALIAS, max_tokens=16, messages=[{"role": "user", "content": "Hello"}])
+    (gateway,) = [c for c in project_containers(running.name)
+                  if inspect(c)["Config"]["Labels"]["com.docker.compose.service"] == "litellm"]
+    logs = subprocess.run(["docker", "logs", gateway], capture_output=True, text=True, timeout=60)
+    assert "llmstack: /v1/messages matched first (was entry " in logs.stdout + logs.stderr
+    assert claude.messages.count_tokens(model=ALIAS, messages=[{"role": "user", "content": "Hello"}]).input_tokens > 0
+    refused = httpx.get(f"{running.gateway}/v1/messages", headers={"x-api-key": running.key}, timeout=30)
+    assert refused.status_code == 405  # the route answers, for POST only, as before
+
+
 def test_anthropic_tool_use_round_trip(running, claude):
     running.clear()
     tool = {"name": WEATHER["name"], "description": WEATHER["description"], "input_schema": WEATHER["parameters"]}

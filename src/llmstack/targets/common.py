@@ -18,7 +18,17 @@ from llmstack.errors import RenderError
 from llmstack.escaping import Block
 from llmstack.gateway import REPLICA_ROUTER, SINGLE_ROUTER
 from llmstack.model.template import SWITCH_DOES, reasons
-from llmstack.paths import ENV_EXAMPLE, GITIGNORE, HOOK_FILE, LITELLM_FILE, MANIFEST, MASTER_KEY, hook_source
+from llmstack.paths import (
+    ENV_EXAMPLE,
+    GITIGNORE,
+    HOOK_FILE,
+    LITELLM_FILE,
+    MANIFEST,
+    MASTER_KEY,
+    STARTUP_FILE,
+    hook_source,
+    startup_source,
+)
 from llmstack.spec import ModelSpec, StackSpec
 from llmstack.targets import jinja
 
@@ -237,28 +247,44 @@ def needs_hook(stack: StackSpec) -> bool:
     return stack.litellm is not None and any(m.adapt for m in stack.models)
 
 
-# ---- the gateway's request hook ---------------------------------------------------------------------
+# ---- the gateway's Python files: the request hook, the startup hook --------------------------------
+
+# LiteLLM runs each `module:function` of LITELLM_WORKER_STARTUP_HOOKS in every worker before it serves,
+# importing the module from sys.path (litellm/proxy/proxy_server.py, 1.108.7): the startup file's
+# directory goes on PYTHONPATH (a directory of its own, so nothing else there becomes importable).
+STARTUP_HOOK = STARTUP_FILE.removesuffix(".py") + ":messages_route_first"
+
+
+def startup_environment(directory: str) -> dict[str, str]:
+    """The gateway's environment that runs the startup hook mounted in `directory`."""
+    return {"PYTHONPATH": directory, "LITELLM_WORKER_STARTUP_HOOKS": STARTUP_HOOK}
+
+
+def needs_startup(stack: StackSpec) -> bool:
+    """Every gateway runs the startup hook (/v1/messages matched first: benchmarks/PROFILE.md)."""
+    return stack.litellm is not None
+
 
 @cache
-def _hook_source() -> str:
-    return hook_source().read_text(encoding="utf-8")
+def _source(name: str) -> str:
+    return {HOOK_FILE: hook_source, STARTUP_FILE: startup_source}[name]().read_text(encoding="utf-8")
 
 
-def hook_file(context: dict[str, Any]) -> str:
-    """llmstack_hook.py: the header every rendered file carries (Python comments), then
-    gateway_hook.py verbatim."""
-    return jinja.render("llmstack_hook.py.j2", context, source=Block(_hook_source()))
+def python_file(name: str, context: dict[str, Any]) -> str:
+    """llmstack_hook.py or llmstack_startup.py: the header every rendered file carries (Python
+    comments), then llmstack's module verbatim."""
+    return jinja.render(name + ".j2", context, source=Block(_source(name)))
 
 
-def check_hook(text: str) -> None:
-    """The rendered hook is comment lines, then gateway_hook.py byte for byte, read as UTF-8: no
-    value reached its code (the header's values are in comments, escaped like every value)."""
-    source = _hook_source()
+def check_python_file(name: str, text: str) -> None:
+    """A rendered Python file is comment lines, then llmstack's module byte for byte, read as UTF-8:
+    no value reached its code (the header's values are in comments, escaped like every value)."""
+    source = _source(name)
     head = text[:-len(source)] if text.endswith(source) else None
     if head is None or any(not line.startswith("#") for line in head.splitlines()):
-        raise RenderError(f"{HOOK_FILE}: not the header's comments followed by llmstack's hook")
+        raise RenderError(f"{name}: not the header's comments followed by llmstack's module")
     encoding, _ = tokenize.detect_encoding(BytesIO(text.encode("utf-8")).readline)
-    same(f"{HOOK_FILE}: source encoding", encoding, "utf-8")
+    same(f"{name}: source encoding", encoding, "utf-8")
 
 
 def litellm_config(context: dict[str, Any], view: dict[str, Any]) -> str:
@@ -268,14 +294,15 @@ def litellm_config(context: dict[str, Any], view: dict[str, Any]) -> str:
 # ---- the files every target writes alike -----------------------------------------------------------
 
 def shared_files(context: dict[str, Any], stack: StackSpec, summary: manifest.StackSummary) -> dict[str, str]:
-    """`.gitignore`, the manifest with the target's summary, and the gateway's hook when it loads one."""
+    """`.gitignore`, the manifest with the target's summary, and the gateway's hooks when it loads them."""
     recorded = manifest.Manifest(summary, dict(stack.inputs), dict(stack.facts))
     files = {
         GITIGNORE: jinja.render("gitignore.j2", context),
         MANIFEST: jinja.render("manifest.yaml.j2", context, body=Block(recorded.document())),
     }
-    if needs_hook(stack):
-        files[HOOK_FILE] = hook_file(context)
+    for name, needed in ((HOOK_FILE, needs_hook(stack)), (STARTUP_FILE, needs_startup(stack))):
+        if needed:
+            files[name] = python_file(name, context)
     return files
 
 
@@ -367,9 +394,9 @@ def _check_dotenv_example(text: str, expected: set[str]) -> None:
     same(f"{ENV_EXAMPLE} variables", sorted(names), sorted(expected))
 
 
-def check_shared_files(files: dict[str, str], env_variables: set[str], hook: bool) -> None:
-    """The files every target writes alike say only what llmstack put there (the hook when the
-    gateway loads it, and only then)."""
+def check_shared_files(files: dict[str, str], env_variables: set[str], stack: StackSpec) -> None:
+    """The files every target writes alike say only what llmstack put there (the hooks when the
+    gateway loads them, and only then)."""
     ignored = [line for line in files[GITIGNORE].splitlines() if line.strip() and not line.startswith("#")]
     same(f"{GITIGNORE} entries", ignored, [".env"])
     _check_dotenv_example(files[ENV_EXAMPLE], env_variables)
@@ -377,9 +404,10 @@ def check_shared_files(files: dict[str, str], env_variables: set[str], hook: boo
     body = files[MANIFEST][files[MANIFEST].index("\n{"):]
     same(f"{MANIFEST}", data, json.loads(body))
     keys(MANIFEST, data, {"format", "stack", "inputs", "models"})
-    same(f"{HOOK_FILE} rendered", HOOK_FILE in files, hook)
-    if hook:
-        check_hook(files[HOOK_FILE])
+    for name, needed in ((HOOK_FILE, needs_hook(stack)), (STARTUP_FILE, needs_startup(stack))):
+        same(f"{name} rendered", name in files, needed)
+        if needed:
+            check_python_file(name, files[name])
 
 
 def validate_gateway_config(stack: StackSpec, text: str, view: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ from llmstack.backends.base import Container, python_healthcheck
 from llmstack.errors import RenderError
 from llmstack.escaping import compose_required, compose_variable
 from llmstack.manifest import MountSummary, StackSummary
-from llmstack.paths import BACKEND_KEY, COMPOSE_FILE, ENV_EXAMPLE, HOOK_FILE, LITELLM_FILE
+from llmstack.paths import BACKEND_KEY, COMPOSE_FILE, ENV_EXAMPLE, HOOK_FILE, LITELLM_FILE, STARTUP_FILE
 from llmstack.spec import ModelSpec, StackSpec
 from llmstack.targets import common, jinja
 from llmstack.targets.common import keys, same
@@ -27,6 +27,12 @@ HF_CACHE_VOLUME = "hf-cache"
 # In the gateway's container: the config, and the hook beside it (LiteLLM loads it from the config's directory).
 CONFIG_PATH = "/app/config.yaml"
 HOOK_PATH = f"/app/{HOOK_FILE}"
+# The startup hook in a directory of its own, which goes on PYTHONPATH (/app holds the image's own sources).
+STARTUP_DIR = "/llmstack"
+VOLUME_COMMENTS = {
+    HOOK_FILE: "llmstack's request hook (litellm_settings.callbacks): LiteLLM loads it from the config's directory.",
+    STARTUP_FILE: "llmstack's startup hook (LITELLM_WORKER_STARTUP_HOOKS below): /v1/messages matched first.",
+}
 HF_CACHE_VARIABLE = "LLMSTACK_HF_CACHE"
 WORKERS_VARIABLE = "LLMSTACK_LITELLM_WORKERS"
 # What `--stdout` prints; who reads `.env` (for the message after creating it).
@@ -129,11 +135,14 @@ def _gateway(stack: StackSpec) -> dict[str, Any] | None:
         "key_variables": common.key_variables(stack),
         "backend_keys": common.backend_keys(stack),
         "volumes": _gateway_volumes(stack),
+        "volume_comments": [VOLUME_COMMENTS.get(v["source"].removeprefix("./"), "") for v in _gateway_volumes(stack)],
+        "startup_environment": common.startup_environment(STARTUP_DIR) if common.needs_startup(stack) else {},
     }
 
 
 def _gateway_volumes(stack: StackSpec) -> list[dict[str, Any]]:
     files = [(LITELLM_FILE, CONFIG_PATH)] + ([(HOOK_FILE, HOOK_PATH)] if common.needs_hook(stack) else [])
+    files += [(STARTUP_FILE, f"{STARTUP_DIR}/{STARTUP_FILE}")] if common.needs_startup(stack) else []
     return [{"type": "bind", "source": f"./{name}", "target": target, "read_only": True} for name, target in files]
 
 
@@ -270,7 +279,10 @@ def _check_gateway_service(service: Any, context: dict[str, Any], stack: StackSp
         same("service litellm: cpu_shares", service["cpu_shares"], stack.litellm.cpu_shares)
     env = service["environment"]
     keys("service litellm: environment", env, {"LITELLM_MASTER_KEY", "LITELLM_LOCAL_MODEL_COST_MAP", "LITELLM_LOG",
-                                                *litellm["key_variables"], *litellm["backend_keys"]})
+                                                *litellm["key_variables"], *litellm["backend_keys"],
+                                                *litellm["startup_environment"]})
+    for name, value in litellm["startup_environment"].items():
+        same(f"service litellm: environment {name}", env[name], value)
     if not str(env["LITELLM_MASTER_KEY"]).startswith("${LITELLM_MASTER_KEY:?"):
         raise RenderError("the master key must come from the environment, never the file")
     for name in litellm["backend_keys"]:
@@ -307,4 +319,4 @@ def validate(stack: StackSpec, files: dict[str, str], context: dict[str, Any] | 
     if stack.litellm is not None:
         _check_gateway_service(services["litellm"], context, stack)
         common.validate_gateway_config(stack, files[LITELLM_FILE], context["gateway"])
-    common.check_shared_files(files, _env_variables(stack), common.needs_hook(stack))
+    common.check_shared_files(files, _env_variables(stack), stack)

@@ -33,7 +33,7 @@ from typing import Any
 from llmstack import backends, k8spods, yamlio
 from llmstack.errors import EnvironmentProblem, RenderError
 from llmstack.manifest import StackSummary
-from llmstack.paths import BACKEND_KEY, ENV_EXAMPLE, HOOK_FILE, LITELLM_FILE
+from llmstack.paths import BACKEND_KEY, ENV_EXAMPLE, HOOK_FILE, LITELLM_FILE, STARTUP_FILE
 from llmstack.spec import KubernetesSpec, ModelSpec, StackSpec, kube_name
 from llmstack.targets import common, jinja
 
@@ -133,7 +133,9 @@ def _volumes(stack: StackSpec, k8s: KubernetesSpec, model: ModelSpec) -> tuple[I
         where = (f"the claim {models_claim}" if k8s.model_pvc else
                  f"{k8s.model_host_path} on the node (through the claim {models_claim}, model-volume.yaml)")
         for mount in model.mounts:
-            name = posixpath.basename(mount.container_path)
+            # The claim holds the model under its own name; a path ending in "/" names it all the same
+            # (an empty subPath would mount the whole claim).
+            name = posixpath.basename(mount.container_path.rstrip("/"))
             mounts.append({"name": "models", "path": mount.container_path, "sub_path": name, "read_only": True,
                            "comment": f"The {mount.role} {'file' if mount.is_file else 'directory'} {name} at the "
                                       f"root of {where}, read-only."})
@@ -210,9 +212,12 @@ def _gateway_view(stack: StackSpec) -> dict[str, Any] | None:
         "profile": k8spods.GATEWAY_PROFILE,
         "resources": k8spods.gateway_resources(spec, stack.kubernetes) if stack.kubernetes else None,
         "nonroot_uid": k8spods.NONROOT_UID,
-        # The ConfigMap's files: the config, and the hook LiteLLM loads from the config's directory.
+        # The ConfigMap's files: the config, the hook LiteLLM loads from the config's directory, and
+        # the startup hook, imported from there (the ConfigMap's directory holds only these files).
         "config_files": [f"config.yaml={LITELLM_FILE}"]
-        + ([f"{HOOK_FILE}={HOOK_FILE}"] if common.needs_hook(stack) else []),
+        + ([f"{HOOK_FILE}={HOOK_FILE}"] if common.needs_hook(stack) else [])
+        + ([f"{STARTUP_FILE}={STARTUP_FILE}"] if common.needs_startup(stack) else []),
+        "startup_environment": common.startup_environment(CONFIG_DIR) if common.needs_startup(stack) else {},
     }
 
 
@@ -442,7 +447,7 @@ def _check_structure(stack: StackSpec, files: dict[str, str], context: dict[str,
     variables = set(common.backend_keys(stack))
     if gateway is not None:
         variables |= {"LITELLM_MASTER_KEY", *gateway["key_variables"]}
-    common.check_shared_files(files, variables, common.needs_hook(stack))
+    common.check_shared_files(files, variables, stack)
 
 
 def validate(stack: StackSpec, files: dict[str, str], context: dict[str, Any] | None = None) -> None:
@@ -497,6 +502,9 @@ def _check_gateway(stack: StackSpec, files: dict[str, str]) -> None:
     for key in common.backend_keys(stack):
         if [e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"] if e["name"] == key] != [key]:
             raise RenderError(f"{name}: the backends' key {key} must come from the Secret")
+    plain = {e["name"]: e.get("value") for e in container["env"] if "value" in e}
+    for variable, value in _gateway_view(stack)["startup_environment"].items():  # type: ignore[index]
+        common.same(f"{name}: env {variable}", plain.get(variable), value)
     volumes = deployment["spec"]["template"]["spec"]["volumes"]
     if [v["configMap"]["name"] for v in volumes if "configMap" in v] != [config_map_name(stack)]:
         raise RenderError(f"{name}: the config must come from the generated ConfigMap")
