@@ -54,7 +54,9 @@ def test_up_after_a_rerender_applies_it(stacks):
     second = up(stacks, stack)
     assert second.exit_code == 0, second.stdout + second.stderr
     assert "Ready in 0.0s" not in second.stdout
-    assert "Recreating litellm: litellm-config.yaml changed since it started" in second.stdout
+    # Both files LiteLLM reads changed (the startup hook's header names the render command).
+    assert ("Recreating litellm: litellm-config.yaml, llmstack_startup.py changed since it started"
+            in second.stdout)
     after = containers_by_service(stack.name)
     assert all(len(cs) == 1 for cs in after.values()), {s: len(cs) for s, cs in after.items()}  # no orphan
     assert all(c["State"]["Status"] == "running" for cs in after.values() for c in cs)
