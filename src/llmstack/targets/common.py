@@ -265,6 +265,12 @@ def needs_startup(stack: StackSpec) -> bool:
     return stack.litellm is not None
 
 
+def python_files(stack: StackSpec) -> list[str]:
+    """The gateway's Python files a stack holds, in mount order."""
+    return [name for name, needed in ((HOOK_FILE, needs_hook(stack)), (STARTUP_FILE, needs_startup(stack)))
+            if needed]
+
+
 @cache
 def _source(name: str) -> str:
     return {HOOK_FILE: hook_source, STARTUP_FILE: startup_source}[name]().read_text(encoding="utf-8")
@@ -300,9 +306,8 @@ def shared_files(context: dict[str, Any], stack: StackSpec, summary: manifest.St
         GITIGNORE: jinja.render("gitignore.j2", context),
         MANIFEST: jinja.render("manifest.yaml.j2", context, body=Block(recorded.document())),
     }
-    for name, needed in ((HOOK_FILE, needs_hook(stack)), (STARTUP_FILE, needs_startup(stack))):
-        if needed:
-            files[name] = python_file(name, context)
+    for name in python_files(stack):
+        files[name] = python_file(name, context)
     return files
 
 
@@ -404,9 +409,9 @@ def check_shared_files(files: dict[str, str], env_variables: set[str], stack: St
     body = files[MANIFEST][files[MANIFEST].index("\n{"):]
     same(f"{MANIFEST}", data, json.loads(body))
     keys(MANIFEST, data, {"format", "stack", "inputs", "models"})
-    for name, needed in ((HOOK_FILE, needs_hook(stack)), (STARTUP_FILE, needs_startup(stack))):
-        same(f"{name} rendered", name in files, needed)
-        if needed:
+    for name in (HOOK_FILE, STARTUP_FILE):
+        same(f"{name} rendered", name in files, name in python_files(stack))
+        if name in files:
             check_python_file(name, files[name])
 
 

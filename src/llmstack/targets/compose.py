@@ -141,8 +141,8 @@ def _gateway(stack: StackSpec) -> dict[str, Any] | None:
 
 
 def _gateway_volumes(stack: StackSpec) -> list[dict[str, Any]]:
-    files = [(LITELLM_FILE, CONFIG_PATH)] + ([(HOOK_FILE, HOOK_PATH)] if common.needs_hook(stack) else [])
-    files += [(STARTUP_FILE, f"{STARTUP_DIR}/{STARTUP_FILE}")] if common.needs_startup(stack) else []
+    targets = {HOOK_FILE: HOOK_PATH, STARTUP_FILE: f"{STARTUP_DIR}/{STARTUP_FILE}"}
+    files = [(LITELLM_FILE, CONFIG_PATH)] + [(name, targets[name]) for name in common.python_files(stack)]
     return [{"type": "bind", "source": f"./{name}", "target": target, "read_only": True} for name, target in files]
 
 

@@ -33,7 +33,7 @@ from typing import Any
 from llmstack import backends, k8spods, yamlio
 from llmstack.errors import EnvironmentProblem, RenderError
 from llmstack.manifest import StackSummary
-from llmstack.paths import BACKEND_KEY, ENV_EXAMPLE, HOOK_FILE, LITELLM_FILE, STARTUP_FILE
+from llmstack.paths import BACKEND_KEY, ENV_EXAMPLE, LITELLM_FILE
 from llmstack.spec import KubernetesSpec, ModelSpec, StackSpec, kube_name
 from llmstack.targets import common, jinja
 
@@ -214,9 +214,7 @@ def _gateway_view(stack: StackSpec) -> dict[str, Any] | None:
         "nonroot_uid": k8spods.NONROOT_UID,
         # The ConfigMap's files: the config, the hook LiteLLM loads from the config's directory, and
         # the startup hook, imported from there (the ConfigMap's directory holds only these files).
-        "config_files": [f"config.yaml={LITELLM_FILE}"]
-        + ([f"{HOOK_FILE}={HOOK_FILE}"] if common.needs_hook(stack) else [])
-        + ([f"{STARTUP_FILE}={STARTUP_FILE}"] if common.needs_startup(stack) else []),
+        "config_files": [f"config.yaml={LITELLM_FILE}"] + [f"{name}={name}" for name in common.python_files(stack)],
         "startup_environment": common.startup_environment(CONFIG_DIR) if common.needs_startup(stack) else {},
     }
 
