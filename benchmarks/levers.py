@@ -641,10 +641,12 @@ def lever_sets() -> dict[str, list[Variant]]:
         # (native /v1/messages): rendered config, one worker, zero prices.
         "newer": [Variant(f"LiteLLM {v}" + (" (the pin)" if v == PINNED else ""), version=v, model_info=NATIVE)
                   for v in (PINNED, *NEWER)],
-        # What URL matching costs /v1/messages (PROFILE.md, "URL matching"): a probe, not a setting.
-        "hoist": [Variant("native /v1/messages", model_info=NATIVE),
-                  Variant("native, /v1/messages matched first (probe)", model_info=NATIVE,
-                          env={"PYTHONPATH": str(REPO / "benchmarks" / "probes" / "hoist_messages")})],
+        # What URL matching costs /v1/messages (PROFILE.md, "URL matching"): without and with the
+        # startup hook llmstack renders (llmstack/gateway_startup.py, imported from this checkout).
+        "hoist": [Variant("native /v1/messages, no startup hook", model_info=NATIVE),
+                  Variant("native, /v1/messages matched first", model_info=NATIVE,
+                          env={"PYTHONPATH": str(REPO / "src"),
+                               "LITELLM_WORKER_STARTUP_HOOKS": "llmstack.gateway_startup:messages_route_first"})],
         "passthrough": [rendered, Variant("pass-through route /engine", passthrough=True)],
         "combined": [
             rendered,
